@@ -1,0 +1,80 @@
+"""The `docker` command lines that do what a task does: run for builds, printed for `--dry-run`.
+
+People learning Docker learn from seeing the commands, so the printed line is one they could
+paste. Environment values are masked, because they are often secrets.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+from docker_tasks.run_options import RunPlan
+
+MASK = "***"
+
+
+def buildx_build(
+    context: Path,
+    tags: list[str],
+    labels: Mapping[str, str],
+    build_args: Mapping[str, str],
+    *,
+    platform: str | None = None,
+    no_cache: bool = False,
+    progress: str = "auto",
+) -> list[str]:
+    argv = ["docker", "buildx", "build", "--load", "--progress", progress]
+    for tag in tags:
+        argv += ["--tag", tag]
+    for key, value in labels.items():
+        argv += ["--label", f"{key}={value}"]
+    for key, value in build_args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    if platform:
+        argv += ["--platform", platform]
+    if no_cache:
+        argv.append("--no-cache")
+    return [*argv, str(context)]
+
+
+def docker_run(plan: RunPlan, gpus_spec: str | None = None) -> list[str]:
+    argv = ["docker", "run"]
+    argv += ["--detach"] if plan.detach else []
+    argv += ["--rm"] if plan.remove and not plan.detach else []
+    argv += ["--init", "--name", plan.name]
+    for key, value in plan.labels.items():
+        argv += ["--label", f"{key}={value}"]
+    for key in plan.environment:
+        argv += ["--env", f"{key}={MASK}"]
+    for container_port, hosts in plan.ports.items():
+        for ip, host in hosts:
+            argv += ["--publish", _publish(ip, host, container_port)]
+    for bind in plan.volumes:
+        argv += ["--volume", bind]
+    if plan.user:
+        argv += ["--user", plan.user]
+    if plan.entrypoint:
+        argv += ["--entrypoint", plan.entrypoint]
+    if gpus_spec:
+        argv += ["--gpus", gpus_spec]
+    return [*argv, plan.image, *(plan.command or [])]
+
+
+def _publish(ip: str, host: int | None, container_port: str) -> str:
+    if ip:
+        return f"{ip}:{host or ''}:{container_port}"
+    return f"{host}:{container_port}" if host else container_port
+
+
+def docker_images(project_filter: Mapping[str, list[str]]) -> list[str]:
+    argv = ["docker", "images"]
+    for key, values in project_filter.items():
+        for value in values:
+            argv += ["--filter", f"{key}={value}"]
+    return argv
+
+
+def show(argv: list[str]) -> str:
+    return shlex.join(argv)

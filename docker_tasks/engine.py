@@ -1,0 +1,127 @@
+"""The one seam to the Docker engine: the SDK client, and the `docker buildx` process.
+
+Everything else receives the client as a parameter, so unit tests pass a fake and integration
+tests the real engine. docker and its errors are imported here, lazily, and nowhere above.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from docker_tasks.errors import TaskError, explain
+from docker_tasks.run_options import RunPlan, create_kwargs
+
+BUILDX_MISSING = (
+    "the docker buildx plugin (BuildKit) is missing: install it with your package manager "
+    "(docker-buildx-plugin, or docker-buildx on Debian and Ubuntu), or use Docker Desktop, which ships it"
+)
+
+
+def context_name(environ: Mapping[str, str]) -> str | None:
+    """The Docker CLI context to use when DOCKER_HOST is unset, as the `docker` command chooses it."""
+    if environ.get("DOCKER_HOST"):
+        return None
+    from docker.context.config import get_current_context_name
+
+    return environ.get("DOCKER_CONTEXT") or get_current_context_name()
+
+
+def connect(environ: Mapping[str, str] = os.environ):
+    """A client for the engine that `docker` itself would talk to, checked to answer.
+
+    docker-py's `from_env()` ignores the active context (docker/docker-py#3146), which breaks
+    Docker Desktop, colima and rootless setups; so the context is resolved here.
+    """
+    import docker
+    from docker.context import ContextAPI
+
+    name = context_name(environ)
+    try:
+        if name in (None, "default"):
+            client = docker.from_env(environment=dict(environ))
+        else:
+            context = ContextAPI.get_context(name)
+            if context is None:
+                raise TaskError(f"Docker context {name!r} does not exist; pick one from `docker context ls`")
+            client = docker.DockerClient(base_url=context.Host, tls=context.TLSConfig or False)
+        client.ping()
+    except TaskError:
+        raise
+    except Exception as exc:  # the SDK raises DockerException, requests' errors and OSError here
+        raise TaskError(explain(ConnectionError(str(exc)))) from None
+    return client
+
+
+@contextmanager
+def docker_errors() -> Iterator[None]:
+    """Turn any error from the SDK into a one-line TaskError."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        yield
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise TaskError(explain(exc)) from None
+
+
+def require_buildx() -> None:
+    try:
+        found = subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
+    if not found:
+        raise TaskError(BUILDX_MISSING)
+
+
+def run_process(argv: list[str]) -> int:
+    """Run a docker CLI command with its output streamed to the user's terminal."""
+    sys.stdout.flush()
+    return subprocess.run(argv).returncode
+
+
+def run_container(client, plan: RunPlan):
+    """Create and start a container; it is never pulled, so a missing image is an error, not a download."""
+    kwargs = create_kwargs(plan)
+    with docker_errors():
+        container = client.containers.create(**kwargs)
+        try:
+            container.start()
+        except Exception:
+            remove_container(container)
+            raise
+    return container
+
+
+def follow_to_exit(container, remove: bool) -> int:
+    """Stream a container's output until it exits and return its exit code.
+
+    Ctrl-C stops the container (SIGTERM, then SIGKILL after 10 s) rather than leaving it running.
+    """
+    with docker_errors():
+        try:
+            for chunk in container.logs(stream=True, follow=True):
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+            status = container.wait().get("StatusCode", 1)
+        except KeyboardInterrupt:
+            print(f"\nstopping {container.name} ...", file=sys.stderr)
+            container.stop(timeout=10)
+            status = 130
+        finally:
+            if remove:
+                remove_container(container)
+    return status
+
+
+def remove_container(container) -> None:
+    """Remove a container; one that is already gone is not an error."""
+    import docker.errors
+
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass

@@ -1,0 +1,44 @@
+"""Turning failures into one line that says what happened and what to do next."""
+
+from __future__ import annotations
+
+
+class TaskError(Exception):
+    """A failure the user can act on; the tasks print its message alone and exit non-zero."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _api_explanation(exc: BaseException) -> str:
+    explanation = getattr(exc, "explanation", None) or str(exc)
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode(errors="replace")
+    return " ".join(str(explanation).split())
+
+
+def explain(exc: BaseException) -> str:
+    """Map an exception from docker-py, requests or GitPython to a one-line message."""
+    name = type(exc).__name__
+    detail = _api_explanation(exc)
+    lowered = detail.lower()
+    if name == "ImageNotFound":
+        return f"image not found: {detail}. Build it with `inv build`, or list what exists with `inv images`"
+    if name == "NotFound":
+        return f"not found: {detail}"
+    if "port is already allocated" in lowered or "address already in use" in lowered:
+        return f"a published port is already in use on this machine ({detail}); choose another host port with --port HOST:CONTAINER"
+    if "is already in use by container" in lowered or ("conflict" in lowered and "name" in lowered):
+        return f"that container name is already taken ({detail}); choose another --name, or remove the old container"
+    if "could not select device driver" in lowered:
+        return "the Docker engine has no GPU runtime: install the NVIDIA Container Toolkit and restart Docker, or run without --gpus"
+    if "invalid reference format" in lowered:
+        return f"invalid image name or tag ({detail}); names are lowercase, e.g. registry.example.com/team/app-name:1.0"
+    if name in {"ConnectionError", "DockerException"} or "connection" in lowered:
+        return (f"cannot reach the Docker engine ({detail}). Start Docker, or point DOCKER_HOST "
+                "or `docker context use` at a running engine")
+    if name == "APIError":
+        return f"the Docker engine refused: {detail}"
+    return f"{name}: {detail}"
+

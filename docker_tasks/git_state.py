@@ -1,0 +1,72 @@
+"""What the repository says about the code being built: commit, dirty or not, and how."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class GitState:
+    sha: str | None = None  # None: not a git repository, or no commit yet
+    short_sha: str | None = None
+    dirty: bool = False
+    dirty_digest: str | None = None  # tells two different sets of uncommitted changes apart
+    commit_time: datetime | None = None
+    describe: str | None = None
+    remote_url: str | None = None
+    problem: str | None = None  # why there is no SHA, for the warning
+
+    @property
+    def revision_label(self) -> str:
+        return self.sha or "none"
+
+
+def dirty_digest(diff: bytes, untracked: Iterable[tuple[str, bytes]]) -> str:
+    """A short hash of every uncommitted change: the diff against HEAD and each untracked file."""
+    digest = hashlib.sha256(diff)
+    for path, content in sorted(untracked):
+        digest.update(b"\0untracked\0" + path.encode() + b"\0" + hashlib.sha256(content).digest())
+    return digest.hexdigest()[:8]
+
+
+def read(root: Path) -> GitState:
+    """Read the repository that holds `root`. Never raises for a missing repository or commit."""
+    import git  # GitPython, imported here so that `inv --list` does not pay for it
+
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return GitState(problem=f"{root} is not in a git repository")
+    except git.GitCommandNotFound:
+        return GitState(problem="git is not installed")
+    with repo:
+        if not repo.head.is_valid():
+            return GitState(problem="the git repository has no commits yet")
+        commit = repo.head.commit
+        dirty = repo.is_dirty(untracked_files=True)
+        digest = None
+        if dirty:
+            work_tree = Path(repo.working_tree_dir)
+            diff = repo.git.diff("HEAD", "--binary", stdout_as_string=False)
+            untracked = ((p, (work_tree / p).read_bytes()) for p in repo.untracked_files
+                         if (work_tree / p).is_file())
+            digest = dirty_digest(diff, untracked)
+        remote = next(iter(repo.remotes), None)
+        return GitState(
+            sha=commit.hexsha,
+            short_sha=repo.git.rev_parse("--short=12", "HEAD"),
+            dirty=dirty,
+            dirty_digest=digest,
+            commit_time=commit.committed_datetime.astimezone(timezone.utc),
+            describe=repo.git.describe("--tags", "--always", "--dirty"),
+            remote_url=remote.url if remote is not None else None,
+        )
+
+
+def build_time(git: GitState, now: datetime) -> datetime:
+    """A clean build is dated by its commit, so rebuilding it unchanged gives the same image."""
+    return git.commit_time if git.sha and not git.dirty and git.commit_time else now

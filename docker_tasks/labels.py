@@ -1,0 +1,54 @@
+"""Ownership labels, stamped on every image and container the tasks create.
+
+Every destructive or listing task selects by `dockertasks.project=<project>`, never by a name
+pattern, so a user's other images and containers, even ones named like this project's, are
+never touched.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from docker_tasks.git_state import GitState
+
+NAMESPACE = "dockertasks"
+PROJECT = f"{NAMESPACE}.project"
+GIT_SHA = f"{NAMESPACE}.git.sha"
+GIT_DIRTY = f"{NAMESPACE}.git.dirty"
+BUILD_TAG = f"{NAMESPACE}.build-tag"
+IMAGE = f"{NAMESPACE}.image"
+
+
+def project_filter(project: str) -> dict[str, list[str]]:
+    """The engine-side filter that selects this project's images or containers."""
+    return {"label": [f"{PROJECT}={project}"]}
+
+
+def for_image(project: str, git: GitState, build_tag: str) -> dict[str, str]:
+    return {
+        PROJECT: project,
+        GIT_SHA: git.revision_label,
+        GIT_DIRTY: str(git.dirty).lower(),
+        BUILD_TAG: build_tag,
+    }
+
+
+def for_container(project: str, image: str) -> dict[str, str]:
+    return {PROJECT: project, IMAGE: image}
+
+
+def without_credentials(url: str | None) -> str:
+    """`https://user:token@host/repo.git` -> `https://host/repo.git`: labels are public."""
+    return re.sub(r"(?<=://)[^/@]+@", "", url or "")
+
+
+def oci_build_args(project: str, git: GitState, created: datetime) -> dict[str, str]:
+    """Build arguments for the Dockerfile's org.opencontainers.image.* labels."""
+    return {
+        "GIT_SHA": git.sha or "",
+        "BUILD_DATE": created.isoformat(timespec="seconds"),
+        "VERSION": git.describe or "",
+        "SOURCE_URL": without_credentials(git.remote_url),
+        "TITLE": project,
+    }

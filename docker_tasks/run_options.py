@@ -1,0 +1,158 @@
+"""`inv run`'s options in `docker run`'s grammar, checked before any Docker call, and the plan they make.
+
+As docker-py's `_create_container_args`, the translation into the engine's arguments is a pure
+function of plain values (`create_kwargs`), so it is tested without an engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docker_tasks.errors import TaskError
+
+PORT_FORM = "--port [IP:]HOST:CONTAINER[/tcp|udp], e.g. --port 8080:80"
+VOLUME_FORM = "--volume HOST_PATH:CONTAINER_PATH[:ro], e.g. --volume ./data:/app/data:ro"
+GPUS_FORM = "--gpus all, --gpus 2, or --gpus device=0,1"
+VOLUME_OPTIONS = {"ro", "rw", "z", "Z", "cached", "delegated", "consistent", "nocopy"}
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
+
+PortBindings = dict[str, list[tuple[str, int | None]]]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything one container needs; `create_kwargs` turns it into docker-py's arguments."""
+
+    image: str
+    name: str
+    labels: dict[str, str]
+    command: list[str] | None = None
+    entrypoint: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    ports: PortBindings = field(default_factory=dict)
+    volumes: list[str] = field(default_factory=list)
+    user: str | None = None
+    detach: bool = False
+    remove: bool = True
+    gpus: dict | None = None
+
+
+def _port_number(text: str, spec: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise TaskError(f"--port {spec}: {text!r} is not a port number from 1 to 65535; use {PORT_FORM}")
+    return int(text)
+
+
+def _port_range(text: str, spec: str) -> list[int]:
+    first, dash, last = text.partition("-")
+    low = _port_number(first, spec)
+    high = _port_number(last, spec) if dash else low
+    if high < low:
+        raise TaskError(f"--port {spec}: the range {text} runs backwards; use {PORT_FORM}")
+    return list(range(low, high + 1))
+
+
+def parse_port(spec: str) -> PortBindings:
+    """`[IP:][HOST:]CONTAINER[/PROTO]`, ranges allowed: `8000-8001:8000-8001`."""
+    ports, slash, protocol = spec.partition("/")
+    protocol = protocol if slash else "tcp"
+    if protocol not in {"tcp", "udp", "sctp"}:
+        raise TaskError(f"--port {spec}: protocol {protocol!r} is not tcp, udp or sctp; use {PORT_FORM}")
+    parts = ports.split(":")
+    if len(parts) > 3 or not parts[-1]:
+        raise TaskError(f"--port {spec!r} is not in docker's form; use {PORT_FORM}")
+    host_ip = parts[0] if len(parts) == 3 else ""
+    host_text = parts[-2] if len(parts) >= 2 else ""
+    container_ports = _port_range(parts[-1], spec)
+    host_ports: list[int | None] = _port_range(host_text, spec) if host_text else [None] * len(container_ports)
+    if len(host_ports) != len(container_ports):
+        raise TaskError(f"--port {spec}: the host and container ranges differ in length; use {PORT_FORM}")
+    return {f"{c}/{protocol}": [(host_ip, h)] for h, c in zip(host_ports, container_ports)}
+
+
+def parse_ports(specs: Iterable[str]) -> PortBindings:
+    bindings: PortBindings = {}
+    for spec in specs:
+        for container_port, hosts in parse_port(spec).items():
+            bindings.setdefault(container_port, []).extend(hosts)
+    return bindings
+
+
+def parse_volume(spec: str, cwd: Path) -> str:
+    """Return the bind as `SOURCE:TARGET[:OPTIONS]`, with a relative host path made absolute."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise TaskError(f"--volume {spec!r} is not in docker's form; use {VOLUME_FORM}")
+    source, target = parts[0], parts[1]
+    options = parts[2].split(",") if len(parts) == 3 else []
+    if not target.startswith("/"):
+        raise TaskError(f"--volume {spec}: the container path {target!r} must be absolute; use {VOLUME_FORM}")
+    unknown = [o for o in options if o not in VOLUME_OPTIONS]
+    if unknown:
+        raise TaskError(f"--volume {spec}: unknown option {unknown[0]!r} (ro or rw); use {VOLUME_FORM}")
+    if source.startswith(("/", ".", "~")) or "/" in source:
+        path = (cwd / Path(source).expanduser()).resolve()
+        if not path.exists():
+            raise TaskError(f"--volume {spec}: {path} does not exist on this machine; create it or fix the path")
+        source = str(path)
+    elif not _VOLUME_NAME.match(source):
+        raise TaskError(f"--volume {spec}: {source!r} is neither a path nor a volume name; use {VOLUME_FORM}")
+    return ":".join([source, target, *([",".join(options)] if options else [])])
+
+
+def volume_target(bind: str) -> str:
+    return bind.split(":")[1]
+
+
+def parse_gpus(spec: str) -> dict:
+    """`docker run --gpus` grammar -> DeviceRequest fields (count -1 means all GPUs)."""
+    request: dict = {"driver": "", "count": 0, "device_ids": None, "capabilities": [["gpu"]]}
+    fields = next(csv.reader([spec.strip().strip("'")]), [])
+    if not fields:
+        raise TaskError(f"--gpus needs a value; use {GPUS_FORM}")
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep and key == "all":
+            request["count"] = -1
+        elif not sep and key.isdigit():
+            request["count"] = int(key)
+        elif key == "count" and (value == "all" or value.isdigit()):
+            request["count"] = -1 if value == "all" else int(value)
+        elif key == "device" and value:
+            request["device_ids"] = value.split(",")
+        elif key == "driver" and value:
+            request["driver"] = value
+        elif key == "capabilities" and value:
+            request["capabilities"] = [value.split(",")]
+        else:
+            raise TaskError(f"--gpus {spec!r}: cannot read {item!r}; use {GPUS_FORM}")
+    return request
+
+
+def create_kwargs(plan: RunPlan) -> dict:
+    """docker-py `containers.create` arguments; the init process forwards `docker stop`'s SIGTERM."""
+    kwargs: dict = {
+        "image": plan.image,
+        "name": plan.name,
+        "labels": plan.labels,
+        "command": plan.command,
+        "environment": plan.environment,
+        "init": True,
+        "detach": True,
+    }
+    optional = {
+        "entrypoint": plan.entrypoint,
+        "ports": {
+            port: [{"HostIp": ip, "HostPort": str(host or "")} for ip, host in hosts]
+            for port, hosts in plan.ports.items()
+        },
+        "volumes": plan.volumes,
+        "user": plan.user,
+        "device_requests": [plan.gpus] if plan.gpus else None,
+    }
+    kwargs.update({k: v for k, v in optional.items() if v})
+    return kwargs

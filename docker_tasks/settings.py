@@ -1,0 +1,58 @@
+"""The project's settings, each taken from the flag, then the environment, then `.env`, then a default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from docker_tasks.envfiles import read_env_file
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, str | None] = {
+    "IMAGE_NAME": "app-name",
+    "BASE_IMAGE": "python:3.11-slim",
+    "REGISTRY": None,
+}
+
+# Where the image's job writes (see the Dockerfile's WORKDIR and src/config.py's OUTPUT_DIR).
+CONTAINER_OUTPUT_DIR = "/app/output"
+
+
+@dataclass(frozen=True)
+class Settings:
+    image_name: str
+    base_image: str
+    registry: str | None
+    root: Path
+
+    @property
+    def project(self) -> str:
+        """The project's name in ownership labels: the image name's last path component."""
+        return self.image_name.rsplit("/", 1)[-1]
+
+
+def resolve(name: str, flag: str | None, environ: Mapping[str, str], dotenv: Mapping[str, str | None]) -> str | None:
+    """The first of flag, environment variable and `.env` entry that is set and not empty."""
+    for candidate in (flag, environ.get(name), dotenv.get(name)):
+        if candidate:
+            return candidate
+    return DEFAULTS[name]
+
+
+def read_dotenv(root: Path) -> dict[str, str | None]:
+    path = root / ".env"
+    return read_env_file(path) if path.is_file() else {}
+
+
+def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | None) -> Settings:
+    """Settings for this checkout; `flags` are keyed like the fields (image_name=..., base_image=...)."""
+    dotenv = read_dotenv(root)
+    values = {name: resolve(name, flags.get(name.lower()), environ, dotenv) for name in DEFAULTS}
+    return Settings(
+        image_name=values["IMAGE_NAME"] or "",
+        base_image=values["BASE_IMAGE"] or "",
+        registry=values["REGISTRY"],
+        root=root,
+    )

@@ -1,0 +1,71 @@
+"""Image names and tags: Docker's grammar, and the tags a build gets from the git state."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from docker_tasks.errors import TaskError
+from docker_tasks.git_state import GitState
+
+# Docker's reference grammar (distribution/reference), without IPv6 registry hosts.
+TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_REGISTRY_HOST = re.compile(
+    r"^(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+    r"(?:\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*(?::[0-9]+)?$"
+)
+
+TAG_RULES = (
+    "a tag is 1 to 128 characters of letters, digits, '_', '.' and '-', "
+    "and does not start with '.' or '-' (e.g. 2.0, 2.0.1-rc1, v3)"
+)
+NAME_RULES = (
+    "an image name is lowercase path components of letters and digits separated by '.', '_' "
+    "or '-', joined by '/', optionally after a registry host "
+    "(e.g. app-name, registry.example.com/team/app-name)"
+)
+
+
+def check_tag(tag: str, what: str = "tag") -> str:
+    if not TAG_PATTERN.match(tag):
+        raise TaskError(f"{what} {tag!r} is not a valid Docker tag: {TAG_RULES}")
+    return tag
+
+
+def check_image_name(name: str) -> str:
+    """Validate a repository name (no tag), such as `registry.example.com:5000/team/app-name`."""
+    parts = name.split("/")
+    has_host = len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost")
+    if has_host and not _REGISTRY_HOST.match(parts[0]):
+        raise TaskError(f"image name {name!r} has an invalid registry host {parts[0]!r}: {NAME_RULES}")
+    path = parts[1:] if has_host else parts
+    if not name or len(name) > 255 or not all(_PATH_COMPONENT.match(p) for p in path):
+        raise TaskError(f"image name {name!r} is not valid: {NAME_RULES}")
+    return name
+
+
+def split_reference(reference: str) -> tuple[str, str | None]:
+    """`host:5000/app:1.0` -> ('host:5000/app', '1.0'); a digest or a bare name gives no tag."""
+    if "@" in reference:
+        return reference.split("@", 1)[0], None
+    name, sep, tag = reference.rpartition(":")
+    if sep and "/" not in tag:
+        return name, tag
+    return reference, None
+
+
+def build_tag(git: GitState, now: datetime) -> str:
+    """The tag that names this build: the short SHA, a dirty SHA, or a dated fallback without git."""
+    if git.sha is None:
+        return f"no-git-{now:%Y%m%d%H%M%S}"
+    if git.dirty:
+        return f"{git.short_sha}-dirty-{git.dirty_digest}"
+    return git.short_sha
+
+
+def tags_for_build(image_name: str, git: GitState, now: datetime, extra: list[str] = ()) -> list[str]:
+    """Full references for a build: its own tag, `latest`, and any extra tags asked for."""
+    check_image_name(image_name)
+    names = [build_tag(git, now), "latest", *(check_tag(t) for t in extra)]
+    return [f"{image_name}:{t}" for t in dict.fromkeys(names)]

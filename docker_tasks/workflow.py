@@ -1,0 +1,154 @@
+"""What each task does, step by step: resolve, plan, show or carry out through the engine, report.
+
+The tasks in tasks.py only gather flags and call these. Messages say what happened and what
+to do next; failures raise TaskError with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from docker_tasks import commands, engine, git_state, labels, tables
+from docker_tasks.envfiles import container_environment, parse_assignment
+from docker_tasks.errors import TaskError
+from docker_tasks.run_options import RunPlan, parse_gpus, parse_ports, parse_volume, volume_target
+from docker_tasks.settings import CONTAINER_OUTPUT_DIR, Settings
+from docker_tasks.tags import build_tag, tags_for_build
+
+CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def build(
+    settings: Settings,
+    *,
+    extra_tags: Sequence[str] = (),
+    build_args: Sequence[str] = (),
+    platform: str | None = None,
+    no_cache: bool = False,
+    dry_run: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> list[str]:
+    """Build the image with BuildKit; return the tags it got."""
+    now = _now()
+    git = git_state.read(settings.root)
+    tags = tags_for_build(settings.image_name, git, now, list(extra_tags))
+    if git.problem:
+        print(f"warning: {git.problem}, so this build is tagged {tags[0]} instead of a commit SHA; "
+              "commit your code (git init; git add -A; git commit) for traceable tags")
+    args = {
+        "BASE_IMAGE": settings.base_image,
+        **labels.oci_build_args(settings.project, git, git_state.build_time(git, now)),
+        **dict(parse_assignment(item, environ, flag="--build-arg") for item in build_args),
+    }
+    argv = commands.buildx_build(
+        settings.root, tags, labels.for_image(settings.project, git, build_tag(git, now)), args,
+        platform=platform, no_cache=no_cache,
+    )
+    if dry_run:
+        print(commands.show(argv))
+        return tags
+    engine.require_buildx()
+    status = engine.run_process(argv)
+    if status != 0:
+        raise TaskError(f"the build failed (docker buildx exited {status}); the failing step's output is above. "
+                        "Earlier images and their tags are unchanged")
+    print(f"built {' '.join(tags)}")
+    print("run it with: inv run")
+    return tags
+
+
+def output_owner(path: Path) -> str | None:
+    """`uid:gid` of the output folder, so that what the job writes there is yours, not root's."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return f"{os.getuid()}:{os.getgid()}" if hasattr(os, "getuid") else None
+    return f"{info.st_uid}:{info.st_gid}"
+
+
+def plan_run(
+    settings: Settings,
+    *,
+    image: str | None,
+    command: list[str] | None,
+    env: Sequence[str] = (),
+    env_files: Sequence[str] = (),
+    ports: Sequence[str] = (),
+    volumes: Sequence[str] = (),
+    name: str | None = None,
+    entrypoint: str | None = None,
+    gpus: str | None = None,
+    detach: bool = False,
+    remove: bool = True,
+    environ: Mapping[str, str] = os.environ,
+    cwd: Path | None = None,
+) -> RunPlan:
+    """Check every option and make the plan; nothing here talks to Docker."""
+    cwd = cwd or Path.cwd()
+    if name is not None and not CONTAINER_NAME.match(name):
+        raise TaskError(f"--name {name!r}: use letters, digits, '_', '.' and '-', starting with a letter or digit")
+    default_env_file = settings.root / ".env"
+    files = [cwd / f for f in env_files] or ([default_env_file] if default_env_file.is_file() else [])
+    binds = [parse_volume(v, cwd) for v in volumes]
+    output_dir = settings.root / "output"
+    user = None
+    if CONTAINER_OUTPUT_DIR not in map(volume_target, binds):
+        binds.append(f"{output_dir}:{CONTAINER_OUTPUT_DIR}")
+        user = output_owner(output_dir)
+    image = image or f"{settings.image_name}:latest"
+    return RunPlan(
+        image=image,
+        name=name or f"{settings.project}-{secrets.token_hex(3)}",
+        labels=labels.for_container(settings.project, image),
+        command=command or None,
+        entrypoint=entrypoint,
+        environment=container_environment(files, env, environ),
+        ports=parse_ports(ports),
+        volumes=binds,
+        user=user,
+        detach=detach,
+        remove=remove and not detach,
+        gpus=parse_gpus(gpus) if gpus else None,
+    )
+
+
+def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: bool = False) -> None:
+    """Run the plan: a foreground run streams the job's output and fails with the job's exit code."""
+    if dry_run:
+        print(commands.show(commands.docker_run(plan, gpus)))
+        return
+    (settings.root / "output").mkdir(exist_ok=True)
+    client = engine.connect()
+    container = engine.run_container(client, plan)
+    if plan.detach:
+        print(f"started {plan.name} in the background")
+        print(f"  follow its logs: docker logs --follow {plan.name}")
+        print(f"  stop it:         docker stop {plan.name}")
+        return
+    status = engine.follow_to_exit(container, remove=plan.remove)
+    if status != 0:
+        raise TaskError(f"the job in {plan.image} exited with code {status}; its output is above", exit_code=status)
+
+
+def images(settings: Settings, *, dry_run: bool = False) -> None:
+    """Print this project's images, newest first."""
+    selector = labels.project_filter(settings.project)
+    if dry_run:
+        print(commands.show(commands.docker_images(selector)))
+        return
+    client = engine.connect()
+    with engine.docker_errors():
+        summaries = client.api.images(filters=selector)
+    if not summaries:
+        print(f"no images of {settings.project} yet; build one with `inv build`")
+        return
+    print(tables.render(tables.IMAGE_HEADERS, tables.image_rows(summaries, _now(), settings.image_name)))
