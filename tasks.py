@@ -67,3 +67,9 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
 def list_images(c, image_name=None, dry_run=False):
     """List this project's images with their tags, size, age and git revision."""
     workflow.images(settings.load(os.environ, image_name=image_name), dry_run=dry_run)
+
+
+@task(help={"image_name": IMAGE_NAME, "dry_run": "print what would be removed and remove nothing"})
+def clean(c, image_name=None, dry_run=False):
+    """Remove this project's stopped containers, dangling images and local caches."""
+    workflow.clean(settings.load(os.environ, image_name=image_name), dry_run=dry_run)

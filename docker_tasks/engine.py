@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from docker_tasks.errors import TaskError, explain
 from docker_tasks.run_options import RunPlan, create_kwargs
@@ -121,7 +121,22 @@ def remove_container(container) -> None:
     """Remove a container; one that is already gone is not an error."""
     import docker.errors
 
-    try:
+    with suppress(docker.errors.NotFound):
         container.remove(force=True)
-    except docker.errors.NotFound:
-        pass
+
+
+def remove_by_id(client, kind: str, object_id: str, force: bool = False) -> str:
+    """Remove a container or an image; return 'removed', 'gone' (already) or 'in use'."""
+    import docker.errors
+
+    remover = client.api.remove_container if kind == "container" else client.api.remove_image
+    with docker_errors():
+        try:
+            remover(object_id, force=force)
+        except docker.errors.NotFound:
+            return "gone"
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                return "in use"
+            raise
+    return "removed"

@@ -46,7 +46,8 @@ def parse_assignment(item: str, host_environ: Mapping[str, str], flag: str = "--
     """`KEY=VAL` -> (KEY, VAL); a bare `KEY` takes the value from your shell, as `docker run -e` does."""
     key, sep, value = item.partition("=")
     if not KEY_PATTERN.match(key):
-        raise TaskError(f"{flag} {item.split('=', 1)[0]!r}: expected KEY=VALUE with KEY of letters, digits and '_', e.g. {flag} LOG_LEVEL=DEBUG")
+        raise TaskError(f"{flag} {key!r}: expected KEY=VALUE with a KEY of letters, digits and '_', "
+                        f"e.g. {flag} LOG_LEVEL=DEBUG")
     if not sep:
         if key not in host_environ:
             raise TaskError(f"{flag} {key}: {key} is not set in your shell; give a value, e.g. {flag} {key}=VALUE")

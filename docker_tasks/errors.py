@@ -24,13 +24,14 @@ def explain(exc: BaseException) -> str:
     detail = _api_explanation(exc)
     lowered = detail.lower()
     if name == "ImageNotFound":
-        return f"image not found: {detail}. Build it with `inv build`, or list what exists with `inv images`"
+        return f"image not found: {detail}. Build it with `inv build`, or see what exists with `inv images`"
     if name == "NotFound":
         return f"not found: {detail}"
     if "port is already allocated" in lowered or "address already in use" in lowered:
-        return f"a published port is already in use on this machine ({detail}); choose another host port with --port HOST:CONTAINER"
+        return (f"a published port is already in use on this machine ({detail}); "
+                "choose another host port with --port HOST:CONTAINER")
     if "is already in use by container" in lowered or ("conflict" in lowered and "name" in lowered):
-        return f"that container name is already taken ({detail}); choose another --name, or remove the old container"
+        return f"that container name is already taken ({detail}); choose another --name, or remove the old one"
     if "could not select device driver" in lowered:
         return "the Docker engine has no GPU runtime: install the NVIDIA Container Toolkit and restart Docker, or run without --gpus"
     if "invalid reference format" in lowered:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -61,7 +61,7 @@ def read(root: Path) -> GitState:
             short_sha=repo.git.rev_parse("--short=12", "HEAD"),
             dirty=dirty,
             dirty_digest=digest,
-            commit_time=commit.committed_datetime.astimezone(timezone.utc),
+            commit_time=commit.committed_datetime.astimezone(UTC),
             describe=repo.git.describe("--tags", "--always", "--dirty"),
             remote_url=remote.url if remote is not None else None,
         )

@@ -71,7 +71,7 @@ def parse_port(spec: str) -> PortBindings:
     host_ports: list[int | None] = _port_range(host_text, spec) if host_text else [None] * len(container_ports)
     if len(host_ports) != len(container_ports):
         raise TaskError(f"--port {spec}: the host and container ranges differ in length; use {PORT_FORM}")
-    return {f"{c}/{protocol}": [(host_ip, h)] for h, c in zip(host_ports, container_ports)}
+    return {f"{c}/{protocol}": [(host_ip, h)] for h, c in zip(host_ports, container_ports, strict=False)}
 
 
 def parse_ports(specs: Iterable[str]) -> PortBindings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from docker_tasks import labels
 
@@ -26,9 +26,9 @@ def human_age(created: datetime, now: datetime) -> str:
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
     lines = [headers, *rows]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip() for line in lines)
 
 
 IMAGE_HEADERS = ("TAGS", "IMAGE ID", "SIZE", "CREATED", "REVISION", "DIRTY")
@@ -50,7 +50,7 @@ def image_rows(summaries: Sequence[dict], now: datetime, image_name: str) -> lis
     for image in sorted(summaries, key=lambda i: i.get("Created", 0), reverse=True):
         image_labels = image.get("Labels") or {}
         tags = short_tags(image.get("RepoTags") or [], image_name)
-        created = datetime.fromtimestamp(image.get("Created", 0), tz=timezone.utc)
+        created = datetime.fromtimestamp(image.get("Created", 0), tz=UTC)
         rows.append((
             ", ".join(tags) or "<none>",
             image["Id"].removeprefix("sha256:")[:12],

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import commands, engine, git_state, labels, tables
+from docker_tasks import cleanup, commands, engine, git_state, labels, tables
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.run_options import RunPlan, parse_gpus, parse_ports, parse_volume, volume_target
@@ -24,7 +25,7 @@ CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def build(
@@ -152,3 +153,38 @@ def images(settings: Settings, *, dry_run: bool = False) -> None:
         print(f"no images of {settings.project} yet; build one with `inv build`")
         return
     print(tables.render(tables.IMAGE_HEADERS, tables.image_rows(summaries, _now(), settings.image_name)))
+
+
+def clean(settings: Settings, *, dry_run: bool = False) -> None:
+    """Remove this project's stopped containers, dangling images and local caches."""
+    selector = labels.project_filter(settings.project)
+    client = engine.connect()
+    with engine.docker_errors():
+        found = cleanup.plan(client.api.containers(all=True, filters=selector),
+                             client.api.images(filters=selector), settings.root)
+    if found.empty:
+        print(f"nothing to clean: {settings.project} has no stopped containers, dangling images or caches")
+        return
+    if dry_run:
+        for container in found.containers:
+            print(f"docker rm {container['Id'][:12]}   # {cleanup.describe_container(container)}")
+        for image in found.images:
+            print(f"docker rmi {cleanup.short_id(image)}   # {cleanup.describe_image(image)}")
+        for path in found.paths:
+            print(commands.show(["rm", "-r", str(path)]))
+        print("(dry run: nothing was removed)")
+        return
+    reclaimed = 0
+    for container in found.containers:
+        outcome = engine.remove_by_id(client, "container", container["Id"])
+        print(f"{outcome}: {cleanup.describe_container(container)}")
+    for image in found.images:
+        outcome = engine.remove_by_id(client, "image", image["Id"])
+        reclaimed += image.get("Size", 0) if outcome == "removed" else 0
+        kept = " (kept: a container uses it)" if outcome == "in use" else ""
+        print(f"{outcome}: {cleanup.describe_image(image)}{kept}")
+    for path in found.paths:
+        reclaimed += cleanup.folder_size(path)
+        shutil.rmtree(path, ignore_errors=True)
+        print(f"removed: {path.relative_to(settings.root)}")
+    print(f"reclaimed {tables.human_size(reclaimed)}")

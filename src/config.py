@@ -54,11 +54,22 @@ def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) ->
         output_dir=_path(environ.get("OUTPUT_DIR", "output")),
         data_path=_path(data) if data else None,
         target_column=environ.get("TARGET_COLUMN", "target"),
-        test_size=number("TEST_SIZE", "0.25", float),
+        test_size=fraction("TEST_SIZE", environ.get("TEST_SIZE", "0.25")),
         random_seed=number("RANDOM_SEED", "42", int),
         n_estimators=number("N_ESTIMATORS", "200", int),
         log_level=_log_level(environ.get("LOG_LEVEL", "INFO")),
     )
+
+
+def fraction(name: str, raw: str) -> float:
+    """A number strictly between 0 and 1, such as the held-out share of the rows."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not 0 < value < 1:
+        raise ValueError(f"{name}={raw!r} must be between 0 and 1, e.g. 0.25")
+    return value
 
 
 def _log_level(raw: str) -> str:

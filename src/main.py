@@ -37,6 +37,13 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+def _fraction(raw: str) -> float:
+    try:
+        return config.fraction("--test-size", raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser(settings: config.Settings) -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="main.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,predict}",
@@ -47,7 +54,7 @@ def build_parser(settings: config.Settings) -> argparse.ArgumentParser:
                        help="training CSV (default: DATA_PATH, else scikit-learn's bundled data set)")
     train.add_argument("--target", default=settings.target_column,
                        help="label column of the CSV (default: TARGET_COLUMN=%(default)s)")
-    train.add_argument("--test-size", type=float, default=settings.test_size,
+    train.add_argument("--test-size", type=_fraction, default=settings.test_size,
                        help="held-out fraction (default: TEST_SIZE=%(default)s)")
     train.add_argument("--seed", type=int, default=settings.random_seed,
                        help="random seed (default: RANDOM_SEED=%(default)s)")
@@ -82,8 +89,8 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> None:
-    model = pipeline.load_model(args.model or args.output_dir / "model.joblib")
     frame = pipeline.read_csv(args.input)
+    model = pipeline.load_model(args.model or args.output_dir / "model.joblib")
     scored = pipeline.predict(model, frame)
     written = outputs.write_csv(scored, args.output_dir / f"{args.input.stem}.predictions.csv")
     log.info("scored %d rows; wrote %s", len(scored), written)

@@ -63,8 +63,6 @@ def train(
     features: pd.DataFrame, labels: pd.Series, *, test_size: float, seed: int, n_estimators: int
 ) -> tuple[RandomForestClassifier, dict[str, Any], pd.DataFrame]:
     """Fit on a training split; return the model, its metrics and the held-out predictions."""
-    if not 0 < test_size < 1:
-        raise JobError(f"test size must be between 0 and 1, got {test_size}")
     if labels.nunique() < 2:
         raise JobError("the target column has a single value; a classifier needs at least two")
     x_train, x_test, y_train, y_test = train_test_split(

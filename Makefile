@@ -1,0 +1,42 @@
+# A thin front for the tasks in tasks.py, which do the work: `make` lists the targets.
+# Override a setting per call, e.g. `make run IMAGE_NAME=my-model`, or put it in .env.
+
+PYTHON ?= python3
+VENV ?= .venv
+PYTEST_ARGS ?=
+INV := $(VENV)/bin/inv
+
+.DEFAULT_GOAL := help
+
+.PHONY: help  ## List the targets
+help:
+	@echo "Usage: make TARGET (the tasks behind them: $(INV) --list)"
+	@sed -n 's/^\.PHONY: \([a-z-]*\) *## \(.*\)/\1|\2/p' $(MAKEFILE_LIST) | awk -F'|' '{ printf "  %-8s %s\n", $$1, $$2 }'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -r requirements.txt
+	touch $@
+
+.PHONY: setup  ## Create .venv with the tasks' tools and the job's requirements
+setup: $(VENV)/.installed
+
+.PHONY: build  ## Build the image (inv build)
+build: setup
+	$(INV) build
+
+.PHONY: run  ## Build the image and run the sample job in it; results land in output/
+run: build
+	$(INV) run
+
+.PHONY: test  ## Run the unit tests and the integration tests against the Docker engine
+test: setup
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: lint  ## Check the Python code with ruff
+lint: setup
+	$(VENV)/bin/ruff check .
+
+.PHONY: clean  ## Remove this project's stopped containers, dangling images and local caches
+clean: setup
+	$(INV) clean

@@ -1,0 +1,72 @@
+"""What `inv clean` removes, chosen by pure functions from the engine's summaries and the tree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Folders that runs and tests leave behind; .venv is skipped, it is a tool, not a cache.
+CACHE_DIRS = ("__pycache__", ".pytest_cache", ".ruff_cache")
+SKIPPED_DIRS = {".venv", ".git", "node_modules"}
+
+
+@dataclass(frozen=True)
+class CleanPlan:
+    containers: list[dict] = field(default_factory=list)  # GET /containers/json summaries
+    images: list[dict] = field(default_factory=list)  # GET /images/json summaries
+    paths: list[Path] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.containers or self.images or self.paths)
+
+
+def is_dangling(image: dict) -> bool:
+    return not [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+
+
+def stopped(containers: Iterable[dict]) -> list[dict]:
+    return [c for c in containers if c.get("State") != "running"]
+
+
+def cache_dirs(root: Path) -> list[Path]:
+    found: list[Path] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        for child in sorted(folder.iterdir()):
+            if not child.is_dir() or child.is_symlink() or child.name in SKIPPED_DIRS:
+                continue
+            if child.name in CACHE_DIRS:
+                found.append(child)
+            else:
+                stack.append(child)
+    return sorted(found)
+
+
+def plan(containers: Sequence[dict], images: Sequence[dict], root: Path) -> CleanPlan:
+    """This project's stopped containers, its dangling images, and the local caches."""
+    return CleanPlan(
+        containers=stopped(containers),
+        images=[i for i in images if is_dangling(i)],
+        paths=cache_dirs(root),
+    )
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def describe_container(summary: dict) -> str:
+    name = (summary.get("Names") or ["?"])[0].lstrip("/")
+    return f"container {name} ({summary.get('Status', summary.get('State', '?'))})"
+
+
+def short_id(summary: dict) -> str:
+    return summary["Id"].removeprefix("sha256:")[:12]
+
+
+def describe_image(summary: dict) -> str:
+    tags = [t for t in summary.get("RepoTags") or [] if t != "<none>:<none>"]
+    return f"image {short_id(summary)} ({', '.join(tags) if tags else 'dangling'})"

@@ -1,0 +1,43 @@
+from pathlib import Path
+
+from docker_tasks import commands
+from docker_tasks.run_options import RunPlan
+
+
+def test_the_build_command_uses_buildx_and_loads_the_image():
+    argv = commands.buildx_build(
+        Path("/repo"), ["app:abc", "app:latest"], {"dockertasks.project": "app"}, {"BASE_IMAGE": "py"},
+        platform="linux/amd64", no_cache=True,
+    )
+    assert commands.show(argv) == (
+        "docker buildx build --load --progress auto --tag app:abc --tag app:latest "
+        "--label dockertasks.project=app --build-arg BASE_IMAGE=py --platform linux/amd64 --no-cache /repo"
+    )
+
+
+def test_the_run_command_masks_every_environment_value():
+    plan = RunPlan(
+        image="app:latest", name="app-1", labels={"dockertasks.project": "app"},
+        command=["predict", "--input", "x y.csv"], environment={"TOKEN": "s3cret", "EMPTY": ""},
+        ports={"80/tcp": [("", 8080), ("127.0.0.1", None)]}, volumes=["/h/out:/app/output"],
+        user="1000:1000", entrypoint="python",
+    )
+    line = commands.show(commands.docker_run(plan, gpus_spec="all"))
+    assert "s3cret" not in line
+    assert line == (
+        "docker run --rm --init --name app-1 --label dockertasks.project=app "
+        "--env 'TOKEN=***' --env 'EMPTY=***' --publish 8080:80/tcp --publish 127.0.0.1::80/tcp "
+        "--volume /h/out:/app/output --user 1000:1000 --entrypoint python --gpus all "
+        "app:latest predict --input 'x y.csv'"
+    )
+
+
+def test_a_detached_run_is_never_removed_on_exit():
+    line = commands.show(commands.docker_run(RunPlan(image="i", name="n", labels={}, detach=True)))
+    assert line == "docker run --detach --init --name n i"
+
+
+def test_the_images_command_filters_by_label():
+    assert commands.docker_images({"label": ["dockertasks.project=app"]}) == [
+        "docker", "images", "--filter", "label=dockertasks.project=app",
+    ]

@@ -1,0 +1,50 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from docker_tasks import labels
+from docker_tasks.git_state import GitState
+
+CREATED = datetime(2026, 11, 24, 12, tzinfo=UTC)
+
+
+def test_image_labels_carry_the_project_and_the_git_state():
+    git = GitState(sha="f" * 40, short_sha="ffff", dirty=True, dirty_digest="12345678")
+    assert labels.for_image("app-name", git, "ffff-dirty-12345678") == {
+        "dockertasks.project": "app-name",
+        "dockertasks.git.sha": "f" * 40,
+        "dockertasks.git.dirty": "true",
+        "dockertasks.build-tag": "ffff-dirty-12345678",
+    }
+
+
+def test_without_git_the_revision_label_says_none():
+    assert labels.for_image("app", GitState(), "no-git-1")["dockertasks.git.sha"] == "none"
+
+
+def test_container_labels_and_the_project_filter():
+    assert labels.for_container("app", "app:latest") == {
+        "dockertasks.project": "app", "dockertasks.image": "app:latest",
+    }
+    assert labels.project_filter("app") == {"label": ["dockertasks.project=app"]}
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("https://user:token@github.com/team/repo.git", "https://github.com/team/repo.git"),
+    ("https://github.com/team/repo.git", "https://github.com/team/repo.git"),
+    ("git@github.com:team/repo.git", "git@github.com:team/repo.git"),
+    (None, ""),
+])
+def test_source_urls_lose_their_credentials(url, expected):
+    assert labels.without_credentials(url) == expected
+
+
+def test_oci_build_args():
+    git = GitState(sha="a" * 40, describe="v1.0-3-gaaaa", remote_url="https://x:y@host/r.git")
+    assert labels.oci_build_args("app", git, CREATED) == {
+        "GIT_SHA": "a" * 40,
+        "BUILD_DATE": "2026-11-24T12:00:00+00:00",
+        "VERSION": "v1.0-3-gaaaa",
+        "SOURCE_URL": "https://host/r.git",
+        "TITLE": "app",
+    }

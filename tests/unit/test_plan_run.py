@@ -1,0 +1,67 @@
+import os
+
+import pytest
+
+from docker_tasks import workflow
+from docker_tasks.errors import TaskError
+from docker_tasks.settings import Settings
+
+
+@pytest.fixture
+def project(tmp_path):
+    return Settings(image_name="reg.io/team/app", base_image="py", registry=None, root=tmp_path)
+
+
+def test_defaults_run_latest_with_output_mounted_as_its_owner(project):
+    (project.root / "output").mkdir()
+    plan = workflow.plan_run(project, image=None, command=[], cwd=project.root, environ={})
+    info = (project.root / "output").stat()
+    assert plan.image == "reg.io/team/app:latest"
+    assert plan.name.startswith("app-")
+    assert plan.labels == {"dockertasks.project": "app", "dockertasks.image": "reg.io/team/app:latest"}
+    assert plan.volumes == [f"{project.root / 'output'}:/app/output"]
+    assert plan.user == f"{info.st_uid}:{info.st_gid}"
+    assert plan.command is None and plan.remove and not plan.detach
+
+
+def test_dotenv_is_the_default_env_file_and_flags_win(project):
+    (project.root / ".env").write_text("A=from-dotenv\nB=from-dotenv\n")
+    plan = workflow.plan_run(project, image=None, command=None, env=["B=flag"], cwd=project.root, environ={})
+    assert plan.environment == {"A": "from-dotenv", "B": "flag"}
+
+
+def test_explicit_env_files_replace_dotenv(project):
+    (project.root / ".env").write_text("A=from-dotenv\n")
+    (project.root / "other.env").write_text("C=other\n")
+    plan = workflow.plan_run(project, image=None, command=None, env_files=["other.env"], cwd=project.root, environ={})
+    assert plan.environment == {"C": "other"}
+
+
+def test_mounting_your_own_output_folder_replaces_the_default(project):
+    (project.root / "elsewhere").mkdir()
+    plan = workflow.plan_run(project, image="x:1", command=["train"], volumes=["./elsewhere:/app/output"],
+                             cwd=project.root, environ={})
+    assert plan.volumes == [f"{project.root / 'elsewhere'}:/app/output"]
+    assert plan.user is None
+
+
+def test_a_detached_run_keeps_its_container(project):
+    plan = workflow.plan_run(project, image=None, command=None, detach=True, remove=True, cwd=project.root, environ={})
+    assert plan.detach and not plan.remove
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"name": "bad name"}, "--name 'bad name'"),
+    ({"ports": ["70000:80"]}, "--port"),
+    ({"volumes": ["nowhere/x:/y"]}, "--volume"),
+    ({"env": ["1=2"]}, "--env"),
+    ({"env_files": ["missing.env"]}, "env file not found"),
+    ({"gpus": "lots"}, "--gpus"),
+])
+def test_bad_options_fail_before_any_docker_call(project, options, message):
+    with pytest.raises(TaskError, match=message):
+        workflow.plan_run(project, image=None, command=None, cwd=project.root, environ={}, **options)
+
+
+def test_output_owner_of_a_missing_folder_is_you(tmp_path):
+    assert workflow.output_owner(tmp_path / "missing") == f"{os.getuid()}:{os.getgid()}"

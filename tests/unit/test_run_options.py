@@ -1,0 +1,98 @@
+from pathlib import Path
+
+import pytest
+
+from docker_tasks.errors import TaskError
+from docker_tasks.run_options import RunPlan, create_kwargs, parse_gpus, parse_ports, parse_volume
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("8080:80", {"80/tcp": [("", 8080)]}),
+    ("80", {"80/tcp": [("", None)]}),
+    ("127.0.0.1:8080:80/udp", {"80/udp": [("127.0.0.1", 8080)]}),
+    ("127.0.0.1::80", {"80/tcp": [("127.0.0.1", None)]}),
+    ("8000-8001:9000-9001", {"9000/tcp": [("", 8000)], "9001/tcp": [("", 8001)]}),
+], ids=["host-container", "container-only", "ip-and-proto", "ip-random-port", "range"])
+def test_ports_in_docker_run_grammar(spec, expected):
+    assert parse_ports([spec]) == expected
+
+
+def test_one_container_port_published_twice():
+    assert parse_ports(["8080:80", "8081:80"]) == {"80/tcp": [("", 8080), ("", 8081)]}
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("99999:80", "not a port number from 1 to 65535"),
+    ("0:80", "not a port number"),
+    ("http:80", "not a port number"),
+    ("8080:", "not in docker's form"),
+    ("1:2:3:4", "not in docker's form"),
+    ("8080:80/icmp", "protocol 'icmp'"),
+    ("8001-8000:80-81", "runs backwards"),
+    ("8000-8002:80-81", "differ in length"),
+], ids=["out-of-range", "zero", "name", "empty-container", "too-many-parts", "protocol", "backwards", "lengths"])
+def test_malformed_ports_show_the_expected_form(spec, message):
+    with pytest.raises(TaskError, match=message) as error:
+        parse_ports([spec])
+    assert "--port" in str(error.value)
+
+
+def test_volume_paths_are_made_absolute(tmp_path):
+    (tmp_path / "data").mkdir()
+    assert parse_volume("./data:/app/data:ro", tmp_path) == f"{tmp_path / 'data'}:/app/data:ro"
+    assert parse_volume(f"{tmp_path}:/mnt", Path("/")) == f"{tmp_path}:/mnt"
+
+
+def test_named_volumes_pass_through(tmp_path):
+    assert parse_volume("model-cache:/cache", tmp_path) == "model-cache:/cache"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("./missing:/data", "does not exist on this machine"),
+    ("./data", "not in docker's form"),
+    ("./data:relative", "must be absolute"),
+    ("./data:/data:rx", "unknown option 'rx'"),
+    ("bad name!:/data", "neither a path nor a volume name"),
+    ("a:b:c:d", "not in docker's form"),
+])
+def test_malformed_volumes(tmp_path, spec, message):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(TaskError, match=message):
+        parse_volume(spec, tmp_path)
+
+
+@pytest.mark.parametrize("spec, fields", [
+    ("all", {"count": -1, "device_ids": None}),
+    ("2", {"count": 2}),
+    ('"device=0,1"', {"count": 0, "device_ids": ["0", "1"]}),
+    ("count=all,capabilities=compute", {"count": -1, "capabilities": [["compute"]]}),
+    ("driver=nvidia,count=1", {"driver": "nvidia", "count": 1}),
+])
+def test_gpus_in_docker_run_grammar(spec, fields):
+    request = parse_gpus(spec)
+    assert {key: request[key] for key in fields} == fields
+
+
+@pytest.mark.parametrize("spec", ["", "many", "count=x", "device="])
+def test_malformed_gpus(spec):
+    with pytest.raises(TaskError, match="--gpus"):
+        parse_gpus(spec)
+
+
+def test_create_kwargs_carry_the_plan_and_always_an_init():
+    plan = RunPlan(
+        image="app:latest", name="app-1", labels={"k": "v"}, command=["predict"],
+        environment={"A": "1"}, ports={"80/tcp": [("", 8080), ("127.0.0.1", None)]},
+        volumes=["/h:/c"], user="1000:1000", gpus={"count": -1},
+    )
+    kwargs = create_kwargs(plan)
+    assert kwargs["init"] is True
+    assert kwargs["ports"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": ""}]}
+    assert kwargs["device_requests"] == [{"count": -1}]
+    assert (kwargs["user"], kwargs["volumes"], kwargs["environment"]) == ("1000:1000", ["/h:/c"], {"A": "1"})
+    assert "entrypoint" not in kwargs
+
+
+def test_create_kwargs_leave_out_what_was_not_asked_for():
+    kwargs = create_kwargs(RunPlan(image="app:latest", name="n", labels={}))
+    assert not {"entrypoint", "ports", "volumes", "user", "device_requests"} & kwargs.keys()

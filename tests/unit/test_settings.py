@@ -1,0 +1,34 @@
+import pytest
+
+from docker_tasks import settings
+from docker_tasks.errors import TaskError
+
+
+@pytest.mark.parametrize("flag, environ, dotenv, expected", [
+    ("flag", {"IMAGE_NAME": "env"}, {"IMAGE_NAME": "dotenv"}, "flag"),
+    (None, {"IMAGE_NAME": "env"}, {"IMAGE_NAME": "dotenv"}, "env"),
+    (None, {}, {"IMAGE_NAME": "dotenv"}, "dotenv"),
+    (None, {"IMAGE_NAME": ""}, {"IMAGE_NAME": ""}, "app-name"),
+], ids=["flag-wins", "then-env", "then-dotenv", "then-default"])
+def test_flag_then_environment_then_dotenv_then_default(flag, environ, dotenv, expected):
+    assert settings.resolve("IMAGE_NAME", flag, environ, dotenv) == expected
+
+
+def test_load_reads_dotenv_from_the_project_root(tmp_path):
+    (tmp_path / ".env").write_text("IMAGE_NAME=registry.example.com/team/model\nREGISTRY=registry.example.com\n")
+    loaded = settings.load({}, root=tmp_path, base_image="local/python:3.11-slim")
+    assert loaded.image_name == "registry.example.com/team/model"
+    assert loaded.project == "model"
+    assert loaded.base_image == "local/python:3.11-slim"
+    assert loaded.registry == "registry.example.com"
+
+
+def test_defaults_without_dotenv(tmp_path):
+    loaded = settings.load({}, root=tmp_path)
+    assert (loaded.image_name, loaded.base_image, loaded.registry) == ("app-name", "python:3.11-slim", None)
+
+
+def test_a_broken_dotenv_is_a_clear_error(tmp_path):
+    (tmp_path / ".env").write_text("IMAGE_NAME=x\nthis is not an assignment\n")
+    with pytest.raises(TaskError, match="line 2"):
+        settings.load({}, root=tmp_path)

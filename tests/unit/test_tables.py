@@ -1,0 +1,37 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from docker_tasks import tables
+
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("size, shown", [(0, "0B"), (999, "999B"), (1500, "1.5kB"), (543_100_000, "543.1MB"),
+                                         (2_000_000_000_000, "2000.0GB")])
+def test_human_size(size, shown):
+    assert tables.human_size(size) == shown
+
+
+@pytest.mark.parametrize("ago, shown", [(timedelta(seconds=5), "5s ago"), (timedelta(minutes=3), "3m ago"),
+                                        (timedelta(hours=2, minutes=5), "2h ago"), (timedelta(days=3), "3d ago")])
+def test_human_age(ago, shown):
+    assert tables.human_age(NOW - ago, NOW) == shown
+
+
+def test_image_rows_newest_first_with_git_labels():
+    summaries = [
+        {"Id": "sha256:" + "1" * 64, "RepoTags": ["app:aaa"], "Size": 1000, "Created": NOW.timestamp() - 7200,
+         "Labels": {"dockertasks.git.sha": "a" * 40, "dockertasks.git.dirty": "false"}},
+        {"Id": "sha256:" + "2" * 64, "RepoTags": ["app:bbb-dirty-1234", "app:latest", "reg.io/app:bbb"],
+         "Size": 2000, "Created": NOW.timestamp() - 60,
+         "Labels": {"dockertasks.git.sha": "b" * 40, "dockertasks.git.dirty": "true"}},
+    ]
+    assert tables.image_rows(summaries, NOW, "app") == [
+        ("bbb-dirty-1234, latest, reg.io/app:bbb", "222222222222", "2.0kB", "1m ago", "b" * 12, "yes"),
+        ("aaa", "111111111111", "1.0kB", "2h ago", "a" * 12, "no"),
+    ]
+
+
+def test_render_aligns_columns():
+    assert tables.render(("A", "LONGER"), [("xyz", "1")]).splitlines() == ["A    LONGER", "xyz  1"]
