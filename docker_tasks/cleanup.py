@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from docker_tasks.tables import short_id
+
 # Folders that runs and tests leave behind; .venv is skipped, it is a tool, not a cache.
 CACHE_DIRS = ("__pycache__", ".pytest_cache", ".ruff_cache")
 SKIPPED_DIRS = {".venv", ".git", "node_modules"}
@@ -61,10 +63,6 @@ def folder_size(path: Path) -> int:
 def describe_container(summary: dict) -> str:
     name = (summary.get("Names") or ["?"])[0].lstrip("/")
     return f"container {name} ({summary.get('Status', summary.get('State', '?'))})"
-
-
-def short_id(summary: dict) -> str:
-    return summary["Id"].removeprefix("sha256:")[:12]
 
 
 def describe_image(summary: dict) -> str:

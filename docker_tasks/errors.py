@@ -31,9 +31,10 @@ def explain(exc: BaseException) -> str:
         return (f"a published port is already in use on this machine ({detail}); "
                 "choose another host port with --port HOST:CONTAINER")
     if "is already in use by container" in lowered or ("conflict" in lowered and "name" in lowered):
-        return f"that container name is already taken ({detail}); choose another --name, or remove the old one"
+        return f"that container name is taken ({detail}); choose another --name, or remove the old container"
     if "could not select device driver" in lowered:
-        return "the Docker engine has no GPU runtime: install the NVIDIA Container Toolkit and restart Docker, or run without --gpus"
+        return ("the Docker engine has no GPU runtime: install the NVIDIA Container Toolkit and restart Docker, "
+                "or run without --gpus")
     if "invalid reference format" in lowered:
         return f"invalid image name or tag ({detail}); names are lowercase, e.g. registry.example.com/team/app-name:1.0"
     if name in {"ConnectionError", "DockerException"} or "connection" in lowered:

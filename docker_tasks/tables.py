@@ -31,6 +31,10 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip() for line in lines)
 
 
+def short_id(summary: dict) -> str:
+    return summary["Id"].removeprefix("sha256:")[:12]
+
+
 IMAGE_HEADERS = ("TAGS", "IMAGE ID", "SIZE", "CREATED", "REVISION", "DIRTY")
 
 
@@ -53,7 +57,7 @@ def image_rows(summaries: Sequence[dict], now: datetime, image_name: str) -> lis
         created = datetime.fromtimestamp(image.get("Created", 0), tz=UTC)
         rows.append((
             ", ".join(tags) or "<none>",
-            image["Id"].removeprefix("sha256:")[:12],
+            short_id(image),
             human_size(image.get("Size", 0)),
             human_age(created, now),
             image_labels.get(labels.GIT_SHA, "?")[:12],

@@ -169,7 +169,7 @@ def clean(settings: Settings, *, dry_run: bool = False) -> None:
         for container in found.containers:
             print(f"docker rm {container['Id'][:12]}   # {cleanup.describe_container(container)}")
         for image in found.images:
-            print(f"docker rmi {cleanup.short_id(image)}   # {cleanup.describe_image(image)}")
+            print(f"docker rmi {tables.short_id(image)}   # {cleanup.describe_image(image)}")
         for path in found.paths:
             print(commands.show(["rm", "-r", str(path)]))
         print("(dry run: nothing was removed)")
