@@ -21,8 +21,14 @@ IMAGE = f"{NAMESPACE}.image"
 
 
 def project_filter(project: str) -> dict[str, list[str]]:
-    """The engine-side filter that selects this project's images or containers."""
+    """The engine-side filter that selects this project's images."""
     return {"label": [f"{PROJECT}={project}"]}
+
+
+def container_filter(project: str) -> dict[str, list[str]]:
+    """This project's containers: those `inv run` created. A container inherits its image's labels,
+    so one started from this project's image by hand has the project label but not IMAGE."""
+    return {"label": [f"{PROJECT}={project}", IMAGE]}
 
 
 def for_image(project: str, git: GitState, build_tag: str) -> dict[str, str]:

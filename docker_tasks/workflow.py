@@ -157,11 +157,10 @@ def images(settings: Settings, *, dry_run: bool = False) -> None:
 
 def clean(settings: Settings, *, dry_run: bool = False) -> None:
     """Remove this project's stopped containers, dangling images and local caches."""
-    selector = labels.project_filter(settings.project)
     client = engine.connect()
     with engine.docker_errors():
-        found = cleanup.plan(client.api.containers(all=True, filters=selector),
-                             client.api.images(filters=selector), settings.root)
+        found = cleanup.plan(client.api.containers(all=True, filters=labels.container_filter(settings.project)),
+                             client.api.images(filters=labels.project_filter(settings.project)), settings.root)
     if found.empty:
         print(f"nothing to clean: {settings.project} has no stopped containers, dangling images or caches")
         return

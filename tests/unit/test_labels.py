@@ -27,6 +27,7 @@ def test_container_labels_and_the_project_filter():
         "dockertasks.project": "app", "dockertasks.image": "app:latest",
     }
     assert labels.project_filter("app") == {"label": ["dockertasks.project=app"]}
+    assert labels.container_filter("app") == {"label": ["dockertasks.project=app", "dockertasks.image"]}
 
 
 @pytest.mark.parametrize("url, expected", [

@@ -1,0 +1,127 @@
+"""Fixtures for the integration tests: a real Docker engine and a throw-away copy of this project.
+
+Each session builds under image names of its own (`dockertasks-it-<random>`), so the tests never
+depend on, or touch, anything else the engine holds; they remove what they created, by label.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_LABEL = "dockertasks.project"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # any failure to connect means no engine
+        message = f"no Docker engine answers ({exc}); start one, e.g. ../shared/ci/docker-up"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield client
+    client.close()
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def copy_project(destination: Path, *, with_git: bool = True) -> Path:
+    """Copy the project as a user's checkout would hold it: tracked and new files, nothing ignored."""
+    files = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    if with_git:
+        git(destination, "init", "-q")
+        git(destination, "config", "user.email", "tests@example.com")
+        git(destination, "config", "user.name", "Tests")
+        git(destination, "add", "-A")
+        git(destination, "commit", "-qm", "copy of the project")
+    return destination
+
+
+@dataclass
+class Project:
+    root: Path
+    image_name: str
+
+    def inv(self, *args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+        environment = {**os.environ, "IMAGE_NAME": self.image_name, **(env or {})}
+        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.root, env=environment,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def head(self, short: bool = False) -> str:
+        return git(self.root, "rev-parse", *(["--short=12"] if short else []), "HEAD")
+
+    def commit_time(self) -> int:
+        return int(git(self.root, "log", "-1", "--format=%ct"))
+
+
+def remove_project_objects(client, project: str) -> None:
+    import docker.errors
+
+    selector = {"label": f"{PROJECT_LABEL}={project}"}
+    for container in client.containers.list(all=True, filters=selector):
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+    for image in client.images.list(filters=selector):
+        try:
+            client.images.remove(image.id, force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+@pytest.fixture(scope="session")
+def make_project(engine, tmp_path_factory):
+    """A factory of project copies, each under its own image name; all removed at the end."""
+    created: list[str] = []
+
+    def make(*, with_git: bool = True) -> Project:
+        image_name = f"dockertasks-it-{uuid.uuid4().hex[:10]}"
+        created.append(image_name)
+        root = copy_project(tmp_path_factory.mktemp(image_name) / "app-name", with_git=with_git)
+        return Project(root, image_name)
+
+    yield make
+    for image_name in created:
+        remove_project_objects(engine, image_name)
+
+
+@pytest.fixture(scope="session")
+def canary() -> str:
+    return f"canary-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def built(make_project, canary) -> Project:
+    """One clean build of the project, with a secret planted in `.env` (which git ignores)."""
+    project = make_project()
+    (project.root / ".env").write_text(f"SECRET_TOKEN={canary}\n")
+    result = project.inv("build")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return project

@@ -1,0 +1,117 @@
+"""`inv run`, `inv images` and `inv clean` against the real engine, on the session's build."""
+
+import json
+import os
+import socket
+import time
+import urllib.request
+
+import pytest
+
+JOB_OWNER = (4321, 4321)  # when the tests run as root, the output folder is handed to this user
+
+
+def containers_of(engine, project):
+    """The containers `inv run` made for this project (they carry the image label as well)."""
+    selector = {"label": [f"dockertasks.project={project.image_name}", "dockertasks.image"]}
+    return engine.containers.list(all=True, filters=selector)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def output_dir(built):
+    """A fresh output/ folder, owned by a non-root user when the tests run as root."""
+    output = built.root / "output"
+    if output.exists():
+        for item in output.iterdir():
+            item.unlink()
+    output.mkdir(exist_ok=True)
+    if os.getuid() == 0:
+        os.chown(output, *JOB_OWNER)
+    return output
+
+
+def test_a_foreground_run_takes_env_and_env_files_and_writes_as_the_folder_owner(built, engine, output_dir):
+    (built.root / "job.env").write_text('# settings for this run\nexport RANDOM_SEED=7\nLOG_LEVEL="DEBUG"\n')
+    result = built.inv("run", "--env", "N_ESTIMATORS=9", "--env-file", "job.env")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "train finished" in result.stdout
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert (metrics["n_estimators"], metrics["random_seed"]) == (9, 7)
+    owner = output_dir.stat()
+    for written in output_dir.iterdir():
+        assert (written.stat().st_uid, written.stat().st_gid) == (owner.st_uid, owner.st_gid)
+    assert containers_of(engine, built) == []  # --rm is the default for foreground runs
+
+
+def test_arguments_after_the_double_dash_reach_the_job_and_its_exit_code_comes_back(built, output_dir):
+    result = built.inv("run", "--", "predict", "--input", "/app/output/missing.csv")
+    assert result.returncode == 2
+    assert "input file not found: /app/output/missing.csv" in result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith("error: the job in")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_detached_run_publishes_its_port(built, engine):
+    port = free_port()
+    result = built.inv("run", "--detach", "--port", f"127.0.0.1:{port}:8000", "--name", f"{built.image_name}-web",
+                       "--entrypoint", "python", "--", "-m", "http.server", "8000")
+    assert result.returncode == 0, result.stderr
+    assert f"started {built.image_name}-web" in result.stdout
+    body = None
+    deadline = time.monotonic() + 30
+    while body is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                body = response.read().decode()
+        except OSError:
+            time.sleep(0.3)
+    assert body is not None and "Directory listing" in body
+    engine.containers.get(f"{built.image_name}-web").remove(force=True)
+
+
+def test_a_missing_image_is_one_line(built):
+    result = built.inv("run", "--image", f"{built.image_name}:no-such-tag")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: image not found")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_dry_run_starts_nothing_and_prints_no_secret(built, engine, canary):
+    result = built.inv("run", "--dry-run", "--env", "API_KEY=very-secret-value")
+    assert result.returncode == 0
+    assert result.stdout.startswith("docker run --rm --init")
+    assert "very-secret-value" not in result.stdout and canary not in result.stdout  # .env holds the canary
+    assert "SECRET_TOKEN=***" in result.stdout
+    assert containers_of(engine, built) == []
+
+
+def test_images_lists_this_projects_builds(built):
+    result = built.inv("images")
+    assert result.returncode == 0
+    header, *rows = result.stdout.strip().splitlines()
+    assert header.split()[:3] == ["TAGS", "IMAGE", "ID"]
+    assert any(built.head(short=True) in row and "latest" in row for row in rows)
+
+
+def test_clean_removes_only_this_projects_stopped_containers(built, engine, output_dir):
+    kept = built.inv("run", "--no-rm", "--", "predict", "--input", "/nowhere.csv")
+    assert kept.returncode == 2
+    stopped = containers_of(engine, built)
+    assert len(stopped) == 1
+    decoy = engine.containers.create(f"{built.image_name}:latest", name=f"{built.image_name}-decoy")
+    try:
+        assert built.inv("clean", "--dry-run").returncode == 0
+        assert len(containers_of(engine, built)) == 1
+        result = built.inv("clean")
+        assert result.returncode == 0, result.stderr
+        assert f"removed: container {stopped[0].name}" in result.stdout
+        assert containers_of(engine, built) == []
+        decoy.reload()  # still there: made by hand from the project's image, with a name like the project's
+    finally:
+        decoy.remove(force=True)
