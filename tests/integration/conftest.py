@@ -6,6 +6,7 @@ depend on, or touch, anything else the engine holds; they remove what they creat
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -85,15 +86,11 @@ def remove_project_objects(client, project: str) -> None:
 
     selector = {"label": f"{PROJECT_LABEL}={project}"}
     for container in client.containers.list(all=True, filters=selector):
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
-        except docker.errors.NotFound:
-            pass
     for image in client.images.list(filters=selector):
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             client.images.remove(image.id, force=True)
-        except docker.errors.NotFound:
-            pass
 
 
 @pytest.fixture(scope="session")
