@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 
-from docker_tasks.errors import TaskError, explain
+from docker_tasks.errors import TaskError, engine_unreachable, explain
 from docker_tasks.run_options import RunPlan, create_kwargs
 
 BUILDX_MISSING = (
@@ -40,6 +40,7 @@ def connect(environ: Mapping[str, str] = os.environ):
     from docker.context import ContextAPI
 
     name = context_name(environ)
+    where = environ.get("DOCKER_HOST") or "the default socket"
     try:
         if name in (None, "default"):
             client = docker.from_env(environment=dict(environ))
@@ -47,12 +48,13 @@ def connect(environ: Mapping[str, str] = os.environ):
             context = ContextAPI.get_context(name)
             if context is None:
                 raise TaskError(f"Docker context {name!r} does not exist; pick one from `docker context ls`")
+            where = f"{context.Host} (Docker context {name})"
             client = docker.DockerClient(base_url=context.Host, tls=context.TLSConfig or False)
         client.ping()
     except TaskError:
         raise
     except Exception as exc:  # the SDK raises DockerException, requests' errors and OSError here
-        raise TaskError(explain(ConnectionError(str(exc)))) from None
+        raise TaskError(engine_unreachable(where, " ".join(str(exc).split()))) from None
     return client
 
 

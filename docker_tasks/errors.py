@@ -18,6 +18,12 @@ def _api_explanation(exc: BaseException) -> str:
     return " ".join(str(explanation).split())
 
 
+def engine_unreachable(where: str, detail: str) -> str:
+    place = f" at {where}" if where else ""
+    return (f"cannot reach the Docker engine{place} ({detail}). Start Docker, or point DOCKER_HOST "
+            "or `docker context use` at a running engine")
+
+
 def explain(exc: BaseException) -> str:
     """Map an exception from docker-py, requests or GitPython to a one-line message."""
     name = type(exc).__name__
@@ -38,8 +44,7 @@ def explain(exc: BaseException) -> str:
     if "invalid reference format" in lowered:
         return f"invalid image name or tag ({detail}); names are lowercase, e.g. registry.example.com/team/app-name:1.0"
     if name in {"ConnectionError", "DockerException"} or "connection" in lowered:
-        return (f"cannot reach the Docker engine ({detail}). Start Docker, or point DOCKER_HOST "
-                "or `docker context use` at a running engine")
+        return engine_unreachable("", detail)
     if name == "APIError":
         return f"the Docker engine refused: {detail}"
     return f"{name}: {detail}"

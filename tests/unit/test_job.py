@@ -121,3 +121,15 @@ def test_an_interrupted_write_keeps_the_old_file_and_no_temporary(tmp_path):
         raise KeyboardInterrupt
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_outside_a_container_dotenv_is_loaded_without_overriding(tmp_path, monkeypatch):
+    import config
+
+    (tmp_path / ".env").write_text("N_ESTIMATORS=11\nLOG_LEVEL=DEBUG\n")
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+    monkeypatch.delenv("N_ESTIMATORS", raising=False)
+    config.load_dotenv_for_local_runs()
+    settings = config.from_environment()
+    assert (settings.n_estimators, settings.log_level) == (11, "ERROR")

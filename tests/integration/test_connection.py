@@ -1,0 +1,75 @@
+"""How the tasks reach the engine: Docker contexts, a plain `docker build`, and engine-side errors."""
+
+import json
+import subprocess
+
+import pytest
+
+
+@pytest.fixture
+def docker_config(tmp_path):
+    """A Docker CLI config folder of the test's own, so that your contexts are never touched."""
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    return config
+
+
+def create_context(config, name, host):
+    subprocess.run(["docker", "context", "create", name, "--docker", f"host={host}"], check=True,
+                   capture_output=True, env={"DOCKER_CONFIG": str(config), "PATH": "/usr/bin:/bin:/usr/local/bin"})
+
+
+def test_the_active_docker_context_is_honoured(built, docker_config):
+    create_context(docker_config, "it-good", "unix:///var/run/docker.sock")
+    create_context(docker_config, "it-broken", "unix:///nonexistent/docker.sock")
+    (docker_config / "config.json").write_text(json.dumps({"currentContext": "it-broken"}))
+    broken = built.inv("images", env={"DOCKER_CONFIG": str(docker_config)})
+    assert broken.returncode == 1
+    assert broken.stderr.startswith("error: cannot reach the Docker engine")
+    assert "/nonexistent/docker.sock" in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1
+
+    chosen = built.inv("images", env={"DOCKER_CONFIG": str(docker_config), "DOCKER_CONTEXT": "it-good"})
+    assert chosen.returncode == 0, chosen.stderr
+    assert "latest" in chosen.stdout
+
+
+def test_docker_host_wins_over_the_context(built, docker_config):
+    create_context(docker_config, "it-broken", "unix:///nonexistent/docker.sock")
+    (docker_config / "config.json").write_text(json.dumps({"currentContext": "it-broken"}))
+    result = built.inv("images", env={"DOCKER_CONFIG": str(docker_config), "DOCKER_HOST": "unix:///var/run/docker.sock"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_unknown_context_is_one_line(built, docker_config):
+    result = built.inv("images", env={"DOCKER_CONFIG": str(docker_config), "DOCKER_CONTEXT": "no-such-context"})
+    assert result.returncode == 1
+    assert "no-such-context" in result.stderr and "docker context ls" in result.stderr
+
+
+def test_gpus_become_a_device_request_and_a_clear_error_without_a_gpu_runtime(built, engine):
+    info = engine.info()
+    if "nvidia" in (info.get("Runtimes") or {}):
+        pytest.skip("this engine has a GPU runtime")
+    result = built.inv("run", "--gpus", "all")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: the Docker engine has no GPU runtime: install the NVIDIA Container Toolkit and restart Docker, "
+        "or run without --gpus"
+    )
+
+
+def test_a_plain_docker_build_works_without_the_tasks(built, engine):
+    import os
+
+    tag = f"{built.image_name}-plain:test"
+    base = os.environ.get("BASE_IMAGE")
+    command = ["docker", "build", "--quiet", "--tag", tag, *(["--build-arg", f"BASE_IMAGE={base}"] if base else []), "."]
+    try:
+        result = subprocess.run(command, cwd=built.root, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        output = engine.containers.run(tag, command=["train", "--n-estimators", "5", "--output-dir", "/tmp/out"],
+                                       remove=True)
+        assert b"train finished" in output
+    finally:
+        subprocess.run(["docker", "rmi", "--force", tag], capture_output=True)
