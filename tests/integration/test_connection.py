@@ -1,6 +1,7 @@
 """How the tasks reach the engine: Docker contexts, a plain `docker build`, and engine-side errors."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -37,7 +38,8 @@ def test_the_active_docker_context_is_honoured(built, docker_config):
 def test_docker_host_wins_over_the_context(built, docker_config):
     create_context(docker_config, "it-broken", "unix:///nonexistent/docker.sock")
     (docker_config / "config.json").write_text(json.dumps({"currentContext": "it-broken"}))
-    result = built.inv("images", env={"DOCKER_CONFIG": str(docker_config), "DOCKER_HOST": "unix:///var/run/docker.sock"})
+    environment = {"DOCKER_CONFIG": str(docker_config), "DOCKER_HOST": "unix:///var/run/docker.sock"}
+    result = built.inv("images", env=environment)
     assert result.returncode == 0, result.stderr
 
 
@@ -60,11 +62,10 @@ def test_gpus_become_a_device_request_and_a_clear_error_without_a_gpu_runtime(bu
 
 
 def test_a_plain_docker_build_works_without_the_tasks(built, engine):
-    import os
-
     tag = f"{built.image_name}-plain:test"
     base = os.environ.get("BASE_IMAGE")
-    command = ["docker", "build", "--quiet", "--tag", tag, *(["--build-arg", f"BASE_IMAGE={base}"] if base else []), "."]
+    base_arg = ["--build-arg", f"BASE_IMAGE={base}"] if base else []
+    command = ["docker", "build", "--quiet", "--tag", tag, *base_arg, "."]
     try:
         result = subprocess.run(command, cwd=built.root, capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stderr[-3000:]
