@@ -3,6 +3,7 @@ import json
 import pytest
 
 from docker_tasks import engine
+from docker_tasks.errors import TaskError
 
 
 def test_docker_host_means_no_context():
@@ -22,3 +23,28 @@ def test_without_a_current_context_it_is_the_default(tmp_path, monkeypatch, conf
         (tmp_path / "config.json").write_text(json.dumps(config))
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     assert engine.context_name({}) == "default"
+
+
+def fake_docker_cli(folder, exit_code):
+    """A stand-in `docker` command whose `buildx version` answers with `exit_code`."""
+    script = folder / "docker"
+    script.write_text(f"#!/bin/sh\nexit {exit_code}\n")
+    script.chmod(0o755)
+    return str(folder)
+
+
+def test_a_missing_buildx_plugin_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", fake_docker_cli(tmp_path, 1))
+    with pytest.raises(TaskError, match="buildx plugin .* is missing: install it"):
+        engine.require_buildx()
+
+
+def test_a_missing_docker_command_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(TaskError, match="docker command is not installed"):
+        engine.require_buildx()
+
+
+def test_buildx_present(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", fake_docker_cli(tmp_path, 0))
+    engine.require_buildx()
