@@ -7,12 +7,19 @@ docker_tasks/settings.py.
 
 import os
 import shlex
+import sys
 
-from docker_tasks import settings, workflow
+from docker_tasks import lifecycle, settings, workflow
 from docker_tasks.tasking import task
 
 DRY_RUN = "print the equivalent docker command lines and do nothing"
 IMAGE_NAME = "image name, optionally with a registry (default: IMAGE_NAME, else app-name)"
+CONTAINER = "the container's name (see `inv ps`)"
+
+
+def load(**flags):
+    """This checkout's settings: the flags given, then the environment, then .env, then defaults."""
+    return settings.load(os.environ, **flags)
 
 
 @task(
@@ -29,7 +36,7 @@ IMAGE_NAME = "image name, optionally with a registry (default: IMAGE_NAME, else 
 )
 def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image=None, image_name=None, dry_run=False):
     """Build the image with BuildKit and tag it with the git SHA and `latest`."""
-    project = settings.load(os.environ, image_name=image_name, base_image=base_image)
+    project = load(image_name=image_name, base_image=base_image)
     workflow.build(project, extra_tags=tag, build_args=build_arg, platform=platform,
                    no_cache=no_cache, dry_run=dry_run)
 
@@ -54,7 +61,7 @@ def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image
 def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None, env_file=None,
         entrypoint=None, gpus=None, rm=True, image_name=None, dry_run=False):
     """Run the image; arguments after `--` go to the job, e.g. `inv run -- predict --input x.csv`."""
-    project = settings.load(os.environ, image_name=image_name)
+    project = load(image_name=image_name)
     plan = workflow.plan_run(
         project, image=image, command=shlex.split(c.remainder), env=env, env_files=env_file,
         ports=port, volumes=volume, name=name, entrypoint=entrypoint, gpus=gpus,
@@ -66,10 +73,100 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
 @task(name="images", help={"image_name": IMAGE_NAME, "dry_run": DRY_RUN})
 def list_images(c, image_name=None, dry_run=False):
     """List this project's images with their tags, size, age and git revision."""
-    workflow.images(settings.load(os.environ, image_name=image_name), dry_run=dry_run)
+    workflow.images(load(image_name=image_name), dry_run=dry_run)
 
 
-@task(help={"image_name": IMAGE_NAME, "dry_run": "print what would be removed and remove nothing"})
-def clean(c, image_name=None, dry_run=False):
-    """Remove this project's stopped containers, dangling images and local caches."""
-    workflow.clean(settings.load(os.environ, image_name=image_name), dry_run=dry_run)
+@task(help={
+    "version": "the version tag to give, e.g. 2.0 (Docker's tag grammar)",
+    "source": "the tag of the image to version (default: the build of the current commit)",
+    "allow_dirty": "allow versioning an image built from uncommitted changes",
+    "force": "move an existing version tag (and --git-tag) to this image",
+    "git_tag": "also create the annotated git tag v<version> at the image's commit",
+    "image_name": IMAGE_NAME,
+    "dry_run": DRY_RUN,
+})
+def tag(c, version, source=None, allow_dirty=False, force=False, git_tag=False, image_name=None, dry_run=False):
+    """Give an image a version tag, e.g. `inv tag --version 2.0`."""
+    lifecycle.tag(load(image_name=image_name), version=version, source=source, allow_dirty=allow_dirty,
+                  force=force, git_tag=git_tag, dry_run=dry_run)
+
+
+@task(help={"image_name": IMAGE_NAME, "dry_run": DRY_RUN})
+def ps(c, image_name=None, dry_run=False):
+    """List this project's containers, running and stopped."""
+    lifecycle.ps(load(image_name=image_name), dry_run=dry_run)
+
+
+@task(help={
+    "name": CONTAINER + " (default: the newest)",
+    "follow": "keep printing new output until the container stops (Ctrl-C leaves it running)",
+    "tail": "how many of the last lines to show, or all",
+    "image_name": IMAGE_NAME,
+    "dry_run": DRY_RUN,
+})
+def logs(c, name=None, follow=False, tail="all", image_name=None, dry_run=False):
+    """Show a container's output, by default the newest one's."""
+    lifecycle.logs(load(image_name=image_name), name=name, follow=follow, tail=tail, dry_run=dry_run)
+
+
+@task(help={
+    "name": CONTAINER,
+    "all_": "every running container of this project",
+    "timeout": "seconds between SIGTERM and SIGKILL",
+    "image_name": IMAGE_NAME,
+    "dry_run": DRY_RUN,
+})
+def stop(c, name=None, all_=False, timeout=10, image_name=None, dry_run=False):
+    """Stop containers gracefully: SIGTERM, then SIGKILL after the timeout."""
+    lifecycle.stop(load(image_name=image_name), name=name, every=all_, timeout=timeout, dry_run=dry_run)
+
+
+@task(help={
+    "name": CONTAINER,
+    "all_": "every running container of this project",
+    "signal": "the signal to send, by name or number (default: KILL)",
+    "image_name": IMAGE_NAME,
+    "dry_run": DRY_RUN,
+})
+def kill(c, name=None, all_=False, signal="KILL", image_name=None, dry_run=False):
+    """Send a signal to running containers, SIGKILL by default."""
+    lifecycle.kill(load(image_name=image_name), name=name, every=all_, signal=signal, dry_run=dry_run)
+
+
+@task(help={
+    "name": CONTAINER,
+    "all_": "every container of this project",
+    "force": "remove running containers too",
+    "image_name": IMAGE_NAME,
+    "dry_run": DRY_RUN,
+})
+def rm(c, name=None, all_=False, force=False, image_name=None, dry_run=False):
+    """Remove containers; running ones only with --force."""
+    lifecycle.rm(load(image_name=image_name), name=name, every=all_, force=force, dry_run=dry_run)
+
+
+@task(iterable=["tag"], help={
+    "tag": "a tag of this project's image to remove, e.g. 2.0 (repeatable)",
+    "all_": "every image of this project",
+    "keep": "remove all but the N newest builds; latest and version tags always stay",
+    "force": "remove images that containers still use",
+    "image_name": IMAGE_NAME,
+    "dry_run": DRY_RUN,
+})
+def rmi(c, tag=None, all_=False, keep=None, force=False, image_name=None, dry_run=False):
+    """Remove this project's images: by tag, --all, or --keep N."""
+    lifecycle.rmi(load(image_name=image_name), tags=tag, every=all_, keep=keep, force=force, dry_run=dry_run)
+
+
+@task(help={
+    "keep": "how many of the newest builds to keep (default: KEEP_BUILDS, else 3)",
+    "all_": "also stop and remove running containers, and remove every image of this project",
+    "yes": "with --all, do not ask for confirmation",
+    "image_name": IMAGE_NAME,
+    "dry_run": "print what would be removed and remove nothing",
+})
+def clean(c, keep=None, all_=False, yes=False, image_name=None, dry_run=False):
+    """Remove stopped containers, old images and local caches of this project."""
+    project = load(image_name=image_name, keep_builds=keep)
+    lifecycle.clean(project, keep=project.keep_builds, everything=all_, yes=yes, dry_run=dry_run,
+                    interactive=sys.stdin.isatty())

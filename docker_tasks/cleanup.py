@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from docker_tasks.selection import container_name, is_running, superseded
 from docker_tasks.tables import short_id
 
 # Folders that runs and tests leave behind; .venv is skipped, it is a tool, not a cache.
@@ -29,7 +30,7 @@ def is_dangling(image: dict) -> bool:
 
 
 def stopped(containers: Iterable[dict]) -> list[dict]:
-    return [c for c in containers if c.get("State") != "running"]
+    return [c for c in containers if not is_running(c)]
 
 
 def cache_dirs(root: Path) -> list[Path]:
@@ -47,11 +48,20 @@ def cache_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def plan(containers: Sequence[dict], images: Sequence[dict], root: Path) -> CleanPlan:
-    """This project's stopped containers, its dangling images, and the local caches."""
+def plan(
+    containers: Sequence[dict], images: Sequence[dict], root: Path, *, image_name: str, keep: int, everything: bool
+) -> CleanPlan:
+    """This project's stopped containers, its dangling and superseded images, and the local caches.
+
+    `everything` takes running containers and every image too; otherwise `latest`, the version
+    tags and the `keep` newest builds stay.
+    """
+    if everything:
+        return CleanPlan(containers=list(containers), images=list(images), paths=cache_dirs(root))
+    tagged = [i for i in images if not is_dangling(i)]
     return CleanPlan(
         containers=stopped(containers),
-        images=[i for i in images if is_dangling(i)],
+        images=[i for i in images if is_dangling(i)] + superseded(tagged, image_name, keep),
         paths=cache_dirs(root),
     )
 
@@ -61,8 +71,7 @@ def folder_size(path: Path) -> int:
 
 
 def describe_container(summary: dict) -> str:
-    name = (summary.get("Names") or ["?"])[0].lstrip("/")
-    return f"container {name} ({summary.get('Status', summary.get('State', '?'))})"
+    return f"container {container_name(summary)} ({summary.get('Status', summary.get('State', '?'))})"
 
 
 def describe_image(summary: dict) -> str:

@@ -127,14 +127,14 @@ def remove_container(container) -> None:
         container.remove(force=True)
 
 
-def remove_by_id(client, kind: str, object_id: str, force: bool = False) -> str:
-    """Remove a container or an image; return 'removed', 'gone' (already) or 'in use'."""
+def remove(client, kind: str, reference: str, force: bool = False) -> str:
+    """Remove a container, or an image or one of its tags; return 'removed', 'gone' (already) or 'in use'."""
     import docker.errors
 
     remover = client.api.remove_container if kind == "container" else client.api.remove_image
     with docker_errors():
         try:
-            remover(object_id, force=force)
+            remover(reference, force=force)
         except docker.errors.NotFound:
             return "gone"
         except docker.errors.APIError as exc:
@@ -142,3 +142,32 @@ def remove_by_id(client, kind: str, object_id: str, force: bool = False) -> str:
                 return "in use"
             raise
     return "removed"
+
+
+def inspect_image(client, reference: str) -> dict | None:
+    """The image's details, or None when there is no such image."""
+    import docker.errors
+
+    with docker_errors():
+        try:
+            return client.api.inspect_image(reference)
+        except docker.errors.NotFound:
+            return None
+
+
+def layers_size(client) -> int:
+    """Bytes the engine's image layers take on disk, to measure what a clean-up reclaimed."""
+    with docker_errors():
+        return client.api.df().get("LayersSize", 0)
+
+
+def stop_container(client, container_id: str, timeout: int) -> int | None:
+    """Stop gracefully (SIGTERM, then SIGKILL after `timeout` s); return the exit code, None if gone."""
+    import docker.errors
+
+    with docker_errors():
+        try:
+            client.api.stop(container_id, timeout=timeout)
+            return client.api.inspect_container(container_id)["State"]["ExitCode"]
+        except docker.errors.NotFound:
+            return None

@@ -70,3 +70,23 @@ def read(root: Path) -> GitState:
 def build_time(git: GitState, now: datetime) -> datetime:
     """A clean build is dated by its commit, so rebuilding it unchanged gives the same image."""
     return git.commit_time if git.sha and not git.dirty and git.commit_time else now
+
+
+def create_tag(root: Path, name: str, sha: str, message: str, force: bool = False) -> None:
+    """Create the annotated tag `name` at commit `sha`; an existing one moves only with `force`."""
+    import git
+
+    from docker_tasks.errors import TaskError
+
+    try:
+        with git.Repo(root, search_parent_directories=True) as repo:
+            if name in repo.tags and not force:
+                raise TaskError(f"git tag {name} already exists (at {repo.tags[name].commit.hexsha[:12]}); "
+                                "add --force to move it")
+            repo.create_tag(name, ref=sha, message=message, force=force)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise TaskError(f"{root} is not in a git repository, so no git tag can be made") from None
+    except (git.BadName, ValueError):
+        raise TaskError(f"commit {sha[:12]} is not in this repository, so it cannot be tagged") from None
+    except git.GitCommandError as exc:
+        raise TaskError(f"git could not create tag {name}: {exc.stderr.strip() or exc}") from None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docker_tasks.envfiles import read_env_file
+from docker_tasks.selection import parse_keep
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,6 +15,7 @@ DEFAULTS: dict[str, str | None] = {
     "IMAGE_NAME": "app-name",
     "BASE_IMAGE": "python:3.11-slim",
     "REGISTRY": None,
+    "KEEP_BUILDS": "3",
 }
 
 # Where the image's job writes (see the Dockerfile's WORKDIR and src/config.py's OUTPUT_DIR).
@@ -26,6 +28,7 @@ class Settings:
     base_image: str
     registry: str | None
     root: Path
+    keep_builds: int = 3
 
     @property
     def project(self) -> str:
@@ -55,4 +58,5 @@ def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | N
         base_image=values["BASE_IMAGE"] or "",
         registry=values["REGISTRY"],
         root=root,
+        keep_builds=parse_keep(values["KEEP_BUILDS"] or "", "KEEP_BUILDS"),
     )

@@ -35,9 +35,6 @@ def short_id(summary: dict) -> str:
     return summary["Id"].removeprefix("sha256:")[:12]
 
 
-IMAGE_HEADERS = ("TAGS", "IMAGE ID", "SIZE", "CREATED", "REVISION", "DIRTY")
-
-
 def short_tags(repo_tags: Sequence[str], image_name: str) -> list[str]:
     """`app-name:1.0` shows as `1.0`; a tag under another name (a registry's) stays whole."""
     shown = []
@@ -48,19 +45,55 @@ def short_tags(repo_tags: Sequence[str], image_name: str) -> list[str]:
     return shown
 
 
+IMAGE_HEADERS = ("BUILD", "VERSIONS", "IMAGE ID", "SIZE", "CREATED", "REVISION", "DIRTY")
+
+
 def image_rows(summaries: Sequence[dict], now: datetime, image_name: str) -> list[tuple[str, ...]]:
-    """One row an image, newest first, from `GET /images/json` summaries."""
+    """One row an image, newest first, from `GET /images/json` summaries: its build tag, then
+    `latest`, version tags and tags under other names (a registry's)."""
     rows = []
     for image in sorted(summaries, key=lambda i: i.get("Created", 0), reverse=True):
         image_labels = image.get("Labels") or {}
+        build = image_labels.get(labels.BUILD_TAG, "")
         tags = short_tags(image.get("RepoTags") or [], image_name)
         created = datetime.fromtimestamp(image.get("Created", 0), tz=UTC)
         rows.append((
-            ", ".join(tags) or "<none>",
+            build if build in tags else "<untagged>",
+            ", ".join(t for t in tags if t != build) or "-",
             short_id(image),
             human_size(image.get("Size", 0)),
             human_age(created, now),
             image_labels.get(labels.GIT_SHA, "?")[:12],
             "yes" if image_labels.get(labels.GIT_DIRTY) == "true" else "no",
+        ))
+    return rows
+
+
+CONTAINER_HEADERS = ("NAME", "STATUS", "IMAGE", "PORTS", "CREATED")
+
+
+def published_ports(ports: Sequence[dict]) -> str:
+    """As `docker ps` shows them: `0.0.0.0:8080->8000/tcp, [::]:8080->8000/tcp`."""
+    shown = []
+    for port in ports:
+        if port.get("PublicPort"):
+            ip = port.get("IP", "")
+            host = f"[{ip}]" if ":" in ip else ip
+            shown.append(f"{host}:{port['PublicPort']}->{port['PrivatePort']}/{port.get('Type', 'tcp')}".lstrip(":"))
+    return ", ".join(shown) or "-"
+
+
+def container_rows(summaries: Sequence[dict], now: datetime, image_name: str) -> list[tuple[str, ...]]:
+    """One row a container, newest first, from `GET /containers/json` summaries."""
+    rows = []
+    for container in sorted(summaries, key=lambda c: c.get("Created", 0), reverse=True):
+        image = (container.get("Labels") or {}).get(labels.IMAGE) or container.get("Image", "?")
+        repository, _, tag = image.rpartition(":")
+        rows.append((
+            (container.get("Names") or ["/?"])[0].lstrip("/"),
+            container.get("Status", container.get("State", "?")),
+            tag if repository == image_name else image,
+            published_ports(container.get("Ports") or []),
+            human_age(datetime.fromtimestamp(container.get("Created", 0), tz=UTC), now),
         ))
     return rows

@@ -9,11 +9,29 @@ import invoke
 from docker_tasks.errors import TaskError
 
 
+class CheckedArgument(invoke.parser.Argument):
+    """A flag whose bad value (`--timeout soon`) is a one-line parse error, not a traceback."""
+
+    def set_value(self, value, cast=True):
+        try:
+            super().set_value(value, cast=cast)
+        except ValueError:
+            kind = "a whole number" if self.kind is int else f"a {self.kind.__name__}"
+            raise invoke.ParseError(f"error: --{self.name} expects {kind}, not {value!r}") from None
+
+
 class Task(invoke.Task):
-    """Invoke's Task, except that an automatic short flag is never '-' (`--env-file` got `--`)."""
+    """Invoke's Task with two fixes: an automatic short flag is never '-' (`--env-file` got `--`),
+    and flag values that do not convert end in a clean error."""
 
     def arg_opts(self, name, default, taken_names):
         return super().arg_opts(name, default, taken_names | {"-"})
+
+    def get_arguments(self, ignore_unknown_help=None):
+        arguments = super().get_arguments(ignore_unknown_help)
+        for argument in arguments:
+            argument.__class__ = CheckedArgument
+        return arguments
 
 
 def exits_cleanly(body):

@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import cleanup, commands, engine, git_state, labels, tables
+from docker_tasks import commands, engine, git_state, labels, tables
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.run_options import RunPlan, parse_gpus, parse_ports, parse_volume, volume_target
@@ -154,36 +153,3 @@ def images(settings: Settings, *, dry_run: bool = False) -> None:
         return
     print(tables.render(tables.IMAGE_HEADERS, tables.image_rows(summaries, _now(), settings.image_name)))
 
-
-def clean(settings: Settings, *, dry_run: bool = False) -> None:
-    """Remove this project's stopped containers, dangling images and local caches."""
-    client = engine.connect()
-    with engine.docker_errors():
-        found = cleanup.plan(client.api.containers(all=True, filters=labels.container_filter(settings.project)),
-                             client.api.images(filters=labels.project_filter(settings.project)), settings.root)
-    if found.empty:
-        print(f"nothing to clean: {settings.project} has no stopped containers, dangling images or caches")
-        return
-    if dry_run:
-        for container in found.containers:
-            print(f"docker rm {container['Id'][:12]}   # {cleanup.describe_container(container)}")
-        for image in found.images:
-            print(f"docker rmi {tables.short_id(image)}   # {cleanup.describe_image(image)}")
-        for path in found.paths:
-            print(commands.show(["rm", "-r", str(path)]))
-        print("(dry run: nothing was removed)")
-        return
-    reclaimed = 0
-    for container in found.containers:
-        outcome = engine.remove_by_id(client, "container", container["Id"])
-        print(f"{outcome}: {cleanup.describe_container(container)}")
-    for image in found.images:
-        outcome = engine.remove_by_id(client, "image", image["Id"])
-        reclaimed += image.get("Size", 0) if outcome == "removed" else 0
-        kept = " (kept: a container uses it)" if outcome == "in use" else ""
-        print(f"{outcome}: {cleanup.describe_image(image)}{kept}")
-    for path in found.paths:
-        reclaimed += cleanup.folder_size(path)
-        shutil.rmtree(path, ignore_errors=True)
-        print(f"removed: {path.relative_to(settings.root)}")
-    print(f"reclaimed {tables.human_size(reclaimed)}")

@@ -1,13 +1,42 @@
 from docker_tasks import cleanup
 
 
-def test_only_stopped_containers_and_dangling_images_are_planned(tmp_path):
-    containers = [{"Id": "r", "State": "running"}, {"Id": "s", "State": "exited"}, {"Id": "c", "State": "created"}]
-    images = [{"Id": "a", "RepoTags": ["app:latest"]}, {"Id": "d", "RepoTags": ["<none>:<none>"]},
-              {"Id": "e", "RepoTags": None}]
-    found = cleanup.plan(containers, images, tmp_path)
-    assert [c["Id"] for c in found.containers] == ["s", "c"]
-    assert [i["Id"] for i in found.images] == ["d", "e"]
+def image(image_id, created, *tags, build=None):
+    return {"Id": image_id, "Created": created, "RepoTags": [f"app:{t}" for t in tags] or ["<none>:<none>"],
+            "Labels": {"dockertasks.build-tag": build or (tags[0] if tags else "")}}
+
+
+IMAGES = [
+    image("new", 50, "c5", "latest"),
+    image("v2", 40, "c4", "2.0", build="c4"),
+    image("b3", 30, "c3"),
+    image("b2", 20, "c2"),
+    image("b1", 10, "c1"),
+    image("dangling", 5),
+]
+CONTAINERS = [{"Id": "r", "State": "running"}, {"Id": "s", "State": "exited"}, {"Id": "c", "State": "created"}]
+
+
+def ids(items):
+    return [i["Id"] for i in items]
+
+
+def test_stopped_containers_dangling_and_superseded_images(tmp_path):
+    found = cleanup.plan(CONTAINERS, IMAGES, tmp_path, image_name="app", keep=3, everything=False)
+    assert ids(found.containers) == ["s", "c"]
+    # the 3 newest builds (new, v2, b3) stay; v2 would stay anyway, for its version tag
+    assert ids(found.images) == ["dangling", "b2", "b1"]
+
+
+def test_keep_zero_still_keeps_latest_and_versions(tmp_path):
+    found = cleanup.plan([], IMAGES, tmp_path, image_name="app", keep=0, everything=False)
+    assert ids(found.images) == ["dangling", "b3", "b2", "b1"]
+
+
+def test_everything_takes_running_containers_and_every_image(tmp_path):
+    found = cleanup.plan(CONTAINERS, IMAGES, tmp_path, image_name="app", keep=3, everything=True)
+    assert ids(found.containers) == ["r", "s", "c"]
+    assert ids(found.images) == ids(IMAGES)
 
 
 def test_caches_are_found_but_not_inside_the_virtualenv_or_git(tmp_path):
@@ -20,4 +49,4 @@ def test_caches_are_found_but_not_inside_the_virtualenv_or_git(tmp_path):
 
 
 def test_an_empty_plan_is_empty(tmp_path):
-    assert cleanup.plan([], [], tmp_path).empty
+    assert cleanup.plan([], [], tmp_path, image_name="app", keep=3, everything=False).empty

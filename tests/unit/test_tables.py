@@ -19,17 +19,35 @@ def test_human_age(ago, shown):
     assert tables.human_age(NOW - ago, NOW) == shown
 
 
-def test_image_rows_newest_first_with_git_labels():
+def test_image_rows_newest_first_with_build_and_version_tags():
     summaries = [
         {"Id": "sha256:" + "1" * 64, "RepoTags": ["app:aaa"], "Size": 1000, "Created": NOW.timestamp() - 7200,
-         "Labels": {"dockertasks.git.sha": "a" * 40, "dockertasks.git.dirty": "false"}},
-        {"Id": "sha256:" + "2" * 64, "RepoTags": ["app:bbb-dirty-1234", "app:latest", "reg.io/app:bbb"],
+         "Labels": {"dockertasks.git.sha": "a" * 40, "dockertasks.git.dirty": "false",
+                    "dockertasks.build-tag": "aaa"}},
+        {"Id": "sha256:" + "2" * 64, "RepoTags": ["app:bbb-dirty-1234", "app:latest", "app:2.0", "reg.io/app:bbb"],
          "Size": 2000, "Created": NOW.timestamp() - 60,
-         "Labels": {"dockertasks.git.sha": "b" * 40, "dockertasks.git.dirty": "true"}},
+         "Labels": {"dockertasks.git.sha": "b" * 40, "dockertasks.git.dirty": "true",
+                    "dockertasks.build-tag": "bbb-dirty-1234"}},
+        {"Id": "sha256:" + "3" * 64, "RepoTags": [], "Size": 10, "Created": NOW.timestamp() - 3 * 86400,
+         "Labels": {"dockertasks.git.sha": "c" * 40, "dockertasks.build-tag": "ccc"}},
     ]
     assert tables.image_rows(summaries, NOW, "app") == [
-        ("bbb-dirty-1234, latest, reg.io/app:bbb", "222222222222", "2.0kB", "1m ago", "b" * 12, "yes"),
-        ("aaa", "111111111111", "1.0kB", "2h ago", "a" * 12, "no"),
+        ("bbb-dirty-1234", "latest, 2.0, reg.io/app:bbb", "222222222222", "2.0kB", "1m ago", "b" * 12, "yes"),
+        ("aaa", "-", "111111111111", "1.0kB", "2h ago", "a" * 12, "no"),
+        ("<untagged>", "-", "333333333333", "10B", "3d ago", "c" * 12, "no"),
+    ]
+
+
+def test_container_rows_show_the_tag_and_published_ports():
+    summaries = [{
+        "Names": ["/app-1"], "Status": "Up 2 minutes", "Image": "sha256:abc", "Created": NOW.timestamp() - 120,
+        "Labels": {"dockertasks.image": "app:latest"},
+        "Ports": [{"IP": "0.0.0.0", "PrivatePort": 8000, "PublicPort": 8080, "Type": "tcp"},
+                  {"IP": "::", "PrivatePort": 8000, "PublicPort": 8080, "Type": "tcp"},
+                  {"PrivatePort": 9000, "Type": "tcp"}],
+    }]
+    assert tables.container_rows(summaries, NOW, "app") == [
+        ("app-1", "Up 2 minutes", "latest", "0.0.0.0:8080->8000/tcp, [::]:8080->8000/tcp", "2m ago"),
     ]
 
 

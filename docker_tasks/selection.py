@@ -1,0 +1,104 @@
+"""Which of this project's containers and images a lifecycle task acts on (pure functions).
+
+The summaries come from the engine already filtered by this project's labels; the functions
+here pick from them, and say clearly when a name is unknown or is not this project's.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterable, Sequence
+
+from docker_tasks import labels
+from docker_tasks.errors import TaskError
+from docker_tasks.tags import check_tag
+
+
+def container_name(summary: dict) -> str:
+    return (summary.get("Names") or ["/?"])[0].lstrip("/")
+
+
+def is_running(summary: dict) -> bool:
+    return summary.get("State") in {"running", "restarting", "paused"}
+
+
+def pick_containers(
+    ours: Sequence[dict], *, name: str | None, every: bool, all_names: Iterable[str], project: str, task: str
+) -> list[dict]:
+    """`--name NAME` or `--all`: the named container, which must be ours, or all of ours."""
+    if name and every:
+        raise TaskError(f"give either --name or --all to `inv {task}`, not both")
+    if every:
+        return list(ours)
+    if not name:
+        raise TaskError(f"which container? `inv {task} --name NAME` (see `inv ps`), or `inv {task} --all`")
+    matches = [c for c in ours if container_name(c) == name or c["Id"].startswith(name)]
+    if matches:
+        return matches[:1]
+    if name in set(all_names):
+        raise TaskError(f"container {name} was not started by this project's tasks, so `inv {task}` leaves it alone")
+    raise TaskError(f"no container named {name}; `inv ps` lists {project}'s containers")
+
+
+def newest(containers: Sequence[dict]) -> dict | None:
+    return max(containers, key=lambda c: c.get("Created", 0), default=None)
+
+
+def parse_signal(value: str) -> str:
+    """`KILL`, `SIGKILL` or `9` -> `SIGKILL`, checked against the signals Linux knows."""
+    text = value.strip().upper()
+    if text.isdigit():
+        try:
+            return signal.Signals(int(text)).name
+        except ValueError:
+            pass
+    else:
+        name = text if text.startswith("SIG") else f"SIG{text}"
+        if name in signal.Signals.__members__:
+            return name
+    raise TaskError(f"--signal {value!r} is not a signal; use a name or number, e.g. --signal TERM or --signal 9")
+
+
+def repo_tags(image: dict, image_name: str) -> list[str]:
+    """The image's tags under this project's repository, e.g. ['abc123', 'latest', '2.0']."""
+    tags = []
+    for reference in image.get("RepoTags") or []:
+        repository, _, tag = reference.rpartition(":")
+        if repository == image_name:
+            tags.append(tag)
+    return tags
+
+
+def version_tags(image: dict, image_name: str) -> list[str]:
+    """Tags that are neither the image's own build tag nor `latest`: versions and extra tags."""
+    build = (image.get("Labels") or {}).get(labels.BUILD_TAG)
+    return [t for t in repo_tags(image, image_name) if t not in {build, "latest"}]
+
+
+def parse_keep(value: str, source: str = "--keep") -> int:
+    """How many of the newest builds to keep: a whole number, 0 or more."""
+    if not value.strip().isdigit():
+        raise TaskError(f"{source} {value!r}: give how many of the newest builds to keep, e.g. 3")
+    return int(value)
+
+
+def superseded(images: Sequence[dict], image_name: str, keep: int) -> list[dict]:
+    """Images past the `keep` newest builds, except `latest` and any image with a version tag."""
+    ordered = sorted(images, key=lambda i: i.get("Created", 0), reverse=True)
+    return [
+        image for position, image in enumerate(ordered)
+        if position >= keep
+        and "latest" not in repo_tags(image, image_name)
+        and not version_tags(image, image_name)
+    ]
+
+
+def check_version(version: str) -> str:
+    check_tag(version, "version")
+    if version == "latest":
+        raise TaskError("`latest` moves with every build, so it cannot be a version; pick one such as 2.0")
+    return version
+
+
+def git_tag_name(version: str) -> str:
+    return version if version.startswith("v") else f"v{version}"

@@ -1,0 +1,85 @@
+import pytest
+
+from docker_tasks import selection
+from docker_tasks.errors import TaskError
+
+OURS = [
+    {"Id": "aaa111", "Names": ["/app-1"], "State": "running", "Created": 10},
+    {"Id": "bbb222", "Names": ["/app-2"], "State": "exited", "Created": 20},
+]
+EVERYONE = ["app-1", "app-2", "app-name-lookalike", "postgres"]
+
+
+def pick(**options):
+    return selection.pick_containers(OURS, all_names=EVERYONE, project="app", task="stop", **options)
+
+
+def test_pick_by_name_or_id_prefix():
+    assert pick(name="app-2", every=False) == [OURS[1]]
+    assert pick(name="aaa1", every=False) == [OURS[0]]
+
+
+def test_pick_all():
+    assert pick(name=None, every=True) == OURS
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"name": "app-name-lookalike", "every": False}, "was not started by this project's tasks"),
+    ({"name": "missing", "every": False}, "no container named missing; `inv ps` lists"),
+    ({"name": None, "every": False}, "which container?"),
+    ({"name": "app-1", "every": True}, "either --name or --all"),
+])
+def test_pick_refuses_what_is_not_ours_or_unclear(options, message):
+    with pytest.raises(TaskError, match=message):
+        pick(**options)
+
+
+def test_newest_container():
+    assert selection.newest(OURS) == OURS[1]
+    assert selection.newest([]) is None
+
+
+@pytest.mark.parametrize("value, name", [("KILL", "SIGKILL"), ("sigterm", "SIGTERM"), ("9", "SIGKILL"),
+                                         (" HUP ", "SIGHUP")])
+def test_signals_by_name_or_number(value, name):
+    assert selection.parse_signal(value) == name
+
+
+@pytest.mark.parametrize("value", ["NOPE", "999", "", "-9"])
+def test_unknown_signals(value):
+    with pytest.raises(TaskError, match="is not a signal"):
+        selection.parse_signal(value)
+
+
+def test_version_tags_leave_out_the_build_tag_and_latest():
+    image = {"RepoTags": ["app:abc", "app:latest", "app:2.0", "reg.io/app:2.0", "other:1"],
+             "Labels": {"dockertasks.build-tag": "abc"}}
+    assert selection.repo_tags(image, "app") == ["abc", "latest", "2.0"]
+    assert selection.version_tags(image, "app") == ["2.0"]
+
+
+@pytest.mark.parametrize("version", ["2.0", "v2.0.1", "2024-11-24"])
+def test_valid_versions(version):
+    assert selection.check_version(version) == version
+
+
+@pytest.mark.parametrize("version, message", [
+    ("latest", "moves with every build"),
+    ("2.0/1", "not a valid Docker tag"),
+    (".hidden", "not a valid Docker tag"),
+    ("", "not a valid Docker tag"),
+])
+def test_invalid_versions_explain_why(version, message):
+    with pytest.raises(TaskError, match=message):
+        selection.check_version(version)
+
+
+@pytest.mark.parametrize("version, git_tag", [("2.0", "v2.0"), ("v2.0", "v2.0")])
+def test_git_tag_names(version, git_tag):
+    assert selection.git_tag_name(version) == git_tag
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "1.5", ""])
+def test_keep_must_be_a_whole_number(value):
+    with pytest.raises(TaskError, match="how many of the newest builds"):
+        selection.parse_keep(value)
