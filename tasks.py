@@ -6,11 +6,10 @@ docker_tasks/settings.py.
 """
 
 import os
-import shlex
 import sys
 
 from docker_tasks import lifecycle, settings, workflow
-from docker_tasks.tasking import task
+from docker_tasks.tasking import arguments_after_double_dash, task
 
 DRY_RUN = "print the equivalent docker command lines and do nothing"
 IMAGE_NAME = "image name, optionally with a registry (default: IMAGE_NAME, else app-name)"
@@ -63,7 +62,7 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
     """Run the image; arguments after `--` go to the job, e.g. `inv run -- predict --input x.csv`."""
     project = load(image_name=image_name)
     plan = workflow.plan_run(
-        project, image=image, command=shlex.split(c.remainder), env=env, env_files=env_file,
+        project, image=image, command=arguments_after_double_dash(c.remainder, sys.argv), env=env, env_files=env_file,
         ports=port, volumes=volume, name=name, entrypoint=entrypoint, gpus=gpus,
         detach=detach, remove=rm,
     )

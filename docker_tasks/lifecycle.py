@@ -219,10 +219,17 @@ def _users(client) -> dict[str, list[str]]:
     return users
 
 
-def _remove_image(client, image: dict, force: bool) -> list[str]:
-    """Remove an image by removing each of its tags (the last one takes the image), or by id if it has none."""
-    references = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"] or [image["Id"]]
-    return [f"{engine.remove(client, 'image', ref, force=force)}: {ref}" for ref in references]
+def _remove_image(client, image: dict, image_name: str, force: bool) -> list[str]:
+    """Remove an image by untagging it under this project's name (the last tag takes the image with
+    it), or by id when it has no tag at all. Tags you gave it under other names are left alone."""
+    tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+    ours = [f"{image_name}:{t}" for t in selection.repo_tags(image, image_name)]
+    references = ours if tags else [image["Id"]]
+    report = [f"{engine.remove(client, 'image', ref, force=force)}: {ref}" for ref in references]
+    others = [t for t in tags if t not in ours]
+    if others:
+        report.append(f"kept: image {tables.short_id(image)}, also tagged {', '.join(others)}")
+    return report
 
 
 def rmi(settings: Settings, *, tags: Sequence[str], every: bool, keep: str | None, force: bool, dry_run: bool) -> None:
@@ -258,7 +265,7 @@ def rmi(settings: Settings, *, tags: Sequence[str], every: bool, keep: str | Non
         elif reference:
             print(f"{engine.remove(client, 'image', reference, force=force)}: {reference}")
         else:
-            print("\n".join(_remove_image(client, image, force)))
+            print("\n".join(_remove_image(client, image, settings.image_name, force)))
     if not dry_run:
         print(f"reclaimed {tables.human_size(max(0, before - engine.layers_size(client)))}")
     if refused:
@@ -305,7 +312,7 @@ def clean(settings: Settings, *, keep: int, everything: bool, yes: bool, dry_run
         outcome = engine.remove(client, "container", container["Id"])
         print(f"{outcome}: {cleanup.describe_container(container)}")
     for image in found.images:
-        for line in _remove_image(client, image, force=False):
+        for line in _remove_image(client, image, settings.image_name, force=False):
             print(line + (" (kept: a container uses it)" if line.startswith("in use") else ""))
     reclaimed = max(0, before - engine.layers_size(client))
     for path in found.paths:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shlex
 
 import invoke
 
@@ -54,3 +55,14 @@ def task(*args, **kwargs):
         return invoke.task(*args, klass=Task, **kwargs)(exits_cleanly(body))
 
     return decorate
+
+
+def arguments_after_double_dash(remainder: str, argv: list[str]) -> list[str]:
+    """What follows `--`, as separate arguments.
+
+    Invoke hands tasks that text joined with spaces (`c.remainder`), which loses the quoting of
+    `-- sh -c 'echo a b'`; the process's own argv still has every argument intact.
+    """
+    if "--" in argv:
+        return argv[argv.index("--") + 1:]
+    return shlex.split(remainder)

@@ -131,8 +131,8 @@ def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: 
     container = engine.run_container(client, plan)
     if plan.detach:
         print(f"started {plan.name} in the background")
-        print(f"  follow its logs: docker logs --follow {plan.name}")
-        print(f"  stop it:         docker stop {plan.name}")
+        print(f"  follow its logs: inv logs --follow --name {plan.name}")
+        print(f"  stop it:         inv stop --name {plan.name}")
         return
     status = engine.follow_to_exit(container, remove=plan.remove)
     if status != 0:

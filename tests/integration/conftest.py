@@ -72,7 +72,13 @@ class Project:
     def inv(self, *args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
         environment = {**os.environ, "IMAGE_NAME": self.image_name, **(env or {})}
         return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.root, env=environment,
-                              capture_output=True, text=True, timeout=timeout)
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+    def commit_change(self, text: str) -> None:
+        """Commit a change to the job's code, so that the next build is a new image."""
+        main = self.root / "src" / "main.py"
+        main.write_text(main.read_text() + f"# {text}\n")
+        git(self.root, "commit", "-qam", text)
 
     def head(self, short: bool = False) -> str:
         return git(self.root, "rev-parse", *(["--short=12"] if short else []), "HEAD")

@@ -95,8 +95,8 @@ def test_images_lists_this_projects_builds(built):
     result = built.inv("images")
     assert result.returncode == 0
     header, *rows = result.stdout.strip().splitlines()
-    assert header.split()[:3] == ["TAGS", "IMAGE", "ID"]
-    assert any(built.head(short=True) in row and "latest" in row for row in rows)
+    assert header.split()[:3] == ["BUILD", "VERSIONS", "IMAGE"]
+    assert any(row.startswith(built.head(short=True)) and "latest" in row for row in rows)
 
 
 def test_clean_removes_only_this_projects_stopped_containers(built, engine, output_dir):
