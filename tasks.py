@@ -1,6 +1,7 @@
 """Build, run and manage this project's Docker image: `inv --list` shows the tasks.
 
-Each task gathers its flags and hands them to docker_tasks/workflow.py, where the steps are.
+Each task gathers its flags and hands them to docker_tasks/, where the steps are: workflow.py
+for building and running, lifecycle.py for versions, containers, images and the clean-up.
 Settings come from the flag, then the environment, then `.env`, then the defaults in
 docker_tasks/settings.py.
 """
@@ -16,22 +17,25 @@ IMAGE_NAME = "image name, optionally with a registry (default: IMAGE_NAME, else 
 CONTAINER = "the container's name (see `inv ps`)"
 
 
-def load(**flags):
+def flags(**specific):
+    """Help for a task's own flags, plus the two that every task has."""
+    return {"image_name": IMAGE_NAME, "dry_run": DRY_RUN, **specific}
+
+
+def load(**given):
     """This checkout's settings: the flags given, then the environment, then .env, then defaults."""
-    return settings.load(os.environ, **flags)
+    return settings.load(os.environ, **given)
 
 
 @task(
     iterable=["tag", "build_arg"],
-    help={
-        "tag": "an extra tag for this build (repeatable)",
-        "no_cache": "rebuild every layer, ignoring BuildKit's cache",
-        "build_arg": "KEY=VALUE for the Dockerfile's ARGs (repeatable)",
-        "platform": "target platform, e.g. linux/amd64 for an amd64 cluster",
-        "base_image": "base image (default: BASE_IMAGE, else python:3.11-slim)",
-        "image_name": IMAGE_NAME,
-        "dry_run": DRY_RUN,
-    },
+    help=flags(
+        tag="an extra tag for this build (repeatable)",
+        no_cache="rebuild every layer, ignoring BuildKit's cache",
+        build_arg="KEY=VALUE for the Dockerfile's ARGs (repeatable)",
+        platform="target platform, e.g. linux/amd64 for an amd64 cluster",
+        base_image="base image (default: BASE_IMAGE, else python:3.11-slim)",
+    ),
 )
 def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image=None, image_name=None, dry_run=False):
     """Build the image with BuildKit and tag it with the git SHA and `latest`."""
@@ -42,20 +46,18 @@ def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image
 
 @task(
     iterable=["env", "port", "volume", "env_file"],
-    help={
-        "detach": "run in the background and print the container's name",
-        "env": "KEY=VALUE for the job's environment (repeatable); a bare KEY passes your shell's value",
-        "port": "publish a port, [IP:]HOST:CONTAINER, e.g. 8080:80 (repeatable)",
-        "volume": "mount HOST_PATH:CONTAINER_PATH[:ro] (repeatable); output/ is mounted at /app/output",
-        "name": "the container's name (default: the project's name and a random suffix)",
-        "image": "image to run (default: IMAGE_NAME:latest)",
-        "env_file": "env file read with python-dotenv (repeatable; default: .env when present)",
-        "entrypoint": "override the image's entrypoint, as in docker run",
-        "gpus": "GPUs to expose, as in docker run: all, a count, or device=0,1",
-        "rm": "remove the container when a foreground run ends (default: on; --no-rm keeps it)",
-        "image_name": IMAGE_NAME,
-        "dry_run": DRY_RUN,
-    },
+    help=flags(
+        detach="run in the background and print the container's name",
+        env="KEY=VALUE for the job's environment (repeatable); a bare KEY passes your shell's value",
+        port="publish a port, [IP:]HOST:CONTAINER, e.g. 8080:80 (repeatable)",
+        volume="mount HOST_PATH:CONTAINER_PATH[:ro] (repeatable); output/ is mounted at /app/output",
+        name="the container's name (default: the project's name and a random suffix)",
+        image="image to run (default: IMAGE_NAME:latest)",
+        env_file="env file read with python-dotenv (repeatable; default: .env when present)",
+        entrypoint="override the image's entrypoint, as in docker run",
+        gpus="GPUs to expose, as in docker run: all, a count, or device=0,1",
+        rm="remove the container when a foreground run ends (default: on; --no-rm keeps it)",
+    ),
 )
 def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None, env_file=None,
         entrypoint=None, gpus=None, rm=True, image_name=None, dry_run=False):
@@ -69,101 +71,88 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
     workflow.run(plan, settings=project, gpus=gpus, dry_run=dry_run)
 
 
-@task(name="images", help={"image_name": IMAGE_NAME, "dry_run": DRY_RUN})
+@task(name="images", help=flags())
 def list_images(c, image_name=None, dry_run=False):
     """List this project's images with their tags, size, age and git revision."""
     workflow.images(load(image_name=image_name), dry_run=dry_run)
 
 
-@task(help={
-    "version": "the version tag to give, e.g. 2.0 (Docker's tag grammar)",
-    "source": "the tag of the image to version (default: the build of the current commit)",
-    "allow_dirty": "allow versioning an image built from uncommitted changes",
-    "force": "move an existing version tag (and --git-tag) to this image",
-    "git_tag": "also create the annotated git tag v<version> at the image's commit",
-    "image_name": IMAGE_NAME,
-    "dry_run": DRY_RUN,
-})
+@task(help=flags(
+    version="the version tag to give, e.g. 2.0 (Docker's tag grammar)",
+    source="the tag of the image to version (default: the build of the current commit)",
+    allow_dirty="allow versioning an image built from uncommitted changes",
+    force="move an existing version tag (and --git-tag) to this image",
+    git_tag="also create the annotated git tag v<version> at the image's commit",
+))
 def tag(c, version, source=None, allow_dirty=False, force=False, git_tag=False, image_name=None, dry_run=False):
     """Give an image a version tag, e.g. `inv tag --version 2.0`."""
     lifecycle.tag(load(image_name=image_name), version=version, source=source, allow_dirty=allow_dirty,
                   force=force, git_tag=git_tag, dry_run=dry_run)
 
 
-@task(help={"image_name": IMAGE_NAME, "dry_run": DRY_RUN})
+@task(help=flags())
 def ps(c, image_name=None, dry_run=False):
     """List this project's containers, running and stopped."""
     lifecycle.ps(load(image_name=image_name), dry_run=dry_run)
 
 
-@task(help={
-    "name": CONTAINER + " (default: the newest)",
-    "follow": "keep printing new output until the container stops (Ctrl-C leaves it running)",
-    "tail": "how many of the last lines to show, or all",
-    "image_name": IMAGE_NAME,
-    "dry_run": DRY_RUN,
-})
+@task(help=flags(
+    name=CONTAINER + " (default: the newest)",
+    follow="keep printing new output until the container stops (Ctrl-C leaves it running)",
+    tail="how many of the last lines to show, or all",
+))
 def logs(c, name=None, follow=False, tail="all", image_name=None, dry_run=False):
     """Show a container's output, by default the newest one's."""
     lifecycle.logs(load(image_name=image_name), name=name, follow=follow, tail=tail, dry_run=dry_run)
 
 
-@task(help={
-    "name": CONTAINER,
-    "all_": "every running container of this project",
-    "timeout": "seconds between SIGTERM and SIGKILL",
-    "image_name": IMAGE_NAME,
-    "dry_run": DRY_RUN,
-})
+@task(help=flags(
+    name=CONTAINER,
+    all_="every running container of this project",
+    timeout="seconds between SIGTERM and SIGKILL",
+))
 def stop(c, name=None, all_=False, timeout=10, image_name=None, dry_run=False):
     """Stop containers gracefully: SIGTERM, then SIGKILL after the timeout."""
     lifecycle.stop(load(image_name=image_name), name=name, every=all_, timeout=timeout, dry_run=dry_run)
 
 
-@task(help={
-    "name": CONTAINER,
-    "all_": "every running container of this project",
-    "signal": "the signal to send, by name or number (default: KILL)",
-    "image_name": IMAGE_NAME,
-    "dry_run": DRY_RUN,
-})
+@task(help=flags(
+    name=CONTAINER,
+    all_="every running container of this project",
+    signal="the signal to send, by name or number (default: KILL)",
+))
 def kill(c, name=None, all_=False, signal="KILL", image_name=None, dry_run=False):
     """Send a signal to running containers, SIGKILL by default."""
     lifecycle.kill(load(image_name=image_name), name=name, every=all_, signal=signal, dry_run=dry_run)
 
 
-@task(help={
-    "name": CONTAINER,
-    "all_": "every container of this project",
-    "force": "remove running containers too",
-    "image_name": IMAGE_NAME,
-    "dry_run": DRY_RUN,
-})
+@task(help=flags(
+    name=CONTAINER,
+    all_="every container of this project",
+    force="remove running containers too",
+))
 def rm(c, name=None, all_=False, force=False, image_name=None, dry_run=False):
     """Remove containers; running ones only with --force."""
     lifecycle.rm(load(image_name=image_name), name=name, every=all_, force=force, dry_run=dry_run)
 
 
-@task(iterable=["tag"], help={
-    "tag": "a tag of this project's image to remove, e.g. 2.0 (repeatable)",
-    "all_": "every image of this project",
-    "keep": "remove all but the N newest builds; latest and version tags always stay",
-    "force": "remove images that containers still use",
-    "image_name": IMAGE_NAME,
-    "dry_run": DRY_RUN,
-})
+@task(iterable=["tag"], help=flags(
+    tag="a tag of this project's image to remove, e.g. 2.0 (repeatable)",
+    all_="every image of this project",
+    keep="remove all but the N newest builds; latest and version tags always stay",
+    force="remove images that containers still use",
+))
 def rmi(c, tag=None, all_=False, keep=None, force=False, image_name=None, dry_run=False):
     """Remove this project's images: by tag, --all, or --keep N."""
     lifecycle.rmi(load(image_name=image_name), tags=tag, every=all_, keep=keep, force=force, dry_run=dry_run)
 
 
-@task(help={
-    "keep": "how many of the newest builds to keep (default: KEEP_BUILDS, else 3)",
-    "all_": "also stop and remove running containers, and remove every image of this project",
-    "yes": "with --all, do not ask for confirmation",
-    "image_name": IMAGE_NAME,
-    "dry_run": "print what would be removed and remove nothing",
-})
+@task(help=flags(
+    keep="how many of the newest builds to keep (default: KEEP_BUILDS, else 3)",
+    all_="also stop and remove running containers, and remove every image of this project",
+    yes="with --all, do not ask for confirmation",
+    dry_run="print what would be removed and remove nothing",
+))
 def clean(c, keep=None, all_=False, yes=False, image_name=None, dry_run=False):
     """Remove stopped containers, old images and local caches of this project."""
     project = load(image_name=image_name, keep_builds=keep)
