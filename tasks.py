@@ -9,7 +9,7 @@ docker_tasks/settings.py.
 import os
 import sys
 
-from docker_tasks import lifecycle, settings, workflow
+from docker_tasks import lifecycle, settings, shipping, workflow
 from docker_tasks.tasking import arguments_after_double_dash, task
 
 DRY_RUN = "print the equivalent docker command lines and do nothing"
@@ -158,3 +158,35 @@ def clean(c, keep=None, all_=False, yes=False, image_name=None, dry_run=False):
     project = load(image_name=image_name, keep_builds=keep)
     lifecycle.clean(project, keep=project.keep_builds, everything=all_, yes=yes, dry_run=dry_run,
                     interactive=sys.stdin.isatty())
+
+
+@task(help=flags(
+    registry="the registry to log in to (default: REGISTRY, else IMAGE_NAME's registry host)",
+    ecr="get a token for Amazon ECR through boto3 and your AWS credentials",
+))
+def login(c, registry=None, ecr=False, image_name=None, dry_run=False):
+    """Log in to a registry; credentials come from REGISTRY_USERNAME/REGISTRY_PASSWORD or a prompt."""
+    shipping.login(load(image_name=image_name), registry_flag=registry, ecr=ecr, environ=os.environ,
+                   interactive=sys.stdin.isatty(), dry_run=dry_run)
+
+
+@task(iterable=["tag"], help=flags(
+    registry="where to push (default: REGISTRY, or IMAGE_NAME's registry prefix)",
+    version="push this version tag",
+    tag="push this tag (repeatable)",
+    all_versions="push every version tag",
+    allow_dirty="push an image built from uncommitted changes",
+    allow_platform_mismatch="push even though the image's platform differs from PLATFORM",
+))
+def push(c, registry=None, version=None, tag=None, all_versions=False, allow_dirty=False,
+         allow_platform_mismatch=False, image_name=None, dry_run=False):
+    """Push this project's image to a registry: the current build and `latest` unless told otherwise."""
+    shipping.push(load(image_name=image_name), registry_flag=registry, version=version, tags=tag,
+                  all_versions=all_versions, allow_dirty=allow_dirty,
+                  allow_platform_mismatch=allow_platform_mismatch, dry_run=dry_run)
+
+
+@task(help=flags(reference="what to pull: NAME:TAG or NAME@sha256:DIGEST"))
+def pull(c, reference, image_name=None, dry_run=False):
+    """Pull an image by tag or digest, e.g. to run exactly what was pushed."""
+    shipping.pull(load(image_name=image_name), reference=reference, dry_run=dry_run)

@@ -171,3 +171,14 @@ def stop_container(client, container_id: str, timeout: int) -> int | None:
             return client.api.inspect_container(container_id)["State"]["ExitCode"]
         except docker.errors.NotFound:
             return None
+
+
+def docker_login(argv: list[str], secret: str) -> tuple[int, str]:
+    """Run `docker login --password-stdin`, handing it the secret on standard input only."""
+    try:
+        done = subprocess.run(argv, input=secret + "\n", capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
+    except subprocess.TimeoutExpired:
+        return 1, "the login timed out: i/o timeout"
+    return done.returncode, (done.stdout + done.stderr).strip()

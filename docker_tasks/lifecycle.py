@@ -47,7 +47,7 @@ def _pick(client, settings: Settings, name: str | None, every: bool, task: str) 
 
 # --- versions -----------------------------------------------------------------------------------
 
-def _owned_image(client, settings: Settings, reference: str) -> dict:
+def owned_image(client, settings: Settings, reference: str) -> dict:
     image = engine.inspect_image(client, reference)
     if image is None:
         raise TaskError(f"no image {reference}; `inv images` lists {settings.project}'s images, `inv build` makes one")
@@ -68,7 +68,7 @@ def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bo
         source = build_tag(git, _now())
     client = engine.connect()
     source_ref, target_ref = f"{settings.image_name}:{source}", f"{settings.image_name}:{version}"
-    image = _owned_image(client, settings, source_ref)
+    image = owned_image(client, settings, source_ref)
     image_labels = image["Config"].get("Labels") or {}
     if image_labels.get(labels.GIT_DIRTY) == "true" and not allow_dirty:
         raise TaskError(f"{source_ref} was built from uncommitted changes, so a version of it could not be rebuilt; "
@@ -242,7 +242,7 @@ def rmi(settings: Settings, *, tags: Sequence[str], every: bool, keep: str | Non
     kept_builds = None if keep is None else selection.parse_keep(keep)
     client = engine.connect()
     if tags:
-        targets = [(f"{settings.image_name}:{t}", _owned_image(client, settings, f"{settings.image_name}:{t}"))
+        targets = [(f"{settings.image_name}:{t}", owned_image(client, settings, f"{settings.image_name}:{t}"))
                    for t in tags]
     else:
         images = _images(client, settings)

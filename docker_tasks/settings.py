@@ -16,6 +16,7 @@ DEFAULTS: dict[str, str | None] = {
     "BASE_IMAGE": "python:3.11-slim",
     "REGISTRY": None,
     "KEEP_BUILDS": "3",
+    "PLATFORM": None,
 }
 
 # Where the image's job writes (see the Dockerfile's WORKDIR and src/config.py's OUTPUT_DIR).
@@ -29,6 +30,7 @@ class Settings:
     registry: str | None
     root: Path
     keep_builds: int = 3
+    platform: str | None = None
 
     @property
     def project(self) -> str:
@@ -42,6 +44,11 @@ def resolve(name: str, flag: str | None, environ: Mapping[str, str], dotenv: Map
         if candidate:
             return candidate
     return DEFAULTS[name]
+
+
+def lookup(name: str, environ: Mapping[str, str], root: Path = PROJECT_ROOT) -> str | None:
+    """A value that is not a setting of the tasks (a credential, say): the environment, then `.env`."""
+    return environ.get(name) or read_dotenv(root).get(name) or None
 
 
 def read_dotenv(root: Path) -> dict[str, str | None]:
@@ -59,4 +66,5 @@ def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | N
         registry=values["REGISTRY"],
         root=root,
         keep_builds=parse_keep(values["KEEP_BUILDS"] or "", "KEEP_BUILDS"),
+        platform=values["PLATFORM"],
     )

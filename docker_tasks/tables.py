@@ -97,3 +97,13 @@ def container_rows(summaries: Sequence[dict], now: datetime, image_name: str) ->
             human_age(datetime.fromtimestamp(container.get("Created", 0), tz=UTC), now),
         ))
     return rows
+
+
+def pushed_lines(pushes: Sequence[dict], image_ids: Sequence[str]) -> list[str]:
+    """The recorded pushes of the images listed, newest first: `id  reference@digest  when`."""
+    wanted = set(image_ids)
+    return [
+        f"  {p['image_id'].removeprefix('sha256:')[:12]}  {p['reference'].rpartition(':')[0]}@{p['digest']}  "
+        f"({p['reference'].rpartition(':')[2]}, {p['pushed_at']})"
+        for p in reversed(pushes) if p.get("image_id") in wanted
+    ]

@@ -33,10 +33,18 @@ def check_tag(tag: str, what: str = "tag") -> str:
     return tag
 
 
+def registry_host(name: str) -> str | None:
+    """The registry host a repository name starts with, as Docker reads it, or None (Docker Hub)."""
+    first, slash, _ = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return None
+
+
 def check_image_name(name: str) -> str:
     """Validate a repository name (no tag), such as `registry.example.com:5000/team/app-name`."""
     parts = name.split("/")
-    has_host = len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost")
+    has_host = registry_host(name) is not None
     if has_host and not _REGISTRY_HOST.match(parts[0]):
         raise TaskError(f"image name {name!r} has an invalid registry host {parts[0]!r}: {NAME_RULES}")
     path = parts[1:] if has_host else parts

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import commands, engine, git_state, labels, tables
+from docker_tasks import commands, engine, git_state, labels, registry, tables
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.run_options import RunPlan, parse_gpus, parse_ports, parse_volume, volume_target
@@ -51,7 +51,7 @@ def build(
     }
     argv = commands.buildx_build(
         settings.root, tags, labels.for_image(settings.project, git, build_tag(git, now)), args,
-        platform=platform, no_cache=no_cache,
+        platform=platform or settings.platform, no_cache=no_cache,
     )
     if dry_run:
         print(commands.show(argv))
@@ -152,4 +152,8 @@ def images(settings: Settings, *, dry_run: bool = False) -> None:
         print(f"no images of {settings.project} yet; build one with `inv build`")
         return
     print(tables.render(tables.IMAGE_HEADERS, tables.image_rows(summaries, _now(), settings.image_name)))
+    pushed = tables.pushed_lines(registry.read_pushes(settings.root), [s["Id"] for s in summaries])
+    if pushed:
+        print("\npushed (recorded in .dockertasks/pushes.json):")
+        print("\n".join(pushed))
 

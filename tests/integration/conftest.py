@@ -128,3 +128,81 @@ def built(make_project, canary) -> Project:
     result = project.inv("build")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return project
+
+
+@dataclass
+class Registry:
+    host: str
+    username: str
+    password: str
+
+    def tags(self, repository: str) -> list[str]:
+        import base64
+        import json
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(f"http://{self.host}/v2/{repository}/tags/list")
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.load(response).get("tags") or []
+        except urllib.error.HTTPError as answer:
+            if answer.code == 404:  # nothing was ever pushed under that name
+                return []
+            raise
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory, engine):
+    """A real registry (Debian's docker-registry) on loopback, with htpasswd auth; stopped at the end."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    missing = [tool for tool in ("docker-registry", "htpasswd") if shutil.which(tool) is None]
+    if missing:
+        message = f"{' and '.join(missing)} not installed (apt-get install docker-registry apache2-utils)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    folder = tmp_path_factory.mktemp("registry")
+    username, password = "tester", f"pw-{uuid.uuid4().hex}"
+    hashed = subprocess.run(["htpasswd", "-niB", username], input=password + "\n", capture_output=True,
+                            text=True, check=True).stdout.strip()
+    (folder / "htpasswd").write_text(hashed + "\n")
+    port = free_port()
+    (folder / "config.yml").write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"auth:\n  htpasswd:\n    realm: tests\n    path: {folder / 'htpasswd'}\n"
+    )
+    with open(folder / "registry.log", "w") as log:
+        server = subprocess.Popen(["docker-registry", "serve", str(folder / "config.yml")],
+                                  stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+        except urllib.error.HTTPError as answer:
+            if answer.code == 401:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            pytest.fail(f"the registry did not start: {(folder / 'registry.log').read_text()[-2000:]}")
+        time.sleep(0.2)
+    yield Registry(f"127.0.0.1:{port}", username, password)
+    server.terminate()
+    server.wait(timeout=10)

@@ -2,11 +2,11 @@
 
 import json
 import os
-import socket
 import time
 import urllib.request
 
 import pytest
+from conftest import free_port
 
 JOB_OWNER = (4321, 4321)  # when the tests run as root, the output folder is handed to this user
 
@@ -15,12 +15,6 @@ def containers_of(engine, project):
     """The containers `inv run` made for this project (they carry the image label as well)."""
     selector = {"label": [f"dockertasks.project={project.image_name}", "dockertasks.image"]}
     return engine.containers.list(all=True, filters=selector)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

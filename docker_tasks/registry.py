@@ -1,0 +1,138 @@
+"""Registries: where an image goes, how to log in, and what a push said (pure functions)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from docker_tasks.errors import TaskError
+from docker_tasks.tags import check_image_name, registry_host
+
+ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+PUSH_RECORD = Path(".dockertasks") / "pushes.json"
+REGISTRY_FORM = "a host with an optional path, e.g. registry.example.com/team or localhost:5000"
+
+
+def target_repository(image_name: str, registry: str | None) -> str:
+    """Where pushes go: IMAGE_NAME itself when it names a registry, else REGISTRY/IMAGE_NAME."""
+    if registry_host(image_name):
+        return image_name
+    if not registry:
+        raise TaskError("no registry to push to: set REGISTRY (flag --registry, the environment or .env), "
+                        f"{REGISTRY_FORM}, or give IMAGE_NAME a registry prefix")
+    registry = registry.rstrip("/")
+    if "://" in registry:
+        raise TaskError(f"registry {registry!r}: leave out the scheme; give {REGISTRY_FORM}")
+    return check_image_name(f"{registry}/{image_name}")
+
+
+def login_server(registry: str | None, image_name: str) -> str:
+    """The host `docker login` needs: from REGISTRY (which may carry a path), else from IMAGE_NAME."""
+    if registry:
+        return registry.split("://")[-1].split("/")[0]
+    host = registry_host(image_name)
+    if host is None:
+        raise TaskError(f"which registry? give --registry ({REGISTRY_FORM}) or set REGISTRY")
+    return host
+
+
+def ecr_region(server: str) -> str:
+    match = ECR_HOST.match(server)
+    if not match:
+        raise TaskError(f"{server} is not an Amazon ECR registry "
+                        "(ACCOUNT.dkr.ecr.REGION.amazonaws.com); leave out --ecr for other registries")
+    return match["region"]
+
+
+def login_command(server: str, username: str) -> list[str]:
+    """`docker login`, with the password on standard input: it never appears in an argument list."""
+    return ["docker", "login", "--username", username, "--password-stdin", server]
+
+
+def explain_registry_error(message: str, server: str) -> str:
+    """One line for what a registry or the engine said about a push, a pull or a login."""
+    message = " ".join(message.split())
+    lowered = message.lower()
+    if "unauthorized" in lowered or "authentication required" in lowered or "incorrect username" in lowered:
+        return f"{server} refused the credentials ({message}); log in with `inv login --registry {server}`"
+    if "no such host" in lowered or "server misbehaving" in lowered:
+        return f"unknown registry host {server}: check REGISTRY or IMAGE_NAME for typos"
+    if "connection refused" in lowered or "i/o timeout" in lowered or "connection reset" in lowered:
+        return f"the registry {server} does not answer ({message}); is it running and reachable?"
+    if "denied" in lowered or "name unknown" in lowered or "not allowed" in lowered or "forbidden" in lowered:
+        return f"{server} does not let you use that name ({message}); check the repository and your rights"
+    if "manifest unknown" in lowered or "not found" in lowered:
+        return f"{server} has no such image ({message}); check the tag or digest"
+    if "http response to https client" in lowered:
+        return f"{server} speaks plain HTTP; add it to the engine's insecure-registries, or serve it over TLS"
+    return f"{server}: {message}"
+
+
+@dataclass
+class Outcome:
+    """How a push or pull ended: the digest the registry reported, or the error it gave."""
+
+    digest: str | None = None
+    error: str | None = None
+
+
+FINISHED_LAYER = {"Pushed": "pushed", "Layer already exists": "already there", "Pull complete": "pulled",
+                  "Already exists": "already there"}
+
+
+def layer_lines(events: Iterable[dict]) -> Iterator[str | Outcome]:
+    """Turn the engine's JSON progress into one line per finished layer, then the outcome."""
+    digest = None
+    for event in events:
+        if "error" in event or "errorDetail" in event:
+            yield Outcome(digest, (event.get("errorDetail") or {}).get("message") or event.get("error"))
+            return
+        status = event.get("status", "")
+        if event.get("id") and (status in FINISHED_LAYER or status.startswith("Mounted from")):
+            yield f"  layer {event['id']}: {FINISHED_LAYER.get(status, 'mounted')}"
+        digest = (event.get("aux") or {}).get("Digest") or digest
+        found = re.search(r"Digest: (sha256:[0-9a-f]{64})", status)
+        digest = found.group(1) if found else digest
+    yield Outcome(digest)
+
+
+def image_platform(image: dict) -> str:
+    """`linux/amd64`, or `linux/arm64/v8`, from an image's inspect data."""
+    parts = [image.get("Os", "linux"), image.get("Architecture", "amd64"), image.get("Variant")]
+    return "/".join(p for p in parts if p)
+
+
+def platform_mismatch(image: dict, target: str | None) -> str | None:
+    """Why the image would not run on `target`, or None when it would (or no target is set)."""
+    if not target:
+        return None
+    actual = image_platform(image)
+    if actual == target or actual.startswith(target + "/") or target.startswith(actual + "/"):
+        return None
+    return (f"the image is {actual} but PLATFORM is {target}: it would fail there with 'exec format error'. "
+            f"Rebuild with `inv build --platform {target}`, or add --allow-platform-mismatch")
+
+
+def read_pushes(root: Path) -> list[dict]:
+    path = root / PUSH_RECORD
+    if not path.is_file():
+        return []
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, OSError):
+        return []
+
+
+def record_push(root: Path, *, reference: str, digest: str, image_id: str, when: datetime) -> None:
+    """Append a push to the local, git-ignored record that `inv images` shows."""
+    path = root / PUSH_RECORD
+    path.parent.mkdir(exist_ok=True)
+    pushes = read_pushes(root) + [{"reference": reference, "digest": digest, "image_id": image_id,
+                                   "pushed_at": when.isoformat(timespec="seconds")}]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(pushes, indent=2) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,160 @@
+"""Shipping images: log in to a registry, push this project's tags, pull an image back."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from docker_tasks import engine, git_state, labels, registry, selection
+from docker_tasks.commands import show
+from docker_tasks.errors import TaskError
+from docker_tasks.lifecycle import owned_image
+from docker_tasks.settings import Settings, lookup
+from docker_tasks.tags import build_tag, split_reference
+
+Prompt = Callable[[str], str]
+
+
+def credentials(environ: Mapping[str, str], settings: Settings, *, interactive: bool,
+                ask: Prompt = input, ask_secret: Prompt = getpass.getpass,
+                read_stdin: Callable[[], str] = sys.stdin.readline) -> tuple[str, str]:
+    """REGISTRY_USERNAME with REGISTRY_PASSWORD or REGISTRY_TOKEN (environment, then .env), else
+    a prompt in a terminal, else the password on standard input. Never a command-line argument."""
+    username = lookup("REGISTRY_USERNAME", environ, settings.root)
+    secret = lookup("REGISTRY_PASSWORD", environ, settings.root) or lookup("REGISTRY_TOKEN", environ, settings.root)
+    if not username:
+        if not interactive:
+            raise TaskError("no registry user name: set REGISTRY_USERNAME in the environment or .env")
+        username = ask("registry user name: ").strip()
+    if not secret:
+        secret = ask_secret("password or token: ") if interactive else read_stdin().rstrip("\n")
+    if not username or not secret:
+        raise TaskError("a user name and a password or token are needed: set REGISTRY_USERNAME and "
+                        "REGISTRY_PASSWORD (or REGISTRY_TOKEN), or pipe the password to `inv login`")
+    return username, secret
+
+
+def ecr_credentials(region: str, ecr_client=None) -> tuple[str, str]:
+    """A 12-hour ECR token through boto3, from the AWS credentials boto3 finds."""
+    import base64
+
+    try:
+        import boto3
+        import botocore.exceptions
+    except ImportError:
+        raise TaskError("--ecr needs boto3, an optional extra: pip install boto3") from None
+    try:
+        answer = (ecr_client or boto3.client("ecr", region_name=region)).get_authorization_token()
+    except botocore.exceptions.NoCredentialsError:
+        raise TaskError("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                        "AWS_SECRET_ACCESS_KEY, or run `aws configure`") from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise TaskError(f"AWS refused an ECR token: {exc}") from None
+    token = base64.b64decode(answer["authorizationData"][0]["authorizationToken"]).decode()
+    username, _, password = token.partition(":")
+    return username, password
+
+
+def login(settings: Settings, *, registry_flag: str | None, ecr: bool, environ: Mapping[str, str],
+          interactive: bool, dry_run: bool) -> None:
+    """Log in with the docker CLI, so the credentials are stored as it stores them."""
+    server = registry.login_server(registry_flag or settings.registry, settings.image_name)
+    if dry_run:
+        print(show(registry.login_command(server, "USER")) + "   # the password goes to standard input")
+        return
+    if ecr:
+        username, secret = ecr_credentials(registry.ecr_region(server))
+    else:
+        username, secret = credentials(environ, settings, interactive=interactive)
+    status, output = engine.docker_login(registry.login_command(server, username), secret)
+    if status != 0:
+        raise TaskError(registry.explain_registry_error(output.replace(secret, "***"), server))
+    print(f"logged in to {server} as {username}; docker stored the credentials, so `docker push` works too")
+
+
+def _tags_to_push(settings: Settings, images: list[dict], *, version: str | None, tags: Sequence[str],
+                  all_versions: bool) -> list[str]:
+    if sum([bool(version), bool(tags), all_versions]) > 1:
+        raise TaskError("give one of --version, --tag or --all-versions")
+    if version:
+        return [selection.check_version(version)]
+    if tags:
+        return list(tags)
+    if all_versions:
+        found = sorted({t for image in images for t in selection.version_tags(image, settings.image_name)})
+        if not found:
+            raise TaskError(f"{settings.project} has no version tags yet; make one with `inv tag --version 1.0`")
+        return found
+    git = git_state.read(settings.root)
+    if git.sha is None:
+        raise TaskError(f"{git.problem}: say what to push with --tag or --version")
+    return [build_tag(git, datetime.now(UTC)), "latest"]
+
+
+def push(settings: Settings, *, registry_flag: str | None, version: str | None, tags: Sequence[str],
+         all_versions: bool, allow_dirty: bool, allow_platform_mismatch: bool, dry_run: bool) -> None:
+    """Push the chosen tags of this project's image, refusing dirty builds and foreign platforms."""
+    repository = registry.target_repository(settings.image_name, registry_flag or settings.registry)
+    server = repository.split("/")[0]
+    client = engine.connect()
+    with engine.docker_errors():
+        images = client.api.images(filters=labels.project_filter(settings.project))
+    chosen = _tags_to_push(settings, images, version=version, tags=tags, all_versions=all_versions)
+    checked = []
+    for tag in chosen:
+        image = owned_image(client, settings, f"{settings.image_name}:{tag}")
+        if (image["Config"].get("Labels") or {}).get(labels.GIT_DIRTY) == "true" and not allow_dirty:
+            raise TaskError(f"{settings.image_name}:{tag} was built from uncommitted changes; commit and "
+                            "`inv build` first, or add --allow-dirty")
+        mismatch = registry.platform_mismatch(image, settings.platform)
+        if mismatch and not allow_platform_mismatch:
+            raise TaskError(mismatch)
+        if not settings.platform and registry.image_platform(image) != "linux/amd64":
+            print(f"note: {tag} is {registry.image_platform(image)}; set PLATFORM (e.g. linux/amd64) "
+                  "to check that it matches where it will run")
+        checked.append((tag, image))
+    for tag, image in checked:
+        target = f"{repository}:{tag}"
+        if dry_run:
+            print(show(["docker", "tag", f"{settings.image_name}:{tag}", target]))
+            print(show(["docker", "push", target]))
+            continue
+        print(f"pushing {target}")
+        with engine.docker_errors():
+            client.api.tag(image["Id"], repository, tag, force=True)
+            outcome = _follow(client.api.push(repository, tag=tag, stream=True, decode=True))
+        if outcome.error or not outcome.digest:
+            raise TaskError(registry.explain_registry_error(outcome.error or "the registry sent no digest", server))
+        print(f"pushed {repository}@{outcome.digest}")
+        registry.record_push(settings.root, reference=target, digest=outcome.digest, image_id=image["Id"],
+                             when=datetime.now(UTC))
+
+
+def _follow(events) -> registry.Outcome:
+    for item in registry.layer_lines(events):
+        if isinstance(item, registry.Outcome):
+            return item
+        print(item)
+    return registry.Outcome()
+
+
+def pull(settings: Settings, *, reference: str, dry_run: bool) -> None:
+    """Pull a tag or a digest (`name@sha256:...`)."""
+    name, tag = split_reference(reference)
+    digest = reference.split("@", 1)[1] if "@" in reference else None
+    server = name.split("/")[0] if "/" in name else "docker.io"
+    if dry_run:
+        print(show(["docker", "pull", reference]))
+        return
+    client = engine.connect()
+    print(f"pulling {reference}")
+    with engine.docker_errors():
+        outcome = _follow(client.api.pull(name, tag=digest or tag or "latest", stream=True, decode=True))
+    if outcome.error:
+        raise TaskError(registry.explain_registry_error(outcome.error, server))
+    image = engine.inspect_image(client, reference)
+    if image is None:
+        raise TaskError(f"the pull of {reference} ended without an image; try again")
+    print(f"pulled {reference} (image {image['Id'][7:19]}); run it with: inv run --image {reference}")

@@ -1,0 +1,119 @@
+"""Login, push and pull against a real registry on loopback (see the `registry` fixture)."""
+
+import json
+import os
+import re
+import shutil
+import time
+
+import pytest
+from conftest import free_port
+
+
+@pytest.fixture
+def client_env(tmp_path):
+    """A Docker CLI config of the test's own (your logins are never touched), and a `docker`
+    stand-in first on PATH that records every argument list it is given and runs the real one."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    arguments = tmp_path / "docker-argv.log"
+    (shim / "docker").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {arguments}\nexec {shutil.which("docker")} "$@"\n')
+    (shim / "docker").chmod(0o755)
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    env = {"DOCKER_CONFIG": str(config), "PATH": f"{shim}:{os.environ['PATH']}"}
+    return env, arguments, config
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def login_env(registry, client_env, password=None):
+    env, _, _ = client_env
+    return {**env, "REGISTRY_USERNAME": registry.username, "REGISTRY_PASSWORD": password or registry.password}
+
+
+@pytest.fixture
+def shipped(make_project, registry, client_env):
+    project = make_project()
+    ok(project.inv("build"))
+    outputs = [ok(project.inv("login", "--registry", registry.host, env=login_env(registry, client_env)))]
+    return project, outputs
+
+
+def test_push_remove_and_pull_back_by_digest(shipped, registry, client_env, engine):
+    project, outputs = shipped
+    env, arguments, config = client_env
+    assert registry.host in json.loads((config / "config.json").read_text())["auths"]  # as `docker login` stores it
+
+    pushed = ok(project.inv("push", "--registry", registry.host, env=env))
+    outputs.append(pushed)
+    repository = f"{registry.host}/{project.image_name}"
+    digest = re.search(rf"pushed {re.escape(repository)}@(sha256:[0-9a-f]{{64}})", pushed.stdout).group(1)
+    assert re.search(r"^  layer [0-9a-f]+: (pushed|already there|mounted)$", pushed.stdout, re.M)
+    assert "{" not in pushed.stdout  # progress per layer, not a wall of JSON
+    assert set(registry.tags(project.image_name)) == {project.head(True), "latest"}
+
+    listing = ok(project.inv("images", env=env)).stdout
+    assert f"{repository}@{digest}" in listing
+
+    image_id = engine.images.get(f"{project.image_name}:latest").id
+    for tag in (project.head(True), "latest"):
+        engine.images.remove(f"{repository}:{tag}")
+    ok(project.inv("rmi", "--all", "--force"))
+    assert not any(image.id == image_id for image in engine.images.list())
+
+    reference = f"{repository}@{digest}"
+    outputs.append(ok(project.inv("pull", reference, env=env)))
+    assert f"{repository}@{digest}" in engine.images.get(reference).attrs["RepoDigests"]
+    assert engine.images.get(reference).id == image_id  # the very image that was pushed
+    ran = ok(project.inv("run", "--image", reference, "--", "train", "--n-estimators", "5", env=env))
+    assert "train finished" in ran.stdout
+
+    printed = "".join(r.stdout + r.stderr for r in outputs + [ran, pushed])
+    assert registry.password not in printed
+    assert registry.password not in arguments.read_text()
+    assert "--password-stdin" in arguments.read_text()
+
+
+def test_push_a_version_tag(shipped, registry, client_env):
+    project, _ = shipped
+    env, _, _ = client_env
+    ok(project.inv("tag", "--version", "1.0"))
+    ok(project.inv("push", "--registry", registry.host, "--version", "1.0", env=env))
+    assert "1.0" in registry.tags(project.image_name)
+
+
+def test_a_wrong_password_is_one_clear_line(make_project, registry, client_env):
+    project = make_project()
+    result = project.inv("login", "--registry", registry.host,
+                         env=login_env(registry, client_env, password="wrong-password-123"))
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(f"error: {registry.host} refused the credentials")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "wrong-password-123" not in result.stdout + result.stderr
+
+
+def test_a_stopped_registry_is_a_clear_error_within_seconds(shipped, client_env):
+    project, _ = shipped
+    env, _, _ = client_env
+    nowhere = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = project.inv("push", "--registry", nowhere, env=env)
+    assert time.monotonic() - started < 15
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(f"error: the registry {nowhere} does not answer")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_tag_that_is_not_here_and_a_foreign_platform_are_refused(shipped, registry, client_env):
+    project, _ = shipped
+    env, _, _ = client_env
+    missing = project.inv("push", "--registry", registry.host, "--tag", "nope", env=env)
+    assert missing.returncode == 1 and f"no image {project.image_name}:nope" in missing.stderr
+    foreign = project.inv("push", "--registry", registry.host, env={**env, "PLATFORM": "linux/s390x"})
+    assert foreign.returncode == 1
+    assert "Rebuild with `inv build --platform linux/s390x`" in foreign.stderr
+    assert registry.tags(project.image_name) == []  # nothing was pushed
