@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 from docker_tasks.errors import TaskError
@@ -56,12 +56,19 @@ def parse_assignment(item: str, host_environ: Mapping[str, str], flag: str = "--
 
 
 def container_environment(
-    env_files: Iterable[Path], assignments: Iterable[str], host_environ: Mapping[str, str]
+    env_files: Iterable[Path], assignments: Iterable[str], host_environ: Mapping[str, str],
+    withheld: Collection[str] = (),
 ) -> dict[str, str]:
-    """Files in order, then `--env` on top; a key listed without a value passes your shell's through."""
+    """Files in order, then `--env` on top; a key listed without a value passes your shell's through.
+
+    Keys in `withheld` (the tasks' own settings and registry credentials) are not taken from the
+    files: the job has no use for them, and a password has no business in its environment.
+    """
     environment: dict[str, str] = {}
     for path in env_files:
         for key, value in read_env_file(path).items():
+            if key in withheld:
+                continue
             if value is not None:
                 environment[key] = value
             elif key in host_environ:

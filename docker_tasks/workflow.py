@@ -17,7 +17,7 @@ from docker_tasks import commands, engine, git_state, labels, registry, tables
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.run_options import RunPlan, parse_gpus, parse_ports, parse_volume, volume_target
-from docker_tasks.settings import CONTAINER_OUTPUT_DIR, Settings
+from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings
 from docker_tasks.tags import build_tag, tags_for_build
 
 CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -111,7 +111,7 @@ def plan_run(
         labels=labels.for_container(settings.project, image),
         command=command or None,
         entrypoint=entrypoint,
-        environment=container_environment(files, env, environ),
+        environment=container_environment(files, env, environ, withheld=TASKS_ONLY),
         ports=parse_ports(ports),
         volumes=binds,
         user=user,

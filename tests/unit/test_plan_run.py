@@ -65,3 +65,9 @@ def test_bad_options_fail_before_any_docker_call(project, options, message):
 
 def test_output_owner_of_a_missing_folder_is_you(tmp_path):
     assert workflow.output_owner(tmp_path / "missing") == f"{os.getuid()}:{os.getgid()}"
+
+
+def test_the_tasks_settings_and_registry_credentials_stay_out_of_the_job(project):
+    (project.root / ".env").write_text("IMAGE_NAME=x\nREGISTRY_PASSWORD=s3cret\nLOG_LEVEL=DEBUG\n")
+    plan = workflow.plan_run(project, image=None, command=None, cwd=project.root, environ={})
+    assert plan.environment == {"LOG_LEVEL": "DEBUG"}
