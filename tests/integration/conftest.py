@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.support import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_LABEL = "dockertasks.project"
 
@@ -152,14 +154,6 @@ class Registry:
             if answer.code == 404:  # nothing was ever pushed under that name
                 return []
             raise
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ import shutil
 import time
 
 import pytest
-from conftest import free_port
+
+from tests.integration.support import free_port
 
 
 @pytest.fixture

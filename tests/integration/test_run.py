@@ -6,7 +6,8 @@ import time
 import urllib.request
 
 import pytest
-from conftest import free_port
+
+from tests.integration.support import free_port
 
 JOB_OWNER = (4321, 4321)  # when the tests run as root, the output folder is handed to this user
 
