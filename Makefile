@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
+BENCH_ARGS ?= --runs 3 --update-readme
 INV := $(VENV)/bin/inv
 
 .DEFAULT_GOAL := help
@@ -36,6 +37,10 @@ test: setup
 .PHONY: lint  ## Check the Python code with ruff
 lint: setup
 	$(VENV)/bin/ruff check .
+
+.PHONY: bench  ## Measure builds, image size and start-up against the seed approach (several minutes)
+bench: setup
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 .PHONY: clean  ## Remove this project's stopped containers, dangling images and local caches
 clean: setup
