@@ -9,7 +9,8 @@ docker_tasks/settings.py.
 import os
 import sys
 
-from docker_tasks import lifecycle, settings, shipping, workflow
+from docker_tasks import dependencies, lifecycle, settings, shipping, starter, workflow
+from docker_tasks.tags import check_project_name
 from docker_tasks.tasking import arguments_after_double_dash, task
 
 DRY_RUN = "print the equivalent docker command lines and do nothing"
@@ -190,3 +191,34 @@ def push(c, registry=None, version=None, tag=None, all_versions=False, allow_dir
 def pull(c, reference, image_name=None, dry_run=False):
     """Pull an image by tag or digest, e.g. to run exactly what was pushed."""
     shipping.pull(load(image_name=image_name), reference=reference, dry_run=dry_run)
+
+
+@task(help={
+    "name": "the new name, e.g. my-model: image name default, labels, README title, .env.example",
+    "dry_run": "show the changes and write nothing",
+})
+def init(c, name, dry_run=False):
+    """Make the repository yours: rename the project in one step, e.g. `inv init --name my-model`."""
+    starter.init(settings.PROJECT_ROOT, old=settings.DEFAULTS["IMAGE_NAME"], new=check_project_name(name),
+                 dry_run=dry_run)
+
+
+@task(help={
+    "write": "rewrite requirements.txt: drop what is unused, add what is missing, pinned to installed versions",
+    "dry_run": "show the rewrite --write would make",
+})
+def reqs(c, write=False, dry_run=False):
+    """Compare requirements.txt with what src/ imports (with deptry)."""
+    dependencies.reqs(settings.PROJECT_ROOT, write=write, dry_run=dry_run)
+
+
+@task
+def doctor(c):
+    """Check Docker, disk space, .env, ignores, requirements and the Dockerfile, with fixes."""
+    starter.doctor(settings.PROJECT_ROOT)
+
+
+@task(help={"folder": "where the records are (default: output/)", "limit": "how many to show"})
+def runs(c, folder=None, limit=20):
+    """List the records of recent runs, newest first."""
+    workflow.runs(load(), folder=folder, limit=limit)

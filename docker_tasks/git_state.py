@@ -90,3 +90,14 @@ def create_tag(root: Path, name: str, sha: str, message: str, force: bool = Fals
         raise TaskError(f"commit {sha[:12]} is not in this repository, so it cannot be tagged") from None
     except git.GitCommandError as exc:
         raise TaskError(f"git could not create tag {name}: {exc.stderr.strip() or exc}") from None
+
+
+def is_ignored(root: Path, path: str) -> bool:
+    """Whether git ignores `path` in the repository that holds `root` (False outside git)."""
+    import git
+
+    try:
+        with git.Repo(root, search_parent_directories=True) as repo:
+            return bool(repo.ignored(str((root / path).resolve().relative_to(repo.working_tree_dir))))
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandNotFound):
+        return False

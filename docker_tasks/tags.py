@@ -53,6 +53,14 @@ def check_image_name(name: str) -> str:
     return name
 
 
+def check_project_name(name: str) -> str:
+    """A project's name: one lowercase component of an image name, such as `my-model`."""
+    if not _PATH_COMPONENT.match(name):
+        raise TaskError(f"--name {name!r}: use lowercase letters and digits, separated by '-', '_' or '.', "
+                        "e.g. my-model")
+    return name
+
+
 def split_reference(reference: str) -> tuple[str, str | None]:
     """`host:5000/app:1.0` -> ('host:5000/app', '1.0'); a digest or a bare name gives no tag."""
     if "@" in reference:

@@ -49,7 +49,9 @@ def exits_cleanly(body):
 
 
 def task(*args, **kwargs):
-    """Use as `@task(help={...})`, like Invoke's."""
+    """Use as `@task` or `@task(help={...})`, like Invoke's."""
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return task()(args[0])
 
     def decorate(body):
         return invoke.task(*args, klass=Task, **kwargs)(exits_cleanly(body))

