@@ -34,9 +34,10 @@ run: build
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-.PHONY: lint  ## Check the Python code with ruff
+.PHONY: lint  ## Check the Python code with ruff and the Dockerfile with hadolint
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint Dockerfile
 
 .PHONY: bench  ## Measure builds, image size and start-up against the seed approach (several minutes)
 bench: setup

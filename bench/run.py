@@ -228,29 +228,42 @@ def seconds(s: dict) -> str:
     return f"{s['median']:.2f} s ({s['min']:.2f}–{s['max']:.2f})"
 
 
+BUILD_FIGURES = (
+    ("cold_build_s", "cold build"),
+    ("noop_rebuild_s", "no-op rebuild"),
+    ("code_rebuild_s", "code-only rebuild"),
+    ("requirements_rebuild_s", "requirements-change rebuild"),
+    ("first_log_s", "start to first log line"),
+    ("run_end_s", "start to end of run"),
+)
+TASK_FIGURES = (
+    ("inv_list", "`inv --list` vs `docker --version`"),
+    ("inv_images", "`inv images` vs `docker images`"),
+    ("noop_build", "no-op `inv build` vs `docker buildx build`"),
+    ("code_rebuild", "code-only `inv build` vs `docker buildx build`"),
+)
+
+
 def table(figures: dict, machine: str) -> str:
     a, b, raw, size = figures["a"], figures["b"], figures["raw"], figures["size"]
+    context_a, context_b = a["context_bytes"]["median"], b["context_bytes"]["median"]
     rows = [("figure", "(a) seed approach", "(b) this project", "(b) / (a)")]
-    for key, label in (("cold_build_s", "cold build"), ("noop_rebuild_s", "no-op rebuild"),
-                       ("code_rebuild_s", "code-only rebuild"), ("requirements_rebuild_s", "requirements-change rebuild"),
-                       ("first_log_s", "start to first log line"), ("run_end_s", "start to end of run")):
+    for key, label in BUILD_FIGURES:
         rows.append((label, seconds(a[key]), seconds(b[key]), ratio(b[key]["median"], a[key]["median"])))
     rows.append(("image size", f"{size['seed_bytes'] / 1e6:.0f} MB", f"{size['ours_bytes'] / 1e6:.0f} MB",
                  ratio(size["ours_bytes"], size["seed_bytes"])))
-    rows.append(("build context sent", f"{a['context_bytes']['median'] / 1e6:.1f} MB",
-                 f"{b['context_bytes']['median'] / 1e3:.1f} kB", ratio(b["context_bytes"]["median"], a["context_bytes"]["median"])))
+    rows.append(("build context sent", f"{context_a / 1e6:.1f} MB", f"{context_b / 1e3:.1f} kB",
+                 ratio(context_b, context_a)))
     lines = ["| " + " | ".join(row) + " |" for row in rows]
     lines.insert(1, "|---|---|---|---|")
     lines += ["", "| the tasks against raw docker | task | raw command | task / raw |", "|---|---|---|---|"]
-    for key, label in (("inv_list", "`inv --list` vs `docker --version`"), ("inv_images", "`inv images` vs `docker images`"),
-                       ("noop_build", "no-op `inv build` vs `docker buildx build`"),
-                       ("code_rebuild", "code-only `inv build` vs `docker buildx build`")):
-        pair = raw[key]
-        lines.append(f"| {label} | {seconds(pair['task'])} | {seconds(pair['raw'])} | "
-                     f"{ratio(pair['task']['median'], pair['raw']['median'])} |")
-    lines += ["", f"Image size over the physical floor (base image + installed packages + src/): "
-                  f"{ratio(size['ours_bytes'], size['floor_bytes'])}. Build context over the bytes the image needs "
-                  f"(src/ and requirements.txt): {ratio(b['context_bytes']['median'], figures['context_needed_bytes'])}.",
+    for key, label in TASK_FIGURES:
+        task, command = raw[key]["task"], raw[key]["raw"]
+        lines.append(f"| {label} | {seconds(task)} | {seconds(command)} | {ratio(task['median'], command['median'])} |")
+    floor = ratio(size["ours_bytes"], size["floor_bytes"])
+    needed = ratio(context_b, figures["context_needed_bytes"])
+    lines += ["", f"Image size over the physical floor (base image + installed packages + src/): {floor}. "
+                  f"Build context over the bytes the image needs (src/ and requirements.txt): {needed}.",
               "", f"Median of {a['cold_build_s']['runs']} runs (min–max); {machine}."]
     return "\n".join(lines)
 

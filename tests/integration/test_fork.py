@@ -1,0 +1,89 @@
+"""A user forks the template, renames it, drops in a job of their own and ships it."""
+
+import json
+import shutil
+import subprocess
+
+from tests.integration.conftest import git
+
+NEW_JOB = '''"""A fork's own job: summary statistics of simulated data."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+import stats
+
+if __name__ == "__main__":
+    rng = np.random.default_rng(int(os.environ.get("SEED", "1")))
+    values = rng.normal(loc=3.0, scale=2.0, size=10_000)
+    out = Path(__file__).resolve().parent.parent / "output"
+    (out / "result.json").write_text(json.dumps(stats.summarize(values)))
+    print("wrote result.json", flush=True)
+'''
+NEW_MODULE = '''import numpy as np
+
+
+def summarize(values: np.ndarray) -> dict:
+    return {"n": int(values.size), "mean": float(values.mean()), "std": float(values.std())}
+'''
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_fork_rename_replace_the_job_build_and_run(make_project, engine):
+    fork = make_project()
+    name = fork.image_name
+    ok(fork.inv("init", "--name", name))
+    assert f'"IMAGE_NAME": "{name}"' in (fork.root / "docker_tasks" / "settings.py").read_text()
+    assert (fork.root / "README.md").read_text().startswith(f"# {name}:")
+    assert "already named" in ok(fork.inv("init", "--name", name)).stdout  # idempotent
+
+    shutil.rmtree(fork.root / "src")
+    (fork.root / "src").mkdir()
+    (fork.root / "src" / "main.py").write_text(NEW_JOB)
+    (fork.root / "src" / "stats.py").write_text(NEW_MODULE)
+    unmatched = fork.inv("reqs")
+    assert unmatched.returncode == 1 and "not imported by src/: " in unmatched.stdout
+    ok(fork.inv("reqs", "--write"))
+    import numpy
+
+    pinned = [line for line in (fork.root / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
+    assert pinned == [f"numpy=={numpy.__version__}"]
+    git(fork.root, "add", "-A")
+    git(fork.root, "commit", "-qm", "my own job")
+
+    # with IMAGE_NAME unset, the renamed default names the image and its labels
+    built = ok(fork.inv("build", env={"IMAGE_NAME": ""}))
+    assert f"{name}:{fork.head(True)}" in built.stdout
+    assert engine.images.get(f"{name}:latest").labels["dockertasks.project"] == name
+
+    ran = ok(fork.inv("run", "--env", "SEED=7", env={"IMAGE_NAME": ""}))
+    assert "wrote result.json" in ran.stdout
+    result = json.loads((fork.root / "output" / "result.json").read_text())
+    assert result["n"] == 10_000 and 2.8 < result["mean"] < 3.2
+
+    (record_path,) = (fork.root / "output").glob("run-record-*.json")
+    record = json.loads(record_path.read_text())
+    assert record["image"]["reference"] == f"{name}:latest"
+    assert record["image"]["git_sha"] == fork.head() and record["image"]["git_dirty"] is False
+    assert record["env_keys"] == ["SEED"] and "7" not in json.dumps(record["env_keys"])
+    assert record["exit_code"] == 0 and record["ended_at"] >= record["started_at"]
+    listing = ok(fork.inv("runs")).stdout
+    assert record["container"] in listing.splitlines()[1]
+
+
+def test_run_records_carry_the_mounted_inputs(built, engine):
+    data = built.root / "inputs"
+    data.mkdir(exist_ok=True)
+    subprocess.run(["cp", "README.md", "inputs/readme.txt"], cwd=built.root, check=True)
+    ok(built.inv("run", "-v", "./inputs:/data:ro", "--", "train", "--n-estimators", "5"))
+    record = json.loads(sorted((built.root / "output").glob("run-record-*.json"))[-1].read_text())
+    (mounted,) = record["inputs"]
+    assert mounted["mounted_at"] == "/data" and mounted["files"] == 1
+    assert mounted["bytes"] == (built.root / "README.md").stat().st_size and len(mounted["sha256"]) == 64

@@ -1,0 +1,82 @@
+"""The repository as a product people fork: its files, its Makefile's help, its tasks' help, its CI."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from invoke import Collection
+
+import tasks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Every file of the template outside src/ and tests/ (which are yours to replace): a new one is
+# added here on purpose, never by accident.
+TEMPLATE_FILES = {
+    ".ci/run", ".dockerignore", ".env.example", ".github/workflows/ci.yml", ".gitignore",
+    "Dockerfile", "Makefile", "README.md", "pyproject.toml", "requirements-dev.txt", "requirements.txt",
+    "tasks.py", "bench/run.py", "bench/seed.Dockerfile", "bench/results/latest.json", "bench/results/latest.md",
+    *(f"docker_tasks/{name}.py" for name in (
+        "__init__", "cleanup", "commands", "dependencies", "engine", "envfiles", "errors", "git_state", "labels",
+        "lifecycle", "records", "registry", "run_options", "selection", "settings", "shipping", "starter",
+        "tables", "tags", "tasking", "workflow",
+    )),
+}
+
+
+def tracked_files() -> set[str]:
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return set(listed.split())
+
+
+def test_the_template_holds_exactly_its_files():
+    files = tracked_files()
+    assert {f for f in files if not f.startswith(("src/", "tests/"))} == TEMPLATE_FILES
+    assert "src/main.py" in files
+    assert {"tests/unit/__init__.py", "tests/integration/conftest.py"} <= files
+
+
+def test_secrets_and_outputs_are_never_tracked():
+    assert not {f for f in tracked_files() if f == ".env" or f.startswith(("output/", "data/", ".venv/"))}
+
+
+def test_make_help_lists_every_target():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^\.PHONY: ([a-z-]+) +## ", makefile, re.M))
+    declared = set(re.findall(r"^([a-z-]+):", makefile, re.M))
+    assert targets == declared  # every target is documented
+    shown = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert {line.split()[0] for line in shown.splitlines()[1:] if line.strip()} == targets
+
+
+def task_objects():
+    return sorted(Collection.from_module(tasks).tasks.items())
+
+
+def test_inv_list_shows_a_help_line_for_every_task():
+    listing = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout
+    for name, _ in task_objects():
+        line = next(line for line in listing.splitlines() if line.split() and line.split()[0] == name)
+        assert len(line.split()) > 1, f"`inv --list` shows no help for {name}"
+
+
+@pytest.mark.parametrize("name, task", task_objects(), ids=[name for name, _ in task_objects()])
+def test_every_flag_of_every_task_has_help(name, task):
+    assert (task.__doc__ or "").strip(), f"{name} has no docstring"
+    undocumented = [argument.name for argument in task.get_arguments() if not argument.help]
+    assert undocumented == [], f"inv {name}: flags without help: {undocumented}"
+
+
+def test_the_fork_ci_workflow_is_valid():
+    checked = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                              str(ROOT / ".github/workflows/ci.yml")], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_dockerfile_passes_hadolint():
+    hadolint = Path(sys.executable).parent / "hadolint"
+    linted = subprocess.run([str(hadolint), str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
