@@ -13,6 +13,7 @@ builds start cold too. Images and containers it did not create are never touched
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
+import docker.errors
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -62,8 +64,16 @@ class Variant:
 
     def __init__(self, name: str, folder: Path, image: str):
         self.name, self.folder, self.image = name, folder, image
+        self.built: set[str] = set()  # every image id this variant made, for the clean-up
 
     def build(self) -> str:
+        return self.remember(self.run_build())
+
+    def remember(self, output: str) -> str:
+        self.built.add(sh(["docker", "image", "inspect", "--format", "{{.Id}}", self.image]).strip())
+        return output
+
+    def run_build(self) -> str:
         raise NotImplementedError
 
     def change_code(self, run: int) -> None:
@@ -77,7 +87,7 @@ class Variant:
 
 
 class Seed(Variant):
-    def build(self) -> str:
+    def run_build(self) -> str:
         return sh(["docker", "buildx", "build", "--load", "--progress", "plain", "-f", "bench/seed.Dockerfile",
                    "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--tag", self.image, "."], cwd=self.folder)
 
@@ -87,7 +97,7 @@ class Ours(Variant):
         return sh([sys.executable, "-m", "invoke", *args], cwd=self.folder,
                   env={"IMAGE_NAME": self.image.split(":")[0], "BASE_IMAGE": BASE_IMAGE})
 
-    def build(self) -> str:
+    def run_build(self) -> str:
         return self.inv("build")
 
     def raw_build_command(self) -> list[str]:
@@ -184,7 +194,7 @@ def raw_comparisons(ours: Ours, runs: int) -> dict:
     pairs = {
         "inv_list": (lambda: ours.inv("--list"), lambda: sh(["docker", "--version"])),
         "inv_images": (lambda: ours.inv("images"), lambda: sh(["docker", "images", "--filter", project_filter])),
-        "noop_build": (ours.build, lambda: sh(raw_build, cwd=ours.folder)),
+        "noop_build": (ours.build, lambda: ours.remember(sh(raw_build, cwd=ours.folder))),
     }
     result = {}
     for name, (task, raw) in pairs.items():
@@ -196,7 +206,7 @@ def raw_comparisons(ours: Ours, runs: int) -> dict:
         ours.change_code(100 + 2 * run)
         task_code.append(timed(ours.build)[0])
         ours.change_code(101 + 2 * run)
-        raw_code.append(timed(lambda: sh(ours.raw_build_command(), cwd=ours.folder))[0])
+        raw_code.append(timed(lambda: ours.remember(sh(ours.raw_build_command(), cwd=ours.folder)))[0])
     result["code_rebuild"] = {"task": summary(task_code), "raw": summary(raw_code)}
     return result
 
@@ -214,10 +224,12 @@ def sizes(client, seed: Seed, ours: Ours) -> dict:
 
 
 def cleanup(client, *variants: Variant) -> None:
+    """Remove every image the benchmark built, tagged or left dangling by a later build."""
     for variant in variants:
-        repository = variant.image.split(":")[0]
-        for image in client.images.list(repository):
-            client.images.remove(image.id, force=True)
+        ids = variant.built | {image.id for image in client.images.list(variant.image.split(":")[0])}
+        for image_id in ids:
+            with contextlib.suppress(docker.errors.NotFound):
+                client.images.remove(image_id, force=True)
 
 
 def ratio(value: float, reference: float) -> str:
