@@ -67,9 +67,7 @@ class Variant:
         self.built: set[str] = set()  # every image id this variant made, for the clean-up
 
     def build(self) -> str:
-        return self.remember(self.run_build())
-
-    def remember(self, output: str) -> str:
+        output = self.run_build()
         self.built.add(sh(["docker", "image", "inspect", "--format", "{{.Id}}", self.image]).strip())
         return output
 
@@ -194,7 +192,7 @@ def raw_comparisons(ours: Ours, runs: int) -> dict:
     pairs = {
         "inv_list": (lambda: ours.inv("--list"), lambda: sh(["docker", "--version"])),
         "inv_images": (lambda: ours.inv("images"), lambda: sh(["docker", "images", "--filter", project_filter])),
-        "noop_build": (ours.build, lambda: ours.remember(sh(raw_build, cwd=ours.folder))),
+        "noop_build": (ours.build, lambda: sh(raw_build, cwd=ours.folder)),
     }
     result = {}
     for name, (task, raw) in pairs.items():
@@ -206,7 +204,7 @@ def raw_comparisons(ours: Ours, runs: int) -> dict:
         ours.change_code(100 + 2 * run)
         task_code.append(timed(ours.build)[0])
         ours.change_code(101 + 2 * run)
-        raw_code.append(timed(lambda: ours.remember(sh(ours.raw_build_command(), cwd=ours.folder)))[0])
+        raw_code.append(timed(lambda: sh(ours.raw_build_command(), cwd=ours.folder))[0])
     result["code_rebuild"] = {"task": summary(task_code), "raw": summary(raw_code)}
     return result
 
@@ -224,9 +222,12 @@ def sizes(client, seed: Seed, ours: Ours) -> dict:
 
 
 def cleanup(client, *variants: Variant) -> None:
-    """Remove every image the benchmark built, tagged or left dangling by a later build."""
+    """Remove every image the benchmark built, tagged or left dangling by a later build (the raw
+    builds of (b) carry its labels)."""
     for variant in variants:
-        ids = variant.built | {image.id for image in client.images.list(variant.image.split(":")[0])}
+        repository = variant.image.split(":")[0]
+        labelled = client.images.list(filters={"label": f"dockertasks.project={repository}"})
+        ids = variant.built | {image.id for image in client.images.list(repository) + labelled}
         for image_id in ids:
             with contextlib.suppress(docker.errors.NotFound):
                 client.images.remove(image_id, force=True)
