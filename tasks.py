@@ -9,9 +9,9 @@ docker_tasks/settings.py.
 import os
 import sys
 
-from docker_tasks import dependencies, lifecycle, settings, shipping, starter, workflow
-from docker_tasks.tags import check_project_name
 from docker_tasks.tasking import arguments_after_double_dash, task
+
+# The modules behind the tasks are imported inside them, so that `inv --list` stays quick.
 
 DRY_RUN = "print the equivalent docker command lines and do nothing"
 IMAGE_NAME = "image name, optionally with a registry (default: IMAGE_NAME, else app-name)"
@@ -25,6 +25,8 @@ def flags(**specific):
 
 def load(**given):
     """This checkout's settings: the flags given, then the environment, then .env, then defaults."""
+    from docker_tasks import settings
+
     return settings.load(os.environ, **given)
 
 
@@ -40,6 +42,8 @@ def load(**given):
 )
 def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image=None, image_name=None, dry_run=False):
     """Build the image with BuildKit and tag it with the git SHA and `latest`."""
+    from docker_tasks import workflow
+
     project = load(image_name=image_name, base_image=base_image)
     workflow.build(project, extra_tags=tag, build_args=build_arg, platform=platform,
                    no_cache=no_cache, dry_run=dry_run)
@@ -63,10 +67,12 @@ def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image
 def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None, env_file=None,
         entrypoint=None, gpus=None, rm=True, image_name=None, dry_run=False):
     """Run the image; arguments after `--` go to the job, e.g. `inv run -- predict --input x.csv`."""
+    from docker_tasks import workflow
+
     project = load(image_name=image_name)
     plan = workflow.plan_run(
-        project, image=image, command=arguments_after_double_dash(c.remainder, sys.argv), env=env, env_files=env_file,
-        ports=port, volumes=volume, name=name, entrypoint=entrypoint, gpus=gpus,
+        project, image=image, command=arguments_after_double_dash(c.remainder, sys.argv), env=env,
+        env_files=env_file, ports=port, volumes=volume, name=name, entrypoint=entrypoint, gpus=gpus,
         detach=detach, remove=rm,
     )
     workflow.run(plan, settings=project, gpus=gpus, dry_run=dry_run)
@@ -75,6 +81,8 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
 @task(name="images", help=flags())
 def list_images(c, image_name=None, dry_run=False):
     """List this project's images with their tags, size, age and git revision."""
+    from docker_tasks import workflow
+
     workflow.images(load(image_name=image_name), dry_run=dry_run)
 
 
@@ -87,6 +95,8 @@ def list_images(c, image_name=None, dry_run=False):
 ))
 def tag(c, version, source=None, allow_dirty=False, force=False, git_tag=False, image_name=None, dry_run=False):
     """Give an image a version tag, e.g. `inv tag --version 2.0`."""
+    from docker_tasks import lifecycle
+
     lifecycle.tag(load(image_name=image_name), version=version, source=source, allow_dirty=allow_dirty,
                   force=force, git_tag=git_tag, dry_run=dry_run)
 
@@ -94,6 +104,8 @@ def tag(c, version, source=None, allow_dirty=False, force=False, git_tag=False, 
 @task(help=flags())
 def ps(c, image_name=None, dry_run=False):
     """List this project's containers, running and stopped."""
+    from docker_tasks import lifecycle
+
     lifecycle.ps(load(image_name=image_name), dry_run=dry_run)
 
 
@@ -104,6 +116,8 @@ def ps(c, image_name=None, dry_run=False):
 ))
 def logs(c, name=None, follow=False, tail="all", image_name=None, dry_run=False):
     """Show a container's output, by default the newest one's."""
+    from docker_tasks import lifecycle
+
     lifecycle.logs(load(image_name=image_name), name=name, follow=follow, tail=tail, dry_run=dry_run)
 
 
@@ -114,6 +128,8 @@ def logs(c, name=None, follow=False, tail="all", image_name=None, dry_run=False)
 ))
 def stop(c, name=None, all_=False, timeout=10, image_name=None, dry_run=False):
     """Stop containers gracefully: SIGTERM, then SIGKILL after the timeout."""
+    from docker_tasks import lifecycle
+
     lifecycle.stop(load(image_name=image_name), name=name, every=all_, timeout=timeout, dry_run=dry_run)
 
 
@@ -124,6 +140,8 @@ def stop(c, name=None, all_=False, timeout=10, image_name=None, dry_run=False):
 ))
 def kill(c, name=None, all_=False, signal="KILL", image_name=None, dry_run=False):
     """Send a signal to running containers, SIGKILL by default."""
+    from docker_tasks import lifecycle
+
     lifecycle.kill(load(image_name=image_name), name=name, every=all_, signal=signal, dry_run=dry_run)
 
 
@@ -134,6 +152,8 @@ def kill(c, name=None, all_=False, signal="KILL", image_name=None, dry_run=False
 ))
 def rm(c, name=None, all_=False, force=False, image_name=None, dry_run=False):
     """Remove containers; running ones only with --force."""
+    from docker_tasks import lifecycle
+
     lifecycle.rm(load(image_name=image_name), name=name, every=all_, force=force, dry_run=dry_run)
 
 
@@ -145,6 +165,8 @@ def rm(c, name=None, all_=False, force=False, image_name=None, dry_run=False):
 ))
 def rmi(c, tag=None, all_=False, keep=None, force=False, image_name=None, dry_run=False):
     """Remove this project's images: by tag, --all, or --keep N."""
+    from docker_tasks import lifecycle
+
     lifecycle.rmi(load(image_name=image_name), tags=tag, every=all_, keep=keep, force=force, dry_run=dry_run)
 
 
@@ -156,6 +178,8 @@ def rmi(c, tag=None, all_=False, keep=None, force=False, image_name=None, dry_ru
 ))
 def clean(c, keep=None, all_=False, yes=False, image_name=None, dry_run=False):
     """Remove stopped containers, old images and local caches of this project."""
+    from docker_tasks import lifecycle
+
     project = load(image_name=image_name, keep_builds=keep)
     lifecycle.clean(project, keep=project.keep_builds, everything=all_, yes=yes, dry_run=dry_run,
                     interactive=sys.stdin.isatty())
@@ -167,6 +191,8 @@ def clean(c, keep=None, all_=False, yes=False, image_name=None, dry_run=False):
 ))
 def login(c, registry=None, ecr=False, image_name=None, dry_run=False):
     """Log in to a registry; credentials come from REGISTRY_USERNAME/REGISTRY_PASSWORD or a prompt."""
+    from docker_tasks import shipping
+
     shipping.login(load(image_name=image_name), registry_flag=registry, ecr=ecr, environ=os.environ,
                    interactive=sys.stdin.isatty(), dry_run=dry_run)
 
@@ -182,6 +208,8 @@ def login(c, registry=None, ecr=False, image_name=None, dry_run=False):
 def push(c, registry=None, version=None, tag=None, all_versions=False, allow_dirty=False,
          allow_platform_mismatch=False, image_name=None, dry_run=False):
     """Push this project's image to a registry: the current build and `latest` unless told otherwise."""
+    from docker_tasks import shipping
+
     shipping.push(load(image_name=image_name), registry_flag=registry, version=version, tags=tag,
                   all_versions=all_versions, allow_dirty=allow_dirty,
                   allow_platform_mismatch=allow_platform_mismatch, dry_run=dry_run)
@@ -190,6 +218,8 @@ def push(c, registry=None, version=None, tag=None, all_versions=False, allow_dir
 @task(help=flags(reference="what to pull: NAME:TAG or NAME@sha256:DIGEST"))
 def pull(c, reference, image_name=None, dry_run=False):
     """Pull an image by tag or digest, e.g. to run exactly what was pushed."""
+    from docker_tasks import shipping
+
     shipping.pull(load(image_name=image_name), reference=reference, dry_run=dry_run)
 
 
@@ -199,6 +229,9 @@ def pull(c, reference, image_name=None, dry_run=False):
 })
 def init(c, name, dry_run=False):
     """Make the repository yours: rename the project in one step, e.g. `inv init --name my-model`."""
+    from docker_tasks import settings, starter
+    from docker_tasks.tags import check_project_name
+
     starter.init(settings.PROJECT_ROOT, old=settings.DEFAULTS["IMAGE_NAME"], new=check_project_name(name),
                  dry_run=dry_run)
 
@@ -209,16 +242,22 @@ def init(c, name, dry_run=False):
 })
 def reqs(c, write=False, dry_run=False):
     """Compare requirements.txt with what src/ imports (with deptry)."""
+    from docker_tasks import dependencies, settings
+
     dependencies.reqs(settings.PROJECT_ROOT, write=write, dry_run=dry_run)
 
 
 @task
 def doctor(c):
     """Check Docker, disk space, .env, ignores, requirements and the Dockerfile, with fixes."""
+    from docker_tasks import settings, starter
+
     starter.doctor(settings.PROJECT_ROOT)
 
 
 @task(help={"folder": "where the records are (default: output/)", "limit": "how many to show"})
 def runs(c, folder=None, limit=20):
     """List the records of recent runs, newest first."""
+    from docker_tasks import workflow
+
     workflow.runs(load(), folder=folder, limit=limit)

@@ -82,7 +82,10 @@ def require_buildx() -> None:
 def run_process(argv: list[str]) -> int:
     """Run a docker CLI command with its output streamed to the user's terminal."""
     sys.stdout.flush()
-    return subprocess.run(argv).returncode
+    try:
+        return subprocess.run(argv).returncode
+    except FileNotFoundError:
+        raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
 
 
 def run_container(client, plan: RunPlan):

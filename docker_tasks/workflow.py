@@ -56,9 +56,9 @@ def build(
     if dry_run:
         print(commands.show(argv))
         return tags
-    engine.require_buildx()
     status = engine.run_process(argv)
     if status != 0:
+        engine.require_buildx()  # checked only now: the common, successful path pays nothing for it
         raise TaskError(f"the build failed (docker buildx exited {status}); the failing step's output is above. "
                         "Earlier images and their tags are unchanged")
     print(f"built {' '.join(tags)}")
