@@ -62,18 +62,24 @@ def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image
         entrypoint="override the image's entrypoint, as in docker run",
         gpus="GPUs to expose, as in docker run: all, a count, or device=0,1",
         rm="remove the container when a foreground run ends (default: on; --no-rm keeps it)",
+        read_only="read-only root filesystem, with a tmpfs /tmp and output/ writable (--no-read-only: off)",
+        drop_caps="drop every Linux capability (--no-drop-caps: keep Docker's default set)",
+        new_privileges="allow privilege escalation through setuid binaries (off by default)",
     ),
 )
 def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None, env_file=None,
-        entrypoint=None, gpus=None, rm=True, image_name=None, dry_run=False):
+        entrypoint=None, gpus=None, rm=True, read_only=True, drop_caps=True, new_privileges=False,
+        image_name=None, dry_run=False):
     """Run the image; arguments after `--` go to the job, e.g. `inv run -- predict --input x.csv`."""
     from docker_tasks import workflow
+    from docker_tasks.run_options import Hardening
 
     project = load(image_name=image_name)
     plan = workflow.plan_run(
         project, image=image, command=arguments_after_double_dash(c.remainder, sys.argv), env=env,
         env_files=env_file, ports=port, volumes=volume, name=name, entrypoint=entrypoint, gpus=gpus,
         detach=detach, remove=rm,
+        hardening=Hardening(read_only=read_only, drop_capabilities=drop_caps, no_new_privileges=not new_privileges),
     )
     workflow.run(plan, settings=project, gpus=gpus, dry_run=dry_run)
 

@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from docker_tasks.run_options import RunPlan
+from docker_tasks.run_options import TMPFS, RunPlan
 
 MASK = "***"
 
@@ -44,6 +44,12 @@ def docker_run(plan: RunPlan, gpus_spec: str | None = None) -> list[str]:
     argv += ["--detach"] if plan.detach else []
     argv += ["--rm"] if plan.remove and not plan.detach else []
     argv += ["--init", "--name", plan.name]
+    if plan.hardening.read_only:
+        argv += ["--read-only", *(f"--tmpfs={path}:{options}" for path, options in TMPFS.items())]
+    if plan.hardening.drop_capabilities:
+        argv += ["--cap-drop", "ALL"]
+    if plan.hardening.no_new_privileges:
+        argv += ["--security-opt", "no-new-privileges"]
     for key, value in plan.labels.items():
         argv += ["--label", f"{key}={value}"]
     for key in plan.environment:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 
@@ -79,11 +80,22 @@ def require_buildx() -> None:
         raise TaskError(BUILDX_MISSING)
 
 
-def run_process(argv: list[str]) -> int:
-    """Run a docker CLI command with its output streamed to the user's terminal."""
+def run_process(argv: list[str], keep: int = 30) -> tuple[int, list[str]]:
+    """Run a docker CLI command with its output streamed to the user, and return its exit status and
+    last lines. In a terminal the output goes there untouched (BuildKit draws its progress, and
+    its own summary of a failure); elsewhere it is passed through line by line and kept."""
     sys.stdout.flush()
     try:
-        return subprocess.run(argv).returncode
+        if sys.stdout.isatty():
+            return subprocess.run(argv).returncode, []
+        tail: deque[str] = deque(maxlen=keep)
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              errors="replace") as process:
+            for line in process.stdout:
+                sys.stdout.write(line)
+                tail.append(line.rstrip("\n"))
+        sys.stdout.flush()
+        return process.returncode, list(tail)
     except FileNotFoundError:
         raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
 

@@ -24,6 +24,22 @@ PortBindings = dict[str, list[tuple[str, int | None]]]
 
 
 @dataclass(frozen=True)
+class Hardening:
+    """The container's defences, each on by default and each can be turned off.
+
+    A read-only root filesystem (the job writes only to the output volume and a tmpfs /tmp), no
+    Linux capabilities, and no privilege escalation through setuid binaries.
+    """
+
+    read_only: bool = True
+    drop_capabilities: bool = True
+    no_new_privileges: bool = True
+
+
+TMPFS = {"/tmp": "rw,nosuid,nodev,size=512m"}
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """Everything one container needs; `create_kwargs` turns it into docker-py's arguments."""
 
@@ -39,6 +55,7 @@ class RunPlan:
     detach: bool = False
     remove: bool = True
     gpus: dict | None = None
+    hardening: Hardening = field(default_factory=lambda: Hardening())
 
 
 def _port_number(text: str, spec: str) -> int:
@@ -144,6 +161,12 @@ def create_kwargs(plan: RunPlan) -> dict:
         "init": True,
         "detach": True,
     }
+    if plan.hardening.read_only:
+        kwargs.update(read_only=True, tmpfs=dict(TMPFS))
+    if plan.hardening.drop_capabilities:
+        kwargs["cap_drop"] = ["ALL"]
+    if plan.hardening.no_new_privileges:
+        kwargs["security_opt"] = ["no-new-privileges"]
     optional = {
         "entrypoint": plan.entrypoint,
         "ports": {

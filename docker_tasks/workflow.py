@@ -16,10 +16,11 @@ from pathlib import Path
 from docker_tasks import commands, engine, git_state, labels, records, registry, tables
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import TaskError
-from docker_tasks.run_options import RunPlan, parse_gpus, parse_ports, parse_volume, volume_target
-from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings
+from docker_tasks.run_options import Hardening, RunPlan, parse_gpus, parse_ports, parse_volume, volume_target
+from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings, read_dotenv
 from docker_tasks.tags import build_tag, tags_for_build
 
+DEFENCES = Hardening()
 CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -44,10 +45,12 @@ def build(
     if git.problem:
         print(f"warning: {git.problem}, so this build is tagged {tags[0]} instead of a commit SHA; "
               "commit your code (git init; git add -A; git commit) for traceable tags")
+    extra_args = dict(parse_assignment(item, environ, flag="--build-arg") for item in build_args)
+    check_build_args(extra_args, read_dotenv(settings.root))
     args = {
         "BASE_IMAGE": settings.base_image,
         **labels.oci_build_args(settings.project, git, git_state.build_time(git, now)),
-        **dict(parse_assignment(item, environ, flag="--build-arg") for item in build_args),
+        **extra_args,
     }
     argv = commands.buildx_build(
         settings.root, tags, labels.for_image(settings.project, git, build_tag(git, now)), args,
@@ -56,14 +59,34 @@ def build(
     if dry_run:
         print(commands.show(argv))
         return tags
-    status = engine.run_process(argv)
+    status, tail = engine.run_process(argv)
     if status != 0:
         engine.require_buildx()  # checked only now: the common, successful path pays nothing for it
-        raise TaskError(f"the build failed (docker buildx exited {status}); the failing step's output is above. "
-                        "Earlier images and their tags are unchanged")
+        raise TaskError(f"the build failed{build_failure(tail)}; the failing step's output is above, and "
+                        "earlier images and their tags are unchanged")
     print(f"built {' '.join(tags)}")
     print("run it with: inv run")
     return tags
+
+
+def build_failure(tail: Sequence[str]) -> str:
+    """`: <BuildKit's error line>` from the end of a build's output, or nothing if it has none."""
+    errors = [line.split("ERROR:", 1)[1].strip() for line in tail if "ERROR:" in line]
+    if not errors:
+        return ""
+    reason = errors[-1]
+    return f": {reason[:300]}" + ("..." if len(reason) > 300 else "")
+
+
+def check_build_args(build_args: Mapping[str, str], dotenv: Mapping[str, str | None]) -> None:
+    """Refuse a build argument that carries a value from .env: build arguments stay readable in the
+    image's history, so secrets must never travel that way."""
+    secrets = {value for value in dotenv.values() if value and len(value) >= 4}
+    for key, value in build_args.items():
+        if value in secrets:
+            raise TaskError(f"--build-arg {key}: its value comes from .env, and build arguments stay readable in "
+                            "`docker history`; pass secrets with a BuildKit secret mount "
+                            "(RUN --mount=type=secret) or at run time with `inv run`")
 
 
 def output_owner(path: Path) -> str | None:
@@ -89,6 +112,7 @@ def plan_run(
     gpus: str | None = None,
     detach: bool = False,
     remove: bool = True,
+    hardening: Hardening = DEFENCES,
     environ: Mapping[str, str] = os.environ,
     cwd: Path | None = None,
 ) -> RunPlan:
@@ -118,6 +142,7 @@ def plan_run(
         detach=detach,
         remove=remove and not detach,
         gpus=parse_gpus(gpus) if gpus else None,
+        hardening=hardening,
     )
 
 

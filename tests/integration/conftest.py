@@ -71,9 +71,13 @@ class Project:
     root: Path
     image_name: str
 
+    @staticmethod
+    def invoke_command() -> list[str]:
+        return [sys.executable, "-m", "invoke"]
+
     def inv(self, *args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
         environment = {**os.environ, "IMAGE_NAME": self.image_name, **(env or {})}
-        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.root, env=environment,
+        return subprocess.run([*self.invoke_command(), *args], cwd=self.root, env=environment,
                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
 
     def commit_change(self, text: str) -> None:

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from docker_tasks import commands
-from docker_tasks.run_options import RunPlan
+from docker_tasks.run_options import Hardening, RunPlan
 
 
 def test_the_build_command_uses_buildx_and_loads_the_image():
@@ -25,7 +25,8 @@ def test_the_run_command_masks_every_environment_value():
     line = commands.show(commands.docker_run(plan, gpus_spec="all"))
     assert "s3cret" not in line
     assert line == (
-        "docker run --rm --init --name app-1 --label dockertasks.project=app "
+        "docker run --rm --init --name app-1 --read-only --tmpfs=/tmp:rw,nosuid,nodev,size=512m --cap-drop ALL "
+        "--security-opt no-new-privileges --label dockertasks.project=app "
         "--env 'TOKEN=***' --env 'EMPTY=***' --publish 8080:80/tcp --publish 127.0.0.1::80/tcp "
         "--volume /h/out:/app/output --user 1000:1000 --entrypoint python --gpus all "
         "app:latest predict --input 'x y.csv'"
@@ -33,11 +34,16 @@ def test_the_run_command_masks_every_environment_value():
 
 
 def test_a_detached_run_is_never_removed_on_exit():
-    line = commands.show(commands.docker_run(RunPlan(image="i", name="n", labels={}, detach=True)))
-    assert line == "docker run --detach --init --name n i"
+    plan = RunPlan(image="i", name="n", labels={}, detach=True, hardening=Hardening(False, False, False))
+    assert commands.show(commands.docker_run(plan)) == "docker run --detach --init --name n i"
 
 
 def test_the_images_command_filters_by_label():
     assert commands.docker_images({"label": ["dockertasks.project=app"]}) == [
         "docker", "images", "--filter", "label=dockertasks.project=app",
     ]
+
+
+def test_the_hardening_shows_in_the_run_command():
+    line = commands.show(commands.docker_run(RunPlan(image="i", name="n", labels={})))
+    assert "--read-only --tmpfs=/tmp:rw,nosuid,nodev,size=512m --cap-drop ALL --security-opt no-new-privileges" in line

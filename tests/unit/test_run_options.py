@@ -96,3 +96,17 @@ def test_create_kwargs_carry_the_plan_and_always_an_init():
 def test_create_kwargs_leave_out_what_was_not_asked_for():
     kwargs = create_kwargs(RunPlan(image="app:latest", name="n", labels={}))
     assert not {"entrypoint", "ports", "volumes", "user", "device_requests"} & kwargs.keys()
+
+
+def test_containers_are_hardened_by_default():
+    kwargs = create_kwargs(RunPlan(image="app:latest", name="n", labels={}))
+    assert kwargs["read_only"] is True and kwargs["tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=512m"}
+    assert kwargs["cap_drop"] == ["ALL"] and kwargs["security_opt"] == ["no-new-privileges"]
+
+
+def test_each_defence_can_be_turned_off():
+    from docker_tasks.run_options import Hardening
+
+    plan = RunPlan(image="i", name="n", labels={},
+                   hardening=Hardening(read_only=False, drop_capabilities=False, no_new_privileges=False))
+    assert not {"read_only", "tmpfs", "cap_drop", "security_opt"} & create_kwargs(plan).keys()

@@ -1,0 +1,250 @@
+"""Bad input, faults and secrets: every failure is one clear line, nothing is lost, nothing leaks.
+
+The bad-input cases form one table (BAD_INPUTS); README.md's "When something goes wrong" shows
+the same cases and what the user sees.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.integration.conftest import git
+from tests.integration.support import free_port
+
+
+@dataclass
+class Case:
+    args: list[str]
+    message: str
+    exit_code: int = 1
+    env: dict = field(default_factory=dict)
+    project: str = "built"  # or "no-git", "no-commit"
+    setup: str | None = None  # a name from SETUPS
+
+
+BAD_INPUTS = {
+    "engine-not-running": Case(["images"], "cannot reach the Docker engine at unix:///nonexistent/docker.sock",
+                               env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}),
+    "engine-port-closed": Case(["ps"], "cannot reach the Docker engine at tcp://127.0.0.1:",
+                               setup="closed-port"),
+    "buildx-missing": Case(["build"], "the docker buildx plugin (BuildKit) is missing: install it", setup="no-buildx"),
+    "not-a-git-repository": Case(["tag", "--version", "1.0"], "is not in a git repository", project="no-git"),
+    "no-commits": Case(["tag", "--version", "1.0"], "the git repository has no commits yet", project="no-commit"),
+    "invalid-image-name": Case(["build", "--dry-run"], "image name 'Bad_Name' is not valid",
+                               env={"IMAGE_NAME": "Bad_Name"}),
+    "invalid-tag": Case(["build", "--tag", "two words"], "tag 'two words' is not a valid Docker tag"),
+    "invalid-version": Case(["tag", "--version", "-1"], "version '-1' is not a valid Docker tag"),
+    "malformed-env": Case(["run", "--env", "1X=2"], "--env '1X': expected KEY=VALUE"),
+    "malformed-port": Case(["run", "--port", "80:80:80:80"], "--port '80:80:80:80' is not in docker's form"),
+    "port-out-of-range": Case(["run", "--port", "70000:80"], "'70000' is not a port number from 1 to 65535"),
+    "port-in-use": Case(["run", "--port", "{port}:8000"], "a published port is already in use", setup="busy-port"),
+    "malformed-volume": Case(["run", "--volume", "nowhere"], "--volume 'nowhere' is not in docker's form"),
+    "volume-path-missing": Case(["run", "--volume", "./missing:/data"], "does not exist on this machine"),
+    "env-file-missing": Case(["run", "--env-file", "missing.env"], "env file not found: "),
+    "env-file-unreadable": Case(["run", "--env-file", "binary.env"], "cannot read env file", setup="binary-env"),
+    "env-file-invalid-line": Case(["run", "--env-file", "broken.env"], "broken.env, line 2: cannot parse",
+                                  setup="broken-env"),
+    "image-not-found": Case(["run", "--image", "dockertasks-none:nope"], "image not found: dockertasks-none:nope"),
+    "container-name-taken": Case(["run", "--name", "{taken}"], "that container name is taken", setup="taken-name"),
+    "job-crashes": Case(["run", "--", "predict", "--input", "/nowhere.csv"], "exited with code 2", exit_code=2),
+    "bad-timeout": Case(["stop", "--all", "--timeout", "soon"], "--timeout expects a whole number, not 'soon'"),
+    "unknown-signal": Case(["kill", "--all", "--signal", "NOPE"], "--signal 'NOPE' is not a signal"),
+}
+
+
+@pytest.fixture(scope="module")
+def projects(built, make_project):
+    no_commit = make_project(with_git=False)
+    git(no_commit.root, "init", "-q")
+    return {"built": built, "no-git": make_project(with_git=False), "no-commit": no_commit}
+
+
+@pytest.fixture
+def arranged(case_name, projects, engine, tmp_path):
+    """What a case needs around it: the project, the environment, values for the args' {placeholders}."""
+    case = BAD_INPUTS[case_name]
+    project = projects[case.project]
+    env, values, cleanup = dict(case.env), {}, []
+    if case.setup == "closed-port":
+        env["DOCKER_HOST"] = f"tcp://127.0.0.1:{free_port()}"
+    elif case.setup == "no-buildx":
+        shim = tmp_path / "bin"
+        shim.mkdir()
+        (shim / "docker").write_text(
+            "#!/bin/sh\n"
+            'if [ "$1" = buildx ]; then echo "docker: \'buildx\' is not a docker command." >&2; exit 1; fi\n'
+            f'exec {shutil.which("docker")} "$@"\n'
+        )
+        (shim / "docker").chmod(0o755)
+        env["PATH"] = f"{shim}:{os.environ['PATH']}"
+    elif case.setup == "busy-port":
+        listener = socket.socket()
+        listener.bind(("0.0.0.0", 0))
+        listener.listen()
+        values["port"] = listener.getsockname()[1]
+        cleanup.append(listener.close)
+    elif case.setup == "binary-env":
+        (project.root / "binary.env").write_bytes(b"\xff\xfe\x00garbage")
+    elif case.setup == "broken-env":
+        (project.root / "broken.env").write_text("GOOD=1\nthis line is not an assignment\n")
+    elif case.setup == "taken-name":
+        values["taken"] = f"{project.image_name}-taken-{uuid.uuid4().hex[:6]}"
+        engine.containers.create(f"{project.image_name}:latest", name=values["taken"],
+                                 labels={"dockertasks.project": project.image_name})
+    yield project, env, values
+    for step in cleanup:
+        step()
+
+
+@pytest.mark.parametrize("case_name", BAD_INPUTS)
+def test_bad_input_is_one_line_with_a_non_zero_exit(case_name, arranged):
+    case = BAD_INPUTS[case_name]
+    project, env, values = arranged
+    result = project.inv(*(arg.format(**values) for arg in case.args), env=env)
+    message = result.stderr.strip()
+    assert result.returncode == case.exit_code, result.stdout[-2000:] + message[-2000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    last = message.splitlines()[-1]
+    assert last.startswith("error: ") and case.message in last, message[-2000:]
+    if case.args[0] != "build":  # a build streams BuildKit's output before its error line
+        assert len(message.splitlines()) == 1, message
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.parametrize("breakage", ["bad-requirement", "broken-dockerfile"])
+def test_a_failed_build_shows_why_and_keeps_the_previous_images(make_project, engine, breakage):
+    project = make_project()
+    ok(project.inv("build"))
+    before = {tag: engine.images.get(f"{project.image_name}:{tag}").id for tag in ("latest", project.head(True))}
+    if breakage == "bad-requirement":
+        with open(project.root / "requirements.txt", "a") as requirements:
+            requirements.write("dockertasks-no-such-package-anywhere==0.0.1\n")
+    else:
+        with open(project.root / "Dockerfile", "a") as dockerfile:
+            dockerfile.write('RUN echo "step that breaks" && exit 3\n')
+    failed = project.inv("build")
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the build failed: ") and "Traceback" not in failed.stdout + failed.stderr
+    assert ("dockertasks-no-such-package-anywhere" if breakage == "bad-requirement" else "exit code: 3") \
+        in failed.stdout + failed.stderr  # the failing step's own output
+    after = {tag: engine.images.get(f"{project.image_name}:{tag}").id for tag in before}
+    assert after == before
+    ran = engine.containers.run(f"{project.image_name}:latest", command=["train", "--n-estimators", "5",
+                                "--output-dir", "/tmp/out"], remove=True)
+    assert b"train finished" in ran
+
+
+def test_detached_head_builds_with_the_commit(make_project, engine):
+    project = make_project()
+    git(project.root, "checkout", "-q", "--detach")
+    ok(project.inv("build"))
+    engine.images.get(f"{project.image_name}:{project.head(True)}")
+
+
+def test_secrets_reach_no_image_layer_no_history_and_no_output(make_project, engine):
+    project = make_project()
+    canaries = {name: f"canary-{name}-{uuid.uuid4().hex}" for name in ("dotenv", "envfile", "flag")}
+    (project.root / ".env").write_text(f"API_TOKEN={canaries['dotenv']}\nIMAGE_NAME={project.image_name}\n")
+    (project.root / "job.env").write_text(f'export DB_PASSWORD="{canaries["envfile"]}"\n')
+    outputs = [
+        ok(project.inv("build")),
+        ok(project.inv("run", "--env-file", "job.env", "--env", f"OTHER_SECRET={canaries['flag']}",
+                       "--", "train", "--n-estimators", "5")),
+        ok(project.inv("run", "--dry-run", "--env-file", "job.env", "--env", f"OTHER_SECRET={canaries['flag']}")),
+        ok(project.inv("images")), ok(project.inv("ps")), ok(project.inv("runs")),
+    ]
+    refused = project.inv("build", "--build-arg", f"TOKEN={canaries['dotenv']}")
+    assert refused.returncode == 1 and "its value comes from .env" in refused.stderr
+    outputs.append(refused)
+    printed = "".join(r.stdout + r.stderr for r in outputs)
+    history = subprocess.run(["docker", "history", "--no-trunc", f"{project.image_name}:latest"],
+                             capture_output=True, text=True, check=True).stdout
+    saved = save_contains(f"{project.image_name}:latest", [c.encode() for c in canaries.values()])
+    for name, canary in canaries.items():
+        assert canary not in printed, f"the {name} secret was printed"
+        assert canary not in history, f"the {name} secret is in docker history"
+        assert not saved[canary.encode()], f"the {name} secret is in the image"
+    records = "".join(p.read_text() for p in (project.root / "output").glob("run-record-*.json"))
+    assert "DB_PASSWORD" in records and "OTHER_SECRET" in records  # the keys, never the values
+    assert not any(canary in records for canary in canaries.values())
+
+
+def save_contains(image: str, needles: list[bytes]) -> dict[bytes, bool]:
+    """Stream `docker save` (every layer and the config) and look for each needle in it."""
+    found = dict.fromkeys(needles, False)
+    overlap = max(map(len, needles))
+    with subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE) as saving:
+        previous = b""
+        while block := saving.stdout.read(1 << 20):
+            window = previous + block
+            for needle in needles:
+                found[needle] = found[needle] or needle in window
+            previous = block[-overlap:]
+    assert saving.returncode == 0
+    return found
+
+
+def test_ctrl_c_stops_a_foreground_run(make_project, engine):
+    project = make_project()
+    ok(project.inv("build"))
+    name = f"{project.image_name}-interrupted"
+    environment = {**os.environ, "IMAGE_NAME": project.image_name}
+    running = subprocess.Popen([*project.invoke_command(), "run", "--name", name, "--env", "N_ESTIMATORS=200000"],
+                               cwd=project.root, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = engine.containers.list(filters={"name": name})
+        if found and b"training on" in found[0].logs():
+            break
+        time.sleep(0.3)
+    running.send_signal(signal.SIGINT)
+    _, stderr = running.communicate(timeout=30)
+    assert running.returncode == 130
+    assert f"stopping {name}" in stderr and "Traceback" not in stderr
+    assert engine.containers.list(all=True, filters={"name": name}) == []  # stopped, and removed (--rm)
+
+
+def test_two_builds_at_once_both_finish_with_the_right_tags(make_project, engine):
+    first = make_project()
+    second = make_project()
+    second.image_name = first.image_name
+    second.commit_change("a different commit")
+    environment = {**os.environ, "IMAGE_NAME": first.image_name}
+    builds = [subprocess.Popen([*p.invoke_command(), "build"], cwd=p.root, env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for p in (first, second)]
+    for build in builds:
+        output, _ = build.communicate(timeout=900)
+        assert build.returncode == 0, output[-3000:]
+    for project in (first, second):
+        image = engine.images.get(f"{first.image_name}:{project.head(True)}")
+        assert image.labels["dockertasks.git.sha"] == project.head()
+
+
+def test_the_job_runs_hardened_and_cannot_write_outside_its_folders(built, engine):
+    name = f"{built.image_name}-hardened"
+    ok(built.inv("run", "--detach", "--name", name, "--entrypoint", "sh", "--", "-c",
+                 "touch /tmp/ok && touch /app/output/ok && ! touch /app/x 2>/dev/null && sleep 30"))
+    container = engine.containers.get(name)
+    host = container.attrs["HostConfig"]
+    assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"]
+    assert host["SecurityOpt"] == ["no-new-privileges"] and "/tmp" in host["Tmpfs"] and host["Init"] is True
+    deadline = time.monotonic() + 20
+    while not (built.root / "output" / "ok").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    container.reload()
+    assert container.status == "running"  # every touch went as expected
+    container.remove(force=True)
+    (built.root / "output" / "ok").unlink()
