@@ -1,4 +1,4 @@
-"""The batch job's entry point: `python src/main.py train` or `python src/main.py predict --input X.csv`.
+"""The batch job's entry point: `python src/main.py train`, `predict --input X.csv` or `merge`.
 
 It runs the same way on the host and in the container. Settings come from environment variables
 (see config.py and .env.example); the flags below override them.
@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 
+import pandas as pd
+
 import config
 import outputs
 import pipeline
+import sharding
 
 log = logging.getLogger("job")
 
@@ -46,7 +50,7 @@ def _fraction(raw: str) -> float:
 
 def build_parser(settings: config.Settings) -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="main.py", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,predict}",
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,merge}",
                                      parser_class=_OneLineParser)
 
     train = commands.add_parser("train", help="fit the model and write model, metrics and predictions")
@@ -61,12 +65,17 @@ def build_parser(settings: config.Settings) -> argparse.ArgumentParser:
     train.add_argument("--n-estimators", type=int, default=settings.n_estimators,
                        help="trees in the forest (default: N_ESTIMATORS=%(default)s)")
 
-    predict = commands.add_parser("predict", help="score a CSV with a trained model")
-    predict.add_argument("--input", type=Path, required=True, help="CSV to score")
+    predict = commands.add_parser("predict", help="score a CSV with a trained model; a shard scores its slice")
+    predict.add_argument("--input", type=Path, default=None,
+                         help="CSV to score (default: the features of scikit-learn's bundled data set)")
     predict.add_argument("--model", type=Path, default=None,
                          help="model file (default: OUTPUT_DIR/model.joblib)")
 
-    for sub in (train, predict):
+    merge = commands.add_parser("merge", help="join the part-*-of-*.csv files of a sharded predict")
+    merge.add_argument("--output", type=Path, default=None,
+                       help="merged file (default: OUTPUT_DIR/predictions-merged.csv)")
+
+    for sub in (train, predict, merge):
         sub.add_argument("--output-dir", type=Path, default=settings.output_dir,
                          help="where results go (default: OUTPUT_DIR=%(default)s)")
     return parser
@@ -89,11 +98,26 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> None:
-    frame = pipeline.read_csv(args.input)
+    shard = sharding.from_environment(os.environ)
+    frame = pipeline.read_csv(args.input) if args.input else pipeline.bundled_features()
     model = pipeline.load_model(args.model or args.output_dir / "model.joblib")
-    scored = pipeline.predict(model, frame)
-    written = outputs.write_csv(scored, args.output_dir / f"{args.input.stem}.predictions.csv")
+    if shard.count > 1:
+        rows = shard.rows(len(frame))
+        log.info("shard %d of %d: rows %d to %d", shard.index, shard.count, rows.start, rows.stop - 1)
+        scored = pipeline.predict(model, frame.iloc[rows.start:rows.stop])
+        written = outputs.write_csv(scored, args.output_dir / shard.part_name)
+    else:
+        scored = pipeline.predict(model, frame)
+        stem = args.input.stem if args.input else "bundled"
+        written = outputs.write_csv(scored, args.output_dir / f"{stem}.predictions.csv")
     log.info("scored %d rows; wrote %s", len(scored), written)
+
+
+def run_merge(args: argparse.Namespace) -> None:
+    parts = sharding.find_parts(args.output_dir)
+    merged = pd.concat([pipeline.read_csv(part) for part in parts], ignore_index=True)
+    written = outputs.write_csv(merged, args.output or args.output_dir / "predictions-merged.csv")
+    log.info("merged %d parts, %d rows; wrote %s", len(parts), len(merged), written)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     try:
-        {"train": run_train, "predict": run_predict}[args.command](args)
-    except pipeline.JobError as exc:
+        {"train": run_train, "predict": run_predict, "merge": run_merge}[args.command](args)
+    except (pipeline.JobError, sharding.ShardError) as exc:
         log.error("%s", exc)
         return EXIT_BAD_INPUT
     except Terminated:

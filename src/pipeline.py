@@ -40,6 +40,11 @@ def read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
+def bundled_features() -> pd.DataFrame:
+    """The bundled data set's features: something to score without a CSV of your own."""
+    return load_breast_cancer(as_frame=True).data
+
+
 def load_training_data(data_path: Path | None, target_column: str) -> tuple[pd.DataFrame, pd.Series, str]:
     """Return features, labels and a name for the data: a CSV when given, else the bundled set."""
     if data_path is None:

@@ -133,3 +133,15 @@ def test_outside_a_container_dotenv_is_loaded_without_overriding(tmp_path, monke
     config.load_dotenv_for_local_runs()
     settings = config.from_environment()
     assert (settings.n_estimators, settings.log_level) == (11, "ERROR")
+
+
+def test_sharded_predict_and_merge_on_the_host(trained, tmp_path):
+    out, _ = trained
+    for index in range(3):
+        result = job("predict", "--model", str(out / "model.joblib"), "--output-dir", str(tmp_path),
+                     env={"SHARD_INDEX": str(index), "SHARD_COUNT": "3"})
+        assert result.returncode == 0, result.stderr
+    assert len(list(tmp_path.glob("part-*-of-00003.csv"))) == 3
+    merged = job("merge", "--output-dir", str(tmp_path))
+    assert merged.returncode == 0, merged.stderr
+    assert len(pd.read_csv(tmp_path / "predictions-merged.csv")) == len(load_breast_cancer().data)
