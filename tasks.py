@@ -65,11 +65,13 @@ def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image
         read_only="read-only root filesystem, with a tmpfs /tmp and output/ writable (--no-read-only: off)",
         drop_caps="drop every Linux capability (--no-drop-caps: keep Docker's default set)",
         new_privileges="allow privilege escalation through setuid binaries (off by default)",
+        shards="run N shards in parallel (default command: predict), then merge their parts",
+        parallel="with --shards, how many run at once (default: one per CPU)",
     ),
 )
 def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None, env_file=None,
         entrypoint=None, gpus=None, rm=True, read_only=True, drop_caps=True, new_privileges=False,
-        image_name=None, dry_run=False):
+        shards=0, parallel=0, image_name=None, dry_run=False):
     """Run the image; arguments after `--` go to the job, e.g. `inv run -- predict --input x.csv`."""
     from docker_tasks import workflow
     from docker_tasks.run_options import Hardening
@@ -81,7 +83,10 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
         detach=detach, remove=rm,
         hardening=Hardening(read_only=read_only, drop_capabilities=drop_caps, no_new_privileges=not new_privileges),
     )
-    workflow.run(plan, settings=project, gpus=gpus, dry_run=dry_run)
+    if shards:
+        workflow.run_shards(plan, settings=project, shards=shards, parallel=parallel or None, dry_run=dry_run)
+    else:
+        workflow.run(plan, settings=project, gpus=gpus, dry_run=dry_run)
 
 
 @task(name="images", help=flags())

@@ -197,3 +197,41 @@ def docker_login(argv: list[str], secret: str) -> tuple[int, str]:
     except subprocess.TimeoutExpired:
         return 1, "the login timed out: i/o timeout"
     return done.returncode, (done.stdout + done.stderr).strip()
+
+
+def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
+    """Run containers with at most `at_once` alive, reporting each start and end; return exit codes.
+
+    A failed container's last lines are shown. Ctrl-C stops every running one.
+    """
+    import time
+
+    codes: dict[int, int] = {}
+    waiting = list(enumerate(plans))
+    running: dict[int, tuple[object, float]] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < at_once:
+                index, plan = waiting.pop(0)
+                running[index] = (run_container(client, plan), time.monotonic())
+                report(index, f"started {plan.name}")
+            for index, (container, started) in list(running.items()):
+                with docker_errors():
+                    state = client.api.inspect_container(container.id)["State"]
+                if state["Status"] in {"exited", "dead"}:
+                    codes[index] = state["ExitCode"]
+                    del running[index]
+                    report(index, f"exit code {codes[index]} after {time.monotonic() - started:.1f}s")
+                    if codes[index] != 0:
+                        with docker_errors():
+                            sys.stdout.buffer.write(container.logs(tail=10))
+                    if plans[index].remove:
+                        remove_container(container)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        print(f"\nstopping {len(running)} running shard(s) ...", file=sys.stderr)
+        for container, _ in running.values():
+            container.stop(timeout=10)
+            remove_container(container)
+        raise TaskError("interrupted; the running shards were stopped", exit_code=130) from None
+    return [codes[index] for index in range(len(plans))]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from docker_tasks import commands, engine, git_state, labels, records, registry, tables
+from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.run_options import Hardening, RunPlan, parse_gpus, parse_ports, parse_volume, volume_target
@@ -176,6 +177,50 @@ def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: 
         records.write(record_folder, records.finished(record, _now(), status))
     if status != 0:
         raise TaskError(f"the job in {plan.image} exited with code {status}; its output is above", exit_code=status)
+
+
+def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int | None, dry_run: bool) -> None:
+    """Run `shards` copies of the job on this engine, at most `parallel` at once, then merge their parts."""
+    at_once = shards_module.check_counts(shards, parallel, os.cpu_count() or 1)
+    plans = shards_module.shard_plans(plan, shards)
+    merge = shards_module.merge_plan(plan)
+    if dry_run:
+        for shard in plans:
+            print(commands.show(commands.docker_run(shard)))
+        print(f"# at most {at_once} at once; when all succeed:")
+        print(commands.show(commands.docker_run(merge)))
+        return
+    (settings.root / "output").mkdir(exist_ok=True)
+    client = engine.connect()
+    if engine.inspect_image(client, plan.image) is None:
+        raise TaskError(f"image not found: {plan.image}. Build it with `inv build`, or see what exists with "
+                        "`inv images`")
+    if plan.detach:
+        raise TaskError("--shards runs in the foreground, to merge the parts; leave out --detach")
+    folder = output_folder(plan.volumes)
+    stale = sorted(folder.glob("part-*-of-*.csv")) if folder else []
+    for part in stale:  # the parts of an earlier sharded run would not merge with these
+        part.unlink()
+    if stale:
+        print(f"removed {len(stale)} part file(s) of an earlier sharded run from {folder}")
+    print(f"running {shards} shard(s) of {plan.image}, {at_once} at once")
+    codes = engine.run_many(client, plans, at_once, report=_shard_report(shards))
+    status = shards_module.combined_status(codes)
+    if status != 0:
+        failed = [str(i) for i, code in enumerate(codes) if code != 0]
+        raise TaskError(f"shard(s) {', '.join(failed)} of {shards} failed (first exit code {status}); their output "
+                        "is above. The parts that finished are in output/", exit_code=status)
+    print(f"all {shards} shards finished; merging")
+    status = engine.follow_to_exit(engine.run_container(client, merge), remove=merge.remove)
+    if status != 0:
+        raise TaskError(f"merging the parts failed (exit code {status}); its output is above", exit_code=status)
+
+
+def _shard_report(shards: int):
+    def report(index: int, event: str) -> None:
+        print(f"shard {index + 1}/{shards}: {event}", flush=True)
+
+    return report
 
 
 def output_folder(binds: Sequence[str]) -> Path | None:

@@ -1,0 +1,44 @@
+"""Plans for a sharded run: N copies of one container, each told its place (pure functions).
+
+The job reads SHARD_INDEX and SHARD_COUNT (src/sharding.py), scores its slice and writes a part;
+a last container runs `merge` over the parts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from docker_tasks.errors import TaskError
+from docker_tasks.run_options import RunPlan
+
+DEFAULT_COMMAND = ["predict"]
+
+
+def check_counts(shards: int, parallel: int | None, cpus: int) -> int:
+    """Validate --shards and --parallel; return how many shards may run at once."""
+    if shards < 1:
+        raise TaskError(f"--shards {shards}: give how many shards to run, 1 or more")
+    if parallel is not None and parallel < 1:
+        raise TaskError(f"--parallel {parallel}: give how many shards may run at once, 1 or more")
+    return min(shards, parallel or cpus)
+
+
+def shard_plans(plan: RunPlan, shards: int) -> list[RunPlan]:
+    command = plan.command or DEFAULT_COMMAND
+    return [
+        dataclasses.replace(
+            plan, name=f"{plan.name}-shard{index}", command=command, detach=True,
+            environment={**plan.environment, "SHARD_INDEX": str(index), "SHARD_COUNT": str(shards)},
+        )
+        for index in range(shards)
+    ]
+
+
+def merge_plan(plan: RunPlan) -> RunPlan:
+    return dataclasses.replace(plan, name=f"{plan.name}-merge", command=["merge"], detach=False)
+
+
+def combined_status(codes: Sequence[int]) -> int:
+    """0 when every shard succeeded, else the first failing shard's exit code."""
+    return next((code for code in codes if code != 0), 0)
