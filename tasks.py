@@ -272,3 +272,47 @@ def runs(c, folder=None, limit=20):
     from docker_tasks import workflow
 
     workflow.runs(load(), folder=folder, limit=limit)
+
+
+@task(iterable=["env_file"], help=flags(
+    shards="how many shards (an AWS Batch array job of that size)",
+    queue="the Batch job queue (default: BATCH_JOB_QUEUE)",
+    vcpus="vCPUs for each shard",
+    memory="memory for each shard, in MiB",
+    env_file="env file for the job (repeatable; default: .env); secrets as Secrets Manager ARNs",
+    image="the image in ECR (default: REGISTRY/IMAGE_NAME:<current build>)",
+))
+def batch_submit(c, shards=1, queue=None, vcpus="1", memory=2048, env_file=None, image=None, image_name=None,
+                 dry_run=False):
+    """Submit the job to AWS Batch as an array of shards; arguments after `--` go to the job."""
+    from docker_tasks import scaleout
+
+    scaleout.batch_submit(load(image_name=image_name), shards_count=shards, queue=queue, vcpus=vcpus,
+                          memory_mib=memory, env_files=env_file, image=image,
+                          command=arguments_after_double_dash(c.remainder, sys.argv), dry_run=dry_run)
+
+
+@task(iterable=["env_file"], help=flags(
+    shards="how many shards (the job's completions)",
+    parallel="how many run at once (default: all)",
+    image="the image in the registry (default: REGISTRY/IMAGE_NAME:<current build>)",
+    env_file="env file for the job (repeatable; default: .env)",
+    detach="return at once; `inv swarm-status` reports later",
+    timeout="seconds to wait for every shard",
+))
+def swarm_run(c, shards=1, parallel=0, image=None, env_file=None, detach=False, timeout=3600, image_name=None,
+              dry_run=False):
+    """Run the job as shards on Docker Swarm, wait, merge and remove the service; args after `--` go to the job."""
+    from docker_tasks import scaleout
+
+    scaleout.swarm_run(load(image_name=image_name), shards_count=shards, parallel=parallel or None, image=image,
+                       command=arguments_after_double_dash(c.remainder, sys.argv), env_files=env_file,
+                       detach=detach, timeout=timeout, dry_run=dry_run)
+
+
+@task(help={"name": "one Swarm job's name (default: all of this project's)", "image_name": IMAGE_NAME})
+def swarm_status(c, name=None, image_name=None):
+    """Show each shard's state of this project's Swarm jobs; removes the finished ones."""
+    from docker_tasks import scaleout
+
+    scaleout.swarm_status(load(image_name=image_name), name=name)

@@ -210,6 +210,9 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
         failed = [str(i) for i, code in enumerate(codes) if code != 0]
         raise TaskError(f"shard(s) {', '.join(failed)} of {shards} failed (first exit code {status}); their output "
                         "is above. The parts that finished are in output/", exit_code=status)
+    if plans[0].command[0] != "predict":
+        print(f"all {shards} shards finished")
+        return
     print(f"all {shards} shards finished; merging")
     status = engine.follow_to_exit(engine.run_container(client, merge), remove=merge.remove)
     if status != 0:

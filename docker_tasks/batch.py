@@ -1,0 +1,82 @@
+"""AWS Batch: the job definition and the array job that run the image as N shards.
+
+The requests are built by pure functions, so `--dry-run` prints exactly what would be sent and
+the tests check them with botocore's Stubber. Secrets are never copied into a job definition:
+an env-file value that is a Secrets Manager or SSM ARN becomes a reference Batch resolves at run
+time, and a secret-looking variable with a plain value is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+
+from docker_tasks.errors import TaskError
+
+SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):")
+SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
+MAX_ARRAY = 10_000
+
+
+def split_environment(environment: Mapping[str, str]) -> tuple[list[dict], list[dict]]:
+    """Plain variables, and secrets referenced by ARN; refuse a secret given as a plain value."""
+    plain, secrets = [], []
+    for name, value in sorted(environment.items()):
+        if SECRET_REFERENCE.match(value):
+            secrets.append({"name": name, "valueFrom": value})
+        elif SECRET_LOOKING.search(name) and value:
+            raise TaskError(f"{name} looks like a secret, and a job definition is readable by anyone who may list "
+                            "them: store it in AWS Secrets Manager and put its ARN in the env file "
+                            f"({name}=arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
+        else:
+            plain.append({"name": name, "value": value})
+    return plain, secrets
+
+
+def job_definition(*, name: str, image: str, vcpus: str, memory_mib: int, environment: Mapping[str, str],
+                   command: Sequence[str], shards: int) -> dict:
+    plain, secrets = split_environment({**environment, "SHARD_COUNT": str(shards)})
+    properties = {
+        "image": image,
+        "command": list(command),
+        "resourceRequirements": [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": str(memory_mib)}],
+        "environment": plain,
+    }
+    if secrets:
+        properties["secrets"] = secrets
+    return {"jobDefinitionName": name, "type": "container", "containerProperties": properties}
+
+
+def submission(*, name: str, queue: str, definition: str, shards: int) -> dict:
+    """An array job of `shards` children (Batch sets AWS_BATCH_JOB_ARRAY_INDEX); one shard is a plain job."""
+    if not 1 <= shards <= MAX_ARRAY:
+        raise TaskError(f"--shards {shards}: AWS Batch runs 1 to {MAX_ARRAY} shards")
+    request = {"jobName": name, "jobQueue": queue, "jobDefinition": definition}
+    if shards > 1:
+        request["arrayProperties"] = {"size": shards}
+    return request
+
+
+def job_name(project: str, tag: str) -> str:
+    """Batch allows letters, digits, '-' and '_', up to 128 characters."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{project}-{tag}")[:128]
+
+
+def show(requests: Mapping[str, dict]) -> str:
+    return json.dumps(requests, indent=2)
+
+
+def submit(batch_client, definition: dict, job: dict) -> tuple[str, str]:
+    """Register the definition, submit the job against the new revision; return (job id, definition ARN)."""
+    import botocore.exceptions
+
+    try:
+        arn = batch_client.register_job_definition(**definition)["jobDefinitionArn"]
+        job_id = batch_client.submit_job(**{**job, "jobDefinition": arn})["jobId"]
+    except botocore.exceptions.NoCredentialsError:
+        raise TaskError("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                        "AWS_SECRET_ACCESS_KEY, or run `aws configure`") from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise TaskError(f"AWS Batch refused the job: {exc}") from None
+    return job_id, arn

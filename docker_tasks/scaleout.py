@@ -1,0 +1,242 @@
+"""Scale-out: the same image as N shards on Docker Swarm or AWS Batch (no scheduler of our own).
+
+`inv run --shards N` covers one machine (workflow.run_shards); these hand the shards to an engine
+that spreads them over many. Both start from the image in the registry, so push it first.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from docker_tasks import batch, engine, git_state, labels, registry, shards, tables
+from docker_tasks.commands import show
+from docker_tasks.envfiles import container_environment
+from docker_tasks.errors import TaskError
+from docker_tasks.run_options import RunPlan
+from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings, lookup
+from docker_tasks.tags import build_tag
+
+SERVICE = f"{labels.NAMESPACE}.swarm-job"
+FINISHED = {"complete", "failed", "rejected", "shutdown", "orphaned", "remove"}
+
+
+def pushed_image(settings: Settings) -> str:
+    """The registry reference of the current commit's build: what `inv push` sent."""
+    git = git_state.read(settings.root)
+    if git.sha is None:
+        raise TaskError(f"{git.problem}: name the image with --image REGISTRY/NAME:TAG")
+    repository = registry.target_repository(settings.image_name, settings.registry)
+    return f"{repository}:{build_tag(git, datetime.now(UTC))}"
+
+
+def job_environment(settings: Settings, env_files: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    default = settings.root / ".env"
+    files = [Path(f) for f in env_files] or ([default] if default.is_file() else [])
+    return container_environment(files, [], environ, withheld=TASKS_ONLY)
+
+
+def masked(requests: dict) -> dict:
+    """The requests as printed: every plain environment value as ***, like every command line here."""
+    printed = json_copy(requests)
+    for value in printed.values():
+        for variable in value.get("containerProperties", {}).get("environment", []):
+            if variable["name"] != "SHARD_COUNT":
+                variable["value"] = "***"
+    return printed
+
+
+def json_copy(data: dict) -> dict:
+    import json
+
+    return json.loads(json.dumps(data))
+
+
+# --- AWS Batch ---------------------------------------------------------------------------------
+
+def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vcpus: str, memory_mib: int,
+                 env_files: Sequence[str], image: str | None, command: list[str] | None, dry_run: bool,
+                 environ: Mapping[str, str] = os.environ, batch_client=None) -> None:
+    """Register a job definition for the image and submit an array job of `shards_count` children."""
+    queue = queue or lookup("BATCH_JOB_QUEUE", environ, settings.root)
+    if not queue:
+        raise TaskError("which job queue? give --queue or set BATCH_JOB_QUEUE")
+    image = image or pushed_image(settings)
+    definition = batch.job_definition(
+        name=settings.project, image=image, vcpus=vcpus, memory_mib=memory_mib,
+        environment=job_environment(settings, env_files, environ), command=command or shards.DEFAULT_COMMAND,
+        shards=shards_count,
+    )
+    job = batch.submission(name=batch.job_name(settings.project, image.rpartition(":")[2]), queue=queue,
+                           definition=settings.project, shards=shards_count)
+    if dry_run:
+        print(batch.show(masked({"registerJobDefinition": definition, "submitJob": job})))
+        return
+    if batch_client is None:
+        try:
+            import boto3
+        except ImportError:
+            raise TaskError("AWS Batch needs boto3, an optional extra: pip install boto3") from None
+        host = image.split("/")[0]
+        region = registry.ECR_HOST.match(host)["region"] if registry.ECR_HOST.match(host) else None
+        batch_client = boto3.client("batch", region_name=region)
+    job_id, arn = batch.submit(batch_client, definition, job)
+    print(f"submitted {job['jobName']} ({shards_count} shard(s)) as job {job_id}, with {arn}")
+    print(f"  follow it: aws batch describe-jobs --jobs {job_id}")
+
+
+# --- Docker Swarm ------------------------------------------------------------------------------
+
+def service_kwargs(settings: Settings, *, name: str, image: str, command: list[str], shards_count: int,
+                   at_once: int, environment: Mapping[str, str], volume: str) -> dict:
+    """docker-py `services.create` arguments for a replicated job of `shards_count` tasks."""
+    from docker.types import Mount, RestartPolicy, ServiceMode
+
+    env = {**environment, "SHARD_COUNT": str(shards_count), "SWARM_TASK_SLOT": "{{.Task.Slot}}"}
+    ownership = {labels.PROJECT: settings.project, labels.IMAGE: image, SERVICE: name}
+    return {
+        "image": image, "command": command, "name": name,
+        "mode": ServiceMode("replicated-job", replicas=shards_count, concurrency=at_once),
+        "env": [f"{key}={value}" for key, value in env.items()],
+        "labels": ownership, "container_labels": ownership,
+        "mounts": [Mount(CONTAINER_OUTPUT_DIR, volume, type="volume")],
+        "restart_policy": RestartPolicy(condition="none"),
+        "init": True, "read_only": False, "cap_drop": ["ALL"],
+    }
+
+
+def service_command(kwargs: dict) -> list[str]:
+    """The `docker service create` line that does the same (environment values masked)."""
+    argv = ["docker", "service", "create", "--mode", "replicated-job",
+            "--replicas", str(kwargs["mode"]["ReplicatedJob"]["TotalCompletions"]),
+            "--max-concurrent", str(kwargs["mode"]["ReplicatedJob"]["MaxConcurrent"]),
+            "--name", kwargs["name"], "--restart-condition", "none", "--init", "--cap-drop", "ALL"]
+    for variable in kwargs["env"]:
+        key, _, value = variable.partition("=")
+        argv += ["--env", f"{key}={value if key in {'SHARD_COUNT', 'SWARM_TASK_SLOT'} else '***'}"]
+    for key, value in kwargs["labels"].items():
+        argv += ["--label", f"{key}={value}"]
+    mount = kwargs["mounts"][0]
+    argv += ["--mount", f"type=volume,source={mount['Source']},target={mount['Target']}"]
+    return [*argv, kwargs["image"], *kwargs["command"]]
+
+
+def _require_swarm(client) -> None:
+    with engine.docker_errors():
+        state = client.info().get("Swarm", {}).get("LocalNodeState")
+    if state != "active":
+        raise TaskError("this Docker engine is not part of a swarm: `docker swarm init` (or `docker swarm join`), "
+                        "then run again")
+
+
+def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, image: str | None,
+              command: list[str] | None, env_files: Sequence[str], detach: bool, timeout: float, dry_run: bool,
+              environ: Mapping[str, str] = os.environ) -> None:
+    """Run the image as a Swarm replicated job, wait for every shard, merge, and remove the service."""
+    at_once = shards.check_counts(shards_count, parallel, shards_count)
+    command = command or shards.DEFAULT_COMMAND
+    name = f"{settings.project}-shards-{secrets.token_hex(3)}"
+    volume = f"{settings.project}-shards"
+    kwargs = service_kwargs(settings, name=name, image=image or pushed_image(settings), command=command,
+                            shards_count=shards_count, at_once=at_once,
+                            environment=job_environment(settings, env_files, environ), volume=volume)
+    if dry_run:
+        print(show(service_command(kwargs)))
+        return
+    client = engine.connect()
+    _require_swarm(client)
+    with engine.docker_errors():
+        service = client.services.create(**kwargs)
+    print(f"created the Swarm job {name}: {shards_count} shard(s) of {kwargs['image']}, {at_once} at once; "
+          f"outputs go to the volume {volume}")
+    if detach:
+        print(f"  see how it goes: inv swarm-status --name {name}")
+        return
+    try:
+        states = _wait(client, service, shards_count, timeout)
+    finally:
+        with engine.docker_errors():
+            service.remove()
+    failed = sorted(slot for slot, state in states.items() if state != "complete")
+    if failed:
+        raise TaskError(f"shard(s) {', '.join(map(str, failed))} of {shards_count} did not complete "
+                        f"({', '.join(sorted({states[s] for s in failed}))}); the service was removed")
+    print(f"all {shards_count} shard(s) completed; the service was removed")
+    if command[0] == "predict":
+        _merge_from_volume(client, settings, kwargs["image"], volume)
+
+
+def _task_states(service) -> dict[int, str]:
+    latest: dict[int, tuple[str, str]] = {}
+    for task in service.tasks():
+        slot = task.get("Slot", 0)
+        stamp = task.get("UpdatedAt", "")
+        if slot not in latest or stamp > latest[slot][0]:
+            latest[slot] = (stamp, task["Status"]["State"])
+    return {slot: state for slot, (_, state) in latest.items()}
+
+
+def _wait(client, service, shards_count: int, timeout: float) -> dict[int, str]:
+    """Report each shard's state as it changes, until every shard has finished."""
+    seen: dict[int, str] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.docker_errors():
+            states = _task_states(service)
+        for slot, state in sorted(states.items()):
+            if seen.get(slot) != state:
+                print(f"shard {slot}/{shards_count}: {state}", flush=True)
+        seen = states
+        if len(states) >= shards_count and all(s in FINISHED for s in states.values()):
+            return states
+        if any(s in FINISHED - {"complete"} for s in states.values()):
+            return states
+        if time.monotonic() > deadline:
+            raise TaskError(f"the shards did not finish within {timeout:.0f}s; see `inv swarm-status`")
+        time.sleep(0.5)
+
+
+def _merge_from_volume(client, settings: Settings, image: str, volume: str) -> None:
+    """Merge the parts in the shared volume into output/predictions-merged.csv on this machine."""
+    output = settings.root / "output"
+    output.mkdir(exist_ok=True)
+    info = output.stat()
+    plan = RunPlan(image=image, name=f"{settings.project}-merge-{secrets.token_hex(3)}",
+                   labels=labels.for_container(settings.project, image),
+                   command=["merge", "--output", "/app/merged/predictions-merged.csv"],
+                   volumes=[f"{volume}:{CONTAINER_OUTPUT_DIR}", f"{output}:/app/merged"],
+                   user=f"{info.st_uid}:{info.st_gid}")
+    status = engine.follow_to_exit(engine.run_container(client, plan), remove=True)
+    if status != 0:
+        raise TaskError(f"merging the parts failed (exit code {status}); its output is above", exit_code=status)
+
+
+def swarm_status(settings: Settings, *, name: str | None) -> None:
+    """Print the state of each shard of this project's Swarm jobs."""
+    client = engine.connect()
+    _require_swarm(client)
+    filters = {"label": [f"{labels.PROJECT}={settings.project}", SERVICE]}
+    with engine.docker_errors():
+        services = [s for s in client.services.list(filters=filters) if not name or s.name == name]
+        if name and not services:
+            raise TaskError(f"no Swarm job named {name} of {settings.project}; it may have finished and been removed")
+        rows, finished = [], []
+        for service in services:
+            states = _task_states(service)
+            rows += [(service.name, str(slot), state) for slot, state in sorted(states.items())]
+            total = service.attrs["Spec"]["Mode"].get("ReplicatedJob", {}).get("TotalCompletions", 0)
+            if len(states) >= total and all(state in FINISHED for state in states.values()):
+                service.remove()
+                finished.append(service.name)
+    if not rows:
+        print(f"no Swarm jobs of {settings.project} are running")
+        return
+    print(tables.render(("JOB", "SHARD", "STATE"), rows))
+    for service_name in finished:
+        print(f"{service_name} has finished, so its service was removed; the outputs are in its volume")
+    sys.stdout.flush()

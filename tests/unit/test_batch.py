@@ -1,0 +1,108 @@
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from docker_tasks import batch, scaleout
+from docker_tasks.errors import TaskError
+from docker_tasks.settings import Settings
+
+IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app-name:abc123"
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-password-AbCd"
+
+
+def test_the_job_definition_references_secrets_by_arn():
+    definition = batch.job_definition(name="app-name", image=IMAGE, vcpus="2", memory_mib=4096,
+                                      environment={"LOG_LEVEL": "DEBUG", "DB_PASSWORD": SECRET_ARN},
+                                      command=["predict"], shards=8)
+    assert definition == {
+        "jobDefinitionName": "app-name",
+        "type": "container",
+        "containerProperties": {
+            "image": IMAGE,
+            "command": ["predict"],
+            "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
+            "environment": [{"name": "LOG_LEVEL", "value": "DEBUG"}, {"name": "SHARD_COUNT", "value": "8"}],
+            "secrets": [{"name": "DB_PASSWORD", "valueFrom": SECRET_ARN}],
+        },
+    }
+
+
+def test_a_secret_given_as_a_plain_value_is_refused():
+    with pytest.raises(TaskError, match="DB_PASSWORD looks like a secret"):
+        batch.split_environment({"DB_PASSWORD": "hunter2"})
+
+
+@pytest.mark.parametrize("shards, array", [(1, None), (2, {"size": 2}), (10_000, {"size": 10_000})])
+def test_an_array_job_of_the_shards(shards, array):
+    job = batch.submission(name="j", queue="q", definition="d", shards=shards)
+    assert job.get("arrayProperties") == array
+
+
+@pytest.mark.parametrize("shards", [0, 10_001])
+def test_batch_shard_limits(shards):
+    with pytest.raises(TaskError, match="AWS Batch runs 1 to 10000 shards"):
+        batch.submission(name="j", queue="q", definition="d", shards=shards)
+
+
+def test_job_names_keep_to_batchs_alphabet():
+    assert batch.job_name("app-name", "1.0+build") == "app-name-1-0-build"
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / ".env").write_text(f"LOG_LEVEL=DEBUG\nDB_PASSWORD={SECRET_ARN}\nIMAGE_NAME=app-name\n")
+    return Settings(image_name="app-name", base_image="py", registry=None, root=tmp_path)
+
+
+def test_submit_sends_exactly_these_requests(project, capsys):
+    client = boto3.client("batch", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
+    arn = "arn:aws:batch:eu-west-1:123456789012:job-definition/app-name:3"
+    with Stubber(client) as stub:
+        stub.add_response("register_job_definition", {"jobDefinitionName": "app-name", "jobDefinitionArn": arn,
+                                                      "revision": 3},
+                          expected_params=batch.job_definition(
+                              name="app-name", image=IMAGE, vcpus="2", memory_mib=4096,
+                              environment={"LOG_LEVEL": "DEBUG", "DB_PASSWORD": SECRET_ARN},
+                              command=["predict"], shards=4))
+        stub.add_response("submit_job", {"jobName": "app-name-abc123", "jobId": "job-1"},
+                          expected_params={"jobName": "app-name-abc123", "jobQueue": "ml-queue",
+                                           "jobDefinition": arn, "arrayProperties": {"size": 4}})
+        scaleout.batch_submit(project, shards_count=4, queue="ml-queue", vcpus="2", memory_mib=4096, env_files=[],
+                              image=IMAGE, command=None, dry_run=False, environ={}, batch_client=client)
+        stub.assert_no_pending_responses()
+    assert "as job job-1" in capsys.readouterr().out
+
+
+def test_a_refusal_from_batch_is_one_line(project):
+    client = boto3.client("batch", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
+    with Stubber(client) as stub:
+        stub.add_client_error("register_job_definition", "ClientException", "image is not allowed")
+        with pytest.raises(TaskError, match="AWS Batch refused the job"):
+            scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                                  image=IMAGE, command=None, dry_run=False, environ={}, batch_client=client)
+
+
+def test_dry_run_prints_the_requests_without_values(project, capsys):
+    scaleout.batch_submit(project, shards_count=3, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                          image=IMAGE, command=["predict"], dry_run=True, environ={})
+    printed = capsys.readouterr().out
+    assert '"registerJobDefinition"' in printed and '"size": 3' in printed
+    assert "DEBUG" not in printed and SECRET_ARN in printed  # a reference, not a secret
+
+
+def test_without_a_queue_it_says_which_setting(project):
+    with pytest.raises(TaskError, match="BATCH_JOB_QUEUE"):
+        scaleout.batch_submit(project, shards_count=1, queue=None, vcpus="1", memory_mib=1, env_files=[],
+                              image=IMAGE, command=None, dry_run=True, environ={})
+
+
+def test_the_swarm_service_is_a_replicated_job_with_a_shared_volume(project):
+    kwargs = scaleout.service_kwargs(project, name="app-name-shards-1", image="reg:5000/app-name:abc",
+                                     command=["predict"], shards_count=4, at_once=2, environment={"A": "1"},
+                                     volume="app-name-shards")
+    assert kwargs["mode"] == {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 4}}
+    assert kwargs["env"] == ["A=1", "SHARD_COUNT=4", "SWARM_TASK_SLOT={{.Task.Slot}}"]
+    assert kwargs["restart_policy"]["Condition"] == "none"
+    line = " ".join(scaleout.service_command(kwargs))
+    assert "--replicas 4 --max-concurrent 2" in line and "A=***" in line
+    assert "--mount type=volume,source=app-name-shards,target=/app/output" in line
