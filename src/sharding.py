@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-# Where each engine puts the shard's index, and whether it counts from 1.
+# Where each engine puts the shard's index (counting from 0), in the order they are looked for.
 INDEX_VARIABLES = (
-    ("SHARD_INDEX", 0),  # inv run --shards, or set by hand
-    ("SWARM_TASK_SLOT", 1),  # inv swarm-run sets it to Swarm's {{.Task.Slot}}
-    ("AWS_BATCH_JOB_ARRAY_INDEX", 0),  # AWS Batch array jobs
-    ("JOB_COMPLETION_INDEX", 0),  # Kubernetes indexed Jobs
+    "SHARD_INDEX",  # inv run --shards, or set by hand
+    "SWARM_TASK_SLOT",  # inv swarm-run sets it to Swarm's {{.Task.Slot}} (see below)
+    "AWS_BATCH_JOB_ARRAY_INDEX",  # AWS Batch array jobs
+    "JOB_COMPLETION_INDEX",  # Kubernetes indexed Jobs
 )
 PART = re.compile(r"^part-(\d{5})-of-(\d{5})\.csv$")
 
@@ -46,12 +46,16 @@ def from_environment(environ: Mapping[str, str]) -> Shard:
         count = int(environ.get("SHARD_COUNT", "1"))
     except ValueError:
         raise ShardError(f"SHARD_COUNT={environ['SHARD_COUNT']!r} is not a whole number") from None
-    for name, first in INDEX_VARIABLES:
+    for name in INDEX_VARIABLES:
         if environ.get(name, "") != "":
+            value = environ[name]
+            if name == "SWARM_TASK_SLOT" and not value.isdigit():
+                # A replicated job's slots run from 0, and Swarm renders slot 0 as the node's id.
+                value = "0"
             try:
-                index = int(environ[name]) - first
+                index = int(value)
             except ValueError:
-                raise ShardError(f"{name}={environ[name]!r} is not a whole number") from None
+                raise ShardError(f"{name}={value!r} is not a whole number") from None
             break
     else:
         index = 0

@@ -7,17 +7,18 @@ from sharding import Shard, ShardError
 @pytest.mark.parametrize("environ, shard", [
     ({}, Shard(0, 1)),
     ({"SHARD_INDEX": "2", "SHARD_COUNT": "4"}, Shard(2, 4)),
-    ({"SWARM_TASK_SLOT": "1", "SHARD_COUNT": "3"}, Shard(0, 3)),
+    ({"SWARM_TASK_SLOT": "2", "SHARD_COUNT": "3"}, Shard(2, 3)),
+    ({"SWARM_TASK_SLOT": "p530jzauz5jy35lgyacolurlp", "SHARD_COUNT": "3"}, Shard(0, 3)),
     ({"AWS_BATCH_JOB_ARRAY_INDEX": "7", "SHARD_COUNT": "8"}, Shard(7, 8)),
     ({"JOB_COMPLETION_INDEX": "0", "SHARD_COUNT": "2"}, Shard(0, 2)),
-], ids=["single", "local", "swarm-slot-from-1", "aws-batch", "kubernetes"])
+], ids=["single", "local", "swarm-slot", "swarm-slot-0-as-node-id", "aws-batch", "kubernetes"])
 def test_each_engine_tells_the_shard_its_place(environ, shard):
     assert sharding.from_environment(environ) == shard
 
 
 @pytest.mark.parametrize("environ, message", [
     ({"SHARD_INDEX": "4", "SHARD_COUNT": "4"}, "does not fit SHARD_COUNT=4"),
-    ({"SWARM_TASK_SLOT": "0", "SHARD_COUNT": "2"}, "shard index -1"),
+    ({"SWARM_TASK_SLOT": "2", "SHARD_COUNT": "2"}, "shard index 2 does not fit"),
     ({"SHARD_COUNT": "many"}, "SHARD_COUNT='many' is not a whole number"),
     ({"SHARD_INDEX": "x", "SHARD_COUNT": "2"}, "SHARD_INDEX='x'"),
 ])
