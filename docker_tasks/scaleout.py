@@ -100,7 +100,7 @@ def service_kwargs(settings: Settings, *, name: str, image: str, command: list[s
     env = {**environment, "SHARD_COUNT": str(shards_count), "SWARM_TASK_SLOT": "{{.Task.Slot}}"}
     ownership = {labels.PROJECT: settings.project, labels.IMAGE: image, SERVICE: name}
     return {
-        "image": image, "command": command, "name": name,
+        "image": image, "args": command, "name": name,  # args: the entrypoint stays the image's
         "mode": ServiceMode("replicated-job", replicas=shards_count, concurrency=at_once),
         "env": [f"{key}={value}" for key, value in env.items()],
         "labels": ownership, "container_labels": ownership,
@@ -123,7 +123,7 @@ def service_command(kwargs: dict) -> list[str]:
         argv += ["--label", f"{key}={value}"]
     mount = kwargs["mounts"][0]
     argv += ["--mount", f"type=volume,source={mount['Source']},target={mount['Target']}"]
-    return [*argv, kwargs["image"], *kwargs["command"]]
+    return [*argv, kwargs["image"], *kwargs["args"]]
 
 
 def _require_swarm(client) -> None:
@@ -172,12 +172,15 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
 
 
 def _task_states(service) -> dict[int, str]:
+    """Each shard's latest state, with Swarm's reason when it did not complete."""
     latest: dict[int, tuple[str, str]] = {}
     for task in service.tasks():
-        slot = task.get("Slot", 0)
-        stamp = task.get("UpdatedAt", "")
+        slot, stamp, status = task.get("Slot", 0), task.get("UpdatedAt", ""), task["Status"]
+        state = status["State"]
+        if state in FINISHED - {"complete"} and status.get("Err"):
+            state = f"{state}: {status['Err']}"
         if slot not in latest or stamp > latest[slot][0]:
-            latest[slot] = (stamp, task["Status"]["State"])
+            latest[slot] = (stamp, state)
     return {slot: state for slot, (_, state) in latest.items()}
 
 
@@ -192,9 +195,7 @@ def _wait(client, service, shards_count: int, timeout: float) -> dict[int, str]:
             if seen.get(slot) != state:
                 print(f"shard {slot}/{shards_count}: {state}", flush=True)
         seen = states
-        if len(states) >= shards_count and all(s in FINISHED for s in states.values()):
-            return states
-        if any(s in FINISHED - {"complete"} for s in states.values()):
+        if len(states) >= shards_count and all(s.split(":")[0] in FINISHED for s in states.values()):
             return states
         if time.monotonic() > deadline:
             raise TaskError(f"the shards did not finish within {timeout:.0f}s; see `inv swarm-status`")
@@ -230,7 +231,7 @@ def swarm_status(settings: Settings, *, name: str | None) -> None:
             states = _task_states(service)
             rows += [(service.name, str(slot), state) for slot, state in sorted(states.items())]
             total = service.attrs["Spec"]["Mode"].get("ReplicatedJob", {}).get("TotalCompletions", 0)
-            if len(states) >= total and all(state in FINISHED for state in states.values()):
+            if len(states) >= total and all(state.split(":")[0] in FINISHED for state in states.values()):
                 service.remove()
                 finished.append(service.name)
     if not rows:

@@ -20,7 +20,7 @@ DEFAULTS: dict[str, str | None] = {
 }
 
 # Read by the tasks, never handed to the job from env files: settings and registry credentials.
-TASKS_ONLY = frozenset(DEFAULTS) | {"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "REGISTRY_TOKEN"}
+TASKS_ONLY = frozenset(DEFAULTS) | {"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "REGISTRY_TOKEN", "BATCH_JOB_QUEUE"}
 
 # Where the image's job writes (see the Dockerfile's WORKDIR and src/config.py's OUTPUT_DIR).
 CONTAINER_OUTPUT_DIR = "/app/output"

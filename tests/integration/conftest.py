@@ -97,12 +97,13 @@ def remove_project_objects(client, project: str) -> None:
     import docker.errors
 
     selector = {"label": f"{PROJECT_LABEL}={project}"}
-    for container in client.containers.list(all=True, filters=selector):
+    # Summaries and ids only: a container may vanish between listing and removal (Swarm's do).
+    for container in client.api.containers(all=True, filters=selector):
         with contextlib.suppress(docker.errors.NotFound):
-            container.remove(force=True)
-    for image in client.images.list(filters=selector):
+            client.api.remove_container(container["Id"], force=True)
+    for image in client.api.images(filters=selector):
         with contextlib.suppress(docker.errors.NotFound):
-            client.images.remove(image.id, force=True)
+            client.api.remove_image(image["Id"], force=True)
 
 
 @pytest.fixture(scope="session")

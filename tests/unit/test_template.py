@@ -19,9 +19,9 @@ TEMPLATE_FILES = {
     "Dockerfile", "Makefile", "README.md", "pyproject.toml", "requirements-dev.txt", "requirements.txt",
     "tasks.py", "bench/run.py", "bench/seed.Dockerfile", "bench/results/latest.json", "bench/results/latest.md",
     *(f"docker_tasks/{name}.py" for name in (
-        "__init__", "cleanup", "commands", "dependencies", "engine", "envfiles", "errors", "git_state", "labels",
-        "lifecycle", "records", "registry", "run_options", "selection", "settings", "shipping", "starter",
-        "tables", "tags", "tasking", "workflow",
+        "__init__", "batch", "cleanup", "commands", "dependencies", "engine", "envfiles", "errors", "git_state",
+        "labels", "lifecycle", "records", "registry", "run_options", "scaleout", "selection", "settings", "shards",
+        "shipping", "starter", "tables", "tags", "tasking", "workflow",
     )),
 }
 
