@@ -171,12 +171,30 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
         _merge_from_volume(client, settings, kwargs["image"], volume)
 
 
-def _task_states(service) -> dict[int, str]:
+def _local_exit(client, status: dict) -> str | None:
+    """The state a task's container on this node shows, when Swarm has not caught up with its exit."""
+    import docker.errors
+
+    container = (status.get("ContainerStatus") or {}).get("ContainerID")
+    if client is None or not container:
+        return None
+    try:
+        state = client.api.inspect_container(container)["State"]
+    except docker.errors.NotFound:  # on another node, or already gone
+        return None
+    if state["Status"] not in {"exited", "dead"}:
+        return None
+    return "complete" if state["ExitCode"] == 0 else f"failed: task: non-zero exit ({state['ExitCode']})"
+
+
+def _task_states(service, client=None) -> dict[int, str]:
     """Each shard's latest state, with Swarm's reason when it did not complete."""
     latest: dict[int, tuple[str, str]] = {}
     for task in service.tasks():
         slot, stamp, status = task.get("Slot", 0), task.get("UpdatedAt", ""), task["Status"]
         state = status["State"]
+        if state == "running":
+            state = _local_exit(client, status) or state
         if state in FINISHED - {"complete"} and status.get("Err"):
             state = f"{state}: {status['Err']}"
         if slot not in latest or stamp > latest[slot][0]:
@@ -190,7 +208,7 @@ def _wait(client, service, shards_count: int, timeout: float) -> dict[int, str]:
     deadline = time.monotonic() + timeout
     while True:
         with engine.docker_errors():
-            states = _task_states(service)
+            states = _task_states(service, client)
         for slot, state in sorted(states.items()):
             if seen.get(slot) != state:
                 print(f"shard {slot}/{shards_count}: {state}", flush=True)
@@ -228,7 +246,7 @@ def swarm_status(settings: Settings, *, name: str | None) -> None:
             raise TaskError(f"no Swarm job named {name} of {settings.project}; it may have finished and been removed")
         rows, finished = [], []
         for service in services:
-            states = _task_states(service)
+            states = _task_states(service, client)
             rows += [(service.name, str(slot), state) for slot, state in sorted(states.items())]
             total = service.attrs["Spec"]["Mode"].get("ReplicatedJob", {}).get("TotalCompletions", 0)
             if len(states) >= total and all(state.split(":")[0] in FINISHED for state in states.values()):
