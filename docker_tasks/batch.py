@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 
-from docker_tasks.errors import TaskError
+from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 
 SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):")
 SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
@@ -75,8 +75,7 @@ def submit(batch_client, definition: dict, job: dict) -> tuple[str, str]:
         arn = batch_client.register_job_definition(**definition)["jobDefinitionArn"]
         job_id = batch_client.submit_job(**{**job, "jobDefinition": arn})["jobId"]
     except botocore.exceptions.NoCredentialsError:
-        raise TaskError("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                        "AWS_SECRET_ACCESS_KEY, or run `aws configure`") from None
+        raise TaskError(NO_AWS_CREDENTIALS) from None
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise TaskError(f"AWS Batch refused the job: {exc}") from None
     return job_id, arn

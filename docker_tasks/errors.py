@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+NO_AWS_CREDENTIALS = ("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                      "or run `aws configure`")
+
 
 class TaskError(Exception):
     """A failure the user can act on; the tasks print its message alone and exit non-zero."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from docker_tasks import engine, git_state, labels, registry, selection
 from docker_tasks.commands import show
-from docker_tasks.errors import TaskError
+from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.lifecycle import owned_image
 from docker_tasks.settings import Settings, lookup
 from docker_tasks.tags import build_tag, split_reference
@@ -48,8 +48,7 @@ def ecr_credentials(region: str, ecr_client=None) -> tuple[str, str]:
     try:
         answer = (ecr_client or boto3.client("ecr", region_name=region)).get_authorization_token()
     except botocore.exceptions.NoCredentialsError:
-        raise TaskError("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                        "AWS_SECRET_ACCESS_KEY, or run `aws configure`") from None
+        raise TaskError(NO_AWS_CREDENTIALS) from None
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise TaskError(f"AWS refused an ECR token: {exc}") from None
     token = base64.b64decode(answer["authorizationData"][0]["authorizationToken"]).decode()
