@@ -6,6 +6,7 @@ that spreads them over many. Both start from the image in the registry, so push 
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import sys
@@ -43,18 +44,12 @@ def job_environment(settings: Settings, env_files: Sequence[str], environ: Mappi
 
 def masked(requests: dict) -> dict:
     """The requests as printed: every plain environment value as ***, like every command line here."""
-    printed = json_copy(requests)
+    printed = copy.deepcopy(requests)
     for value in printed.values():
         for variable in value.get("containerProperties", {}).get("environment", []):
             if variable["name"] != "SHARD_COUNT":
                 variable["value"] = "***"
     return printed
-
-
-def json_copy(data: dict) -> dict:
-    import json
-
-    return json.loads(json.dumps(data))
 
 
 # --- AWS Batch ---------------------------------------------------------------------------------

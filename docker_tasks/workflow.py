@@ -147,6 +147,15 @@ def plan_run(
     )
 
 
+def require_image(client, reference: str) -> dict:
+    """The image's details; a missing image is an error that says how to get one (it is never pulled)."""
+    image = engine.inspect_image(client, reference)
+    if image is None:
+        raise TaskError(f"image not found: {reference}. Build it with `inv build`, pull it with `inv pull`, "
+                        "or see what exists with `inv images`")
+    return image
+
+
 def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: bool = False) -> None:
     """Run the plan: a foreground run streams the job's output and fails with the job's exit code."""
     if dry_run:
@@ -154,10 +163,7 @@ def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: 
         return
     (settings.root / "output").mkdir(exist_ok=True)
     client = engine.connect()
-    image = engine.inspect_image(client, plan.image)
-    if image is None:
-        raise TaskError(f"image not found: {plan.image}. Build it with `inv build`, pull it with `inv pull`, "
-                        "or see what exists with `inv images`")
+    image = require_image(client, plan.image)
     record_folder = output_folder(plan.volumes)
     record = records.new_record(
         name=plan.name, image=image, reference=plan.image, command=plan.command, entrypoint=plan.entrypoint,
@@ -192,9 +198,7 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
         return
     (settings.root / "output").mkdir(exist_ok=True)
     client = engine.connect()
-    if engine.inspect_image(client, plan.image) is None:
-        raise TaskError(f"image not found: {plan.image}. Build it with `inv build`, or see what exists with "
-                        "`inv images`")
+    require_image(client, plan.image)
     if plan.detach:
         raise TaskError("--shards runs in the foreground, to merge the parts; leave out --detach")
     folder = output_folder(plan.volumes)
