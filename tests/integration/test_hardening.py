@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.integration.conftest import git
-from tests.integration.support import free_port
+from tests.integration.support import PrivateEngine, free_port
 
 
 @dataclass
@@ -248,3 +248,43 @@ def test_the_job_runs_hardened_and_cannot_write_outside_its_folders(built, engin
     assert container.status == "running"  # every touch went as expected
     container.remove(force=True)
     (built.root / "output" / "ok").unlink()
+
+
+@pytest.fixture
+def private_engine(built):
+    """An engine of this test's own, holding a copy of the built image: restarting it touches
+    nothing anyone else runs, and the host's network must look the same afterwards."""
+    if reason := PrivateEngine.available():
+        pytest.skip(reason)
+    interfaces = socket.if_nameindex()
+    private = PrivateEngine()
+    try:
+        private.start()
+        private.load(f"{built.image_name}:latest")
+        yield private
+    finally:
+        private.close()
+    assert socket.if_nameindex() == interfaces
+
+
+def test_after_an_engine_restart_ps_and_logs_tell_the_truth(built, private_engine):
+    name = f"{built.image_name}-survivor"
+    ok(built.inv("run", "--detach", "--name", name, "--entrypoint", "sh", "--", "-c", "echo before; sleep 600",
+                 env=private_engine.env))
+    deadline = time.monotonic() + 30
+    while "before" not in built.inv("logs", "--name", name, env=private_engine.env).stdout:
+        assert time.monotonic() < deadline, "the detached job printed nothing"
+        time.sleep(0.3)
+    assert " Up " in row_of(name, ok(built.inv("ps", env=private_engine.env)).stdout)
+
+    private_engine.restart()
+
+    # The engine stopped the job on its way down (SIGTERM, through the container's init): not "Up".
+    assert "Exited (143)" in row_of(name, ok(built.inv("ps", env=private_engine.env)).stdout)
+    assert ok(built.inv("logs", "--name", name, env=private_engine.env)).stdout.strip() == "before"
+    ok(built.inv("rm", "--name", name, env=private_engine.env))
+    assert name not in ok(built.inv("ps", env=private_engine.env)).stdout
+
+
+def row_of(name: str, listing: str) -> str:
+    return next((line for line in listing.splitlines() if name in line.split()), f"no row for {name}:\n{listing}")
