@@ -61,6 +61,7 @@ def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image
         env_file="env file read with python-dotenv (repeatable; default: .env when present)",
         entrypoint="override the image's entrypoint, as in docker run",
         gpus="GPUs to expose, as in docker run: all, a count, or device=0,1",
+        memory="limit the job's memory, e.g. 2g, to see whether it fits the machine it will run on",
         rm="remove the container when a foreground run ends (default: on; --no-rm keeps it)",
         read_only="read-only root filesystem, with a tmpfs /tmp and output/ writable (--no-read-only: off)",
         drop_caps="drop every Linux capability (--no-drop-caps: keep Docker's default set)",
@@ -70,7 +71,7 @@ def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image
     ),
 )
 def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None, env_file=None,
-        entrypoint=None, gpus=None, rm=True, read_only=True, drop_caps=True, new_privileges=False,
+        entrypoint=None, gpus=None, memory=None, rm=True, read_only=True, drop_caps=True, new_privileges=False,
         shards=0, parallel=0, image_name=None, dry_run=False):
     """Run the image; arguments after `--` go to the job, e.g. `inv run -- predict --input x.csv`."""
     from docker_tasks import workflow
@@ -80,7 +81,7 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
     plan = workflow.plan_run(
         project, image=image, command=arguments_after_double_dash(c.remainder, sys.argv), env=env,
         env_files=env_file, ports=port, volumes=volume, name=name, entrypoint=entrypoint, gpus=gpus,
-        detach=detach, remove=rm,
+        memory=memory, detach=detach, remove=rm,
         hardening=Hardening(read_only=read_only, drop_capabilities=drop_caps, no_new_privileges=not new_privileges),
     )
     if shards:

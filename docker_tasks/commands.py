@@ -65,6 +65,8 @@ def docker_run(plan: RunPlan, gpus_spec: str | None = None) -> list[str]:
         argv += ["--entrypoint", plan.entrypoint]
     if gpus_spec:
         argv += ["--gpus", gpus_spec]
+    if plan.memory:
+        argv += ["--memory", plan.memory, "--memory-swap", plan.memory]
     return [*argv, plan.image, *(plan.command or [])]
 
 

@@ -12,8 +12,9 @@ import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from typing import NamedTuple
 
-from docker_tasks.errors import TaskError, engine_unreachable, explain
+from docker_tasks.errors import TaskError, engine_lost, engine_unreachable, explain
 from docker_tasks.run_options import RunPlan, create_kwargs
 
 BUILDX_MISSING = (
@@ -113,25 +114,41 @@ def run_container(client, plan: RunPlan):
     return container
 
 
-def follow_to_exit(container, remove: bool) -> int:
-    """Stream a container's output until it exits and return its exit code.
+class Exit(NamedTuple):
+    code: int
+    out_of_memory: bool = False
+
+
+def follow_to_exit(container, remove: bool) -> Exit:
+    """Stream a container's output until it exits, and say how it ended.
 
     Ctrl-C stops the container (SIGTERM, then SIGKILL after 10 s) rather than leaving it running.
+    If the engine goes away meanwhile, the container is left for `inv ps` and `inv logs` to explain.
     """
+    import requests.exceptions
+    import urllib3.exceptions
+
+    lost_engine = False
     with docker_errors():
         try:
             for chunk in container.logs(stream=True, follow=True):
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()
-            status = container.wait().get("StatusCode", 1)
+            code = container.wait().get("StatusCode", 1)
+            container.reload()
+            ended = Exit(code, bool(container.attrs["State"].get("OOMKilled")))
         except KeyboardInterrupt:
             print(f"\nstopping {container.name} ...", file=sys.stderr)
             container.stop(timeout=10)
-            status = 130
+            ended = Exit(130)
+        except (requests.exceptions.ConnectionError, urllib3.exceptions.ProtocolError, ConnectionError):
+            lost_engine = True
         finally:
-            if remove:
+            if remove and not lost_engine:
                 remove_container(container)
-    return status
+    if lost_engine:
+        raise TaskError(engine_lost(container.name))
+    return ended
 
 
 def remove_container(container) -> None:
@@ -221,7 +238,8 @@ def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
                 if state["Status"] in {"exited", "dead"}:
                     codes[index] = state["ExitCode"]
                     del running[index]
-                    report(index, f"exit code {codes[index]} after {time.monotonic() - started:.1f}s")
+                    memory = ", out of memory" if state.get("OOMKilled") else ""
+                    report(index, f"exit code {codes[index]}{memory} after {time.monotonic() - started:.1f}s")
                     if codes[index] != 0:
                         with docker_errors():
                             sys.stdout.buffer.write(container.logs(tail=10))

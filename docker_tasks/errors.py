@@ -27,6 +27,30 @@ def engine_unreachable(where: str, detail: str) -> str:
             "or `docker context use` at a running engine")
 
 
+def engine_lost(container: str) -> str:
+    return (f"lost the Docker engine while {container} ran: it stopped or restarted, so how the job ended is not "
+            f"known here. Once the engine is back, `inv ps` shows how it ended and `inv logs --name {container}` "
+            "what it printed")
+
+
+def job_ending(code: int, out_of_memory: bool = False) -> str:
+    """How a job ended and what to do about it, from its exit code, to follow "the job in IMAGE"."""
+    if out_of_memory:
+        return (f"ran out of memory and was killed (exit code {code}); its output is above. Give Docker more memory "
+                "(Docker Desktop: Settings > Resources), or make the job use less, e.g. by reading its data in chunks")
+    if code == 137:
+        return ("was killed (exit code 137); its output is above. `inv kill`, a stop that outlasted its grace period "
+                "and a machine out of memory all end a job this way")
+    if code == 143:
+        return ("was stopped (exit code 143); its output is above. `inv stop`, `docker stop` and an engine shutting "
+                "down all end a job this way; run it again to finish it")
+    return f"exited with code {code}; its output is above"
+
+
+def merge_failure(code: int, out_of_memory: bool = False) -> TaskError:
+    return TaskError(f"merging the parts failed: the merge {job_ending(code, out_of_memory)}", exit_code=code)
+
+
 def explain(exc: BaseException) -> str:
     """Map an exception from docker-py, requests or GitPython to a one-line message."""
     name = type(exc).__name__

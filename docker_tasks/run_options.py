@@ -17,6 +17,10 @@ from docker_tasks.errors import TaskError
 PORT_FORM = "--port [IP:]HOST:CONTAINER[/tcp|udp], e.g. --port 8080:80"
 VOLUME_FORM = "--volume HOST_PATH:CONTAINER_PATH[:ro], e.g. --volume ./data:/app/data:ro"
 GPUS_FORM = "--gpus all, --gpus 2, or --gpus device=0,1"
+MEMORY_FORM = "--memory 512m or --memory 2g"
+MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+MEMORY_MINIMUM = 6 << 20  # the engine refuses less
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([bkmgt]?)b?$")
 VOLUME_OPTIONS = {"ro", "rw", "z", "Z", "cached", "delegated", "consistent", "nocopy"}
 _VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
 
@@ -55,6 +59,7 @@ class RunPlan:
     detach: bool = False
     remove: bool = True
     gpus: dict | None = None
+    memory: str | None = None  # as `docker run --memory` takes it; swap is not added on top
     hardening: Hardening = field(default_factory=lambda: Hardening())
 
 
@@ -150,6 +155,17 @@ def parse_gpus(spec: str) -> dict:
     return request
 
 
+def parse_memory(spec: str) -> int:
+    """`docker run --memory` grammar (512m, 2g, 1.5g; k, m, g, t are powers of 1024) -> bytes."""
+    found = _MEMORY.match(spec.strip().lower())
+    if not found:
+        raise TaskError(f"--memory {spec!r} is not an amount of memory; use {MEMORY_FORM}")
+    amount = int(float(found[1]) * MEMORY_UNITS[found[2]])
+    if amount < MEMORY_MINIMUM:
+        raise TaskError(f"--memory {spec}: Docker needs at least 6m; use {MEMORY_FORM}")
+    return amount
+
+
 def create_kwargs(plan: RunPlan) -> dict:
     """docker-py `containers.create` arguments; the init process forwards `docker stop`'s SIGTERM."""
     kwargs: dict = {
@@ -176,6 +192,9 @@ def create_kwargs(plan: RunPlan) -> dict:
         "volumes": plan.volumes,
         "user": plan.user,
         "device_requests": [plan.gpus] if plan.gpus else None,
+        # The same limit for memory and memory plus swap: the job gets no swap, as on a cloud machine.
+        "mem_limit": parse_memory(plan.memory) if plan.memory else None,
+        "memswap_limit": parse_memory(plan.memory) if plan.memory else None,
     }
     kwargs.update({k: v for k, v in optional.items() if v})
     return kwargs

@@ -18,7 +18,7 @@ from pathlib import Path
 from docker_tasks import batch, engine, git_state, labels, registry, shards, tables
 from docker_tasks.commands import show
 from docker_tasks.envfiles import container_environment
-from docker_tasks.errors import TaskError
+from docker_tasks.errors import TaskError, merge_failure
 from docker_tasks.run_options import RunPlan
 from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings, lookup
 from docker_tasks.tags import build_tag
@@ -225,9 +225,9 @@ def _merge_from_volume(client, settings: Settings, image: str, volume: str) -> N
                    command=["merge", "--output", "/app/merged/predictions-merged.csv"],
                    volumes=[f"{volume}:{CONTAINER_OUTPUT_DIR}", f"{output}:/app/merged"],
                    user=f"{info.st_uid}:{info.st_gid}")
-    status = engine.follow_to_exit(engine.run_container(client, plan), remove=True)
-    if status != 0:
-        raise TaskError(f"merging the parts failed (exit code {status}); its output is above", exit_code=status)
+    ended = engine.follow_to_exit(engine.run_container(client, plan), remove=True)
+    if ended.code != 0:
+        raise merge_failure(*ended)
 
 
 def swarm_status(settings: Settings, *, name: str | None) -> None:

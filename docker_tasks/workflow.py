@@ -16,8 +16,16 @@ from pathlib import Path
 from docker_tasks import commands, engine, git_state, labels, records, registry, tables
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
-from docker_tasks.errors import TaskError
-from docker_tasks.run_options import Hardening, RunPlan, parse_gpus, parse_ports, parse_volume, volume_target
+from docker_tasks.errors import TaskError, job_ending, merge_failure
+from docker_tasks.run_options import (
+    Hardening,
+    RunPlan,
+    parse_gpus,
+    parse_memory,
+    parse_ports,
+    parse_volume,
+    volume_target,
+)
 from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings, read_dotenv
 from docker_tasks.tags import build_tag, tags_for_build
 
@@ -111,6 +119,7 @@ def plan_run(
     name: str | None = None,
     entrypoint: str | None = None,
     gpus: str | None = None,
+    memory: str | None = None,
     detach: bool = False,
     remove: bool = True,
     hardening: Hardening = DEFENCES,
@@ -124,6 +133,8 @@ def plan_run(
     default_env_file = settings.root / ".env"
     files = [cwd / f for f in env_files] or ([default_env_file] if default_env_file.is_file() else [])
     binds = [parse_volume(v, cwd) for v in volumes]
+    if memory:
+        parse_memory(memory)  # checked now, before any Docker call
     output_dir = settings.root / "output"
     user = None
     if CONTAINER_OUTPUT_DIR not in map(volume_target, binds):
@@ -143,6 +154,7 @@ def plan_run(
         detach=detach,
         remove=remove and not detach,
         gpus=parse_gpus(gpus) if gpus else None,
+        memory=memory,
         hardening=hardening,
     )
 
@@ -178,11 +190,11 @@ def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: 
         print(f"  follow its logs: inv logs --follow --name {plan.name}")
         print(f"  stop it:         inv stop --name {plan.name}")
         return
-    status = engine.follow_to_exit(container, remove=plan.remove)
+    ended = engine.follow_to_exit(container, remove=plan.remove)
     if record_folder:
-        records.write(record_folder, records.finished(record, _now(), status))
-    if status != 0:
-        raise TaskError(f"the job in {plan.image} exited with code {status}; its output is above", exit_code=status)
+        records.write(record_folder, records.finished(record, _now(), ended.code))
+    if ended.code != 0:
+        raise TaskError(f"the job in {plan.image} {job_ending(*ended)}", exit_code=ended.code)
 
 
 def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int | None, dry_run: bool) -> None:
@@ -218,9 +230,9 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
         print(f"all {shards} shards finished")
         return
     print(f"all {shards} shards finished; merging")
-    status = engine.follow_to_exit(engine.run_container(client, merge), remove=merge.remove)
-    if status != 0:
-        raise TaskError(f"merging the parts failed (exit code {status}); its output is above", exit_code=status)
+    ended = engine.follow_to_exit(engine.run_container(client, merge), remove=merge.remove)
+    if ended.code != 0:
+        raise merge_failure(*ended)
 
 
 def _shard_report(shards: int):

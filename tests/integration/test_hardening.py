@@ -54,6 +54,7 @@ BAD_INPUTS = {
     "image-not-found": Case(["run", "--image", "dockertasks-none:nope"], "image not found: dockertasks-none:nope"),
     "container-name-taken": Case(["run", "--name", "{taken}"], "that container name is taken", setup="taken-name"),
     "job-crashes": Case(["run", "--", "predict", "--input", "/nowhere.csv"], "exited with code 2", exit_code=2),
+    "malformed-memory": Case(["run", "--memory", "lots"], "--memory 'lots' is not an amount of memory"),
     "bad-timeout": Case(["stop", "--all", "--timeout", "soon"], "--timeout expects a whole number, not 'soon'"),
     "unknown-signal": Case(["kill", "--all", "--signal", "NOPE"], "--signal 'NOPE' is not a signal"),
 }
@@ -284,6 +285,33 @@ def test_after_an_engine_restart_ps_and_logs_tell_the_truth(built, private_engin
     assert ok(built.inv("logs", "--name", name, env=private_engine.env)).stdout.strip() == "before"
     ok(built.inv("rm", "--name", name, env=private_engine.env))
     assert name not in ok(built.inv("ps", env=private_engine.env)).stdout
+
+
+def test_losing_the_engine_during_a_foreground_run_is_one_line_that_says_where_to_look(built, private_engine):
+    name = f"{built.image_name}-followed"
+    command = [*built.invoke_command(), "run", "--name", name, "--entrypoint", "sh", "--", "-c",
+               "echo before; sleep 600"]
+    environment = {**os.environ, "IMAGE_NAME": built.image_name, **private_engine.env}
+    with subprocess.Popen(command, cwd=built.root, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as following:
+        assert following.stdout.readline().strip() == "before"
+        private_engine.stop()
+        out, err = following.communicate(timeout=120)
+    assert following.returncode == 1 and "Traceback" not in out + err
+    assert err.strip().splitlines() == [
+        f"error: lost the Docker engine while {name} ran: it stopped or restarted, so how the job ended is not "
+        f"known here. Once the engine is back, `inv ps` shows how it ended and `inv logs --name {name}` what it "
+        "printed"]
+    private_engine.start()
+    assert "Exited (143)" in row_of(name, ok(built.inv("ps", env=private_engine.env)).stdout)  # kept, as it says
+    assert ok(built.inv("logs", "--name", name, env=private_engine.env)).stdout.strip() == "before"
+
+
+def test_a_job_out_of_memory_is_told_apart_from_a_crash(built):
+    result = built.inv("run", "--memory", "64m", "--entrypoint", "python", "--", "-c", "hog = 'x' * (1 << 30)")
+    assert result.returncode == 137, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"error: the job in {built.image_name}:latest ran out of memory and was killed (exit code 137)")
 
 
 def row_of(name: str, listing: str) -> str:

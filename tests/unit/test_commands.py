@@ -47,3 +47,8 @@ def test_the_images_command_filters_by_label():
 def test_the_hardening_shows_in_the_run_command():
     line = commands.show(commands.docker_run(RunPlan(image="i", name="n", labels={})))
     assert "--read-only --tmpfs=/tmp:rw,nosuid,nodev,size=512m --cap-drop ALL --security-opt no-new-privileges" in line
+
+
+def test_a_memory_limit_shows_in_the_run_command_without_swap():
+    line = commands.show(commands.docker_run(RunPlan(image="i", name="n", labels={}, memory="2g")))
+    assert "--memory 2g --memory-swap 2g i" in line

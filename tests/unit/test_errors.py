@@ -2,7 +2,7 @@ import docker.errors
 import pytest
 import requests
 
-from docker_tasks.errors import explain
+from docker_tasks.errors import engine_lost, explain, job_ending
 
 
 class FakeResponse:
@@ -29,3 +29,19 @@ def test_each_docker_error_becomes_one_line_with_a_next_step(exc, expected):
     message = explain(exc)
     assert expected in message
     assert "\n" not in message and "Traceback" not in message
+
+
+@pytest.mark.parametrize("code, out_of_memory, expected", [
+    (2, False, "exited with code 2; its output is above"),
+    (137, True, "ran out of memory and was killed (exit code 137); its output is above. Give Docker more memory"),
+    (137, False, "was killed (exit code 137)"),
+    (143, False, "was stopped (exit code 143)"),
+], ids=["crash", "out-of-memory", "killed", "stopped"])
+def test_a_job_ending_says_what_happened_and_what_to_do(code, out_of_memory, expected):
+    ending = job_ending(code, out_of_memory)
+    assert ending.startswith(expected) and "\n" not in ending
+
+
+def test_losing_the_engine_points_at_ps_and_logs_for_that_container():
+    message = engine_lost("app-name-1a2b3c")
+    assert "`inv ps`" in message and "`inv logs --name app-name-1a2b3c`" in message

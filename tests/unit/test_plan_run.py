@@ -57,6 +57,7 @@ def test_a_detached_run_keeps_its_container(project):
     ({"env": ["1=2"]}, "--env"),
     ({"env_files": ["missing.env"]}, "env file not found"),
     ({"gpus": "lots"}, "--gpus"),
+    ({"memory": "lots"}, "--memory"),
 ])
 def test_bad_options_fail_before_any_docker_call(project, options, message):
     with pytest.raises(TaskError, match=message):

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from docker_tasks.errors import TaskError
-from docker_tasks.run_options import RunPlan, create_kwargs, parse_gpus, parse_ports, parse_volume
+from docker_tasks.run_options import RunPlan, create_kwargs, parse_gpus, parse_memory, parse_ports, parse_volume
 
 
 @pytest.mark.parametrize("spec, expected", [
@@ -79,6 +79,28 @@ def test_malformed_gpus(spec):
         parse_gpus(spec)
 
 
+@pytest.mark.parametrize("spec, expected", [
+    ("512m", 512 << 20), ("2g", 2 << 30), ("2G", 2 << 30), ("1.5g", 3 << 29), ("2gb", 2 << 30),
+    ("10485760", 10 << 20), ("8192k", 8 << 20), ("1t", 1 << 40),
+])
+def test_memory_in_docker_run_grammar(spec, expected):
+    assert parse_memory(spec) == expected
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("lots", "is not an amount of memory"), ("2 gigs", "is not an amount of memory"), ("-1g", "is not an amount"),
+    ("", "is not an amount"), ("5m", "Docker needs at least 6m"), ("0", "Docker needs at least 6m"),
+])
+def test_malformed_memory(spec, message):
+    with pytest.raises(TaskError, match=message):
+        parse_memory(spec)
+
+
+def test_a_memory_limit_leaves_no_swap_on_top():
+    kwargs = create_kwargs(RunPlan(image="i", name="n", labels={}, memory="512m"))
+    assert kwargs["mem_limit"] == kwargs["memswap_limit"] == 512 << 20
+
+
 def test_create_kwargs_carry_the_plan_and_always_an_init():
     plan = RunPlan(
         image="app:latest", name="app-1", labels={"k": "v"}, command=["predict"],
@@ -95,7 +117,8 @@ def test_create_kwargs_carry_the_plan_and_always_an_init():
 
 def test_create_kwargs_leave_out_what_was_not_asked_for():
     kwargs = create_kwargs(RunPlan(image="app:latest", name="n", labels={}))
-    assert not {"entrypoint", "ports", "volumes", "user", "device_requests"} & kwargs.keys()
+    assert not {"entrypoint", "ports", "volumes", "user", "device_requests", "mem_limit", "memswap_limit"} \
+        & kwargs.keys()
 
 
 def test_containers_are_hardened_by_default():
