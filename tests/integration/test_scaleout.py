@@ -1,8 +1,10 @@
 """Sharded runs for real: on the local engine, and as a Swarm job pulling from the loopback registry."""
 
+import contextlib
 import subprocess
 import time
 
+import docker.errors
 import pandas as pd
 import pytest
 
@@ -65,14 +67,16 @@ def pushed(make_project, registry, client_env, engine, swarm):  # noqa: F811
     reference = f"{registry.host}/{project.image_name}:{project.head(True)}"
     yield project, env, reference
     remove_project_objects(engine, project.image_name)
+    volume = f"{project.image_name}-shards"
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:  # Swarm removes the shards' containers, which hold the volume, lazily
-        remove_project_objects(engine, project.image_name)
-        removed = subprocess.run(["docker", "volume", "rm", "--force", f"{project.image_name}-shards"],
-                                 capture_output=True)
-        if removed.returncode == 0 and not engine.volumes.list(filters={"name": f"{project.image_name}-shards"}):
-            break
-        time.sleep(1)
+    while engine.volumes.list(filters={"name": volume}) and time.monotonic() < deadline:
+        # Swarm removes the shards' containers lazily; every container that holds this volume is ours.
+        for container in engine.api.containers(all=True, filters={"volume": volume}):
+            with contextlib.suppress(docker.errors.NotFound):
+                engine.api.remove_container(container["Id"], force=True)
+        subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True)
+        time.sleep(0.5)
+    assert not engine.volumes.list(filters={"name": volume}), f"the volume {volume} was left behind"
 
 
 def services_of(engine, project):
