@@ -187,6 +187,17 @@ def inspect_image(client, reference: str) -> dict | None:
             return None
 
 
+def inspect_container(client, name: str) -> dict | None:
+    """The container's details, or None when there is no such container."""
+    import docker.errors
+
+    with docker_errors():
+        try:
+            return client.api.inspect_container(name)
+        except docker.errors.NotFound:
+            return None
+
+
 def layers_size(client) -> int:
     """Bytes the engine's image layers take on disk, to measure what a clean-up reclaimed."""
     with docker_errors():

@@ -54,10 +54,11 @@ def inputs(binds: Iterable[str], output_target: str) -> list[dict]:
 
 def new_record(*, name: str, image: dict, reference: str, command: Sequence[str] | None, entrypoint: str | None,
                env_keys: Iterable[str], binds: Sequence[str], output_target: str, started: datetime,
-               detached: bool) -> dict:
+               detached: bool, container_id: str | None = None) -> dict:
     image_labels = (image.get("Config") or {}).get("Labels") or {}
     return {
         "container": name,
+        "container_id": container_id,
         "image": {
             "reference": reference,
             "id": image.get("Id"),
@@ -78,6 +79,25 @@ def new_record(*, name: str, image: dict, reference: str, command: Sequence[str]
 
 def finished(record: dict, ended: datetime, exit_code: int) -> dict:
     return {**record, "ended_at": ended.isoformat(timespec="milliseconds"), "exit_code": exit_code}
+
+
+def engine_time(text: str) -> datetime:
+    """A time as the engine writes it (RFC 3339 with nanoseconds, `...:05.123456789Z`)."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}+00:00")
+
+
+def settle(record: dict, container: dict | None) -> dict | None:
+    """A detached run's record is written when it starts: once its container (from `inspect`) has
+    exited, the record finished with the container's own end time and exit code; otherwise None."""
+    if record.get("exit_code") is not None or not container:
+        return None
+    if record.get("container_id") and record["container_id"] != container.get("Id"):
+        return None  # the name now belongs to a later container
+    state = container.get("State") or {}
+    if state.get("Status") not in {"exited", "dead"}:
+        return None
+    return finished(record, engine_time(state["FinishedAt"]), state["ExitCode"])
 
 
 def write(folder: Path, record: dict) -> Path:

@@ -177,12 +177,13 @@ def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: 
     client = engine.connect()
     image = require_image(client, plan.image)
     record_folder = output_folder(plan.volumes)
+    started = _now()
+    container = engine.run_container(client, plan)
     record = records.new_record(
         name=plan.name, image=image, reference=plan.image, command=plan.command, entrypoint=plan.entrypoint,
         env_keys=plan.environment, binds=plan.volumes, output_target=CONTAINER_OUTPUT_DIR,
-        started=_now(), detached=plan.detach,
+        started=started, detached=plan.detach, container_id=container.id,
     )
-    container = engine.run_container(client, plan)
     if record_folder:
         records.write(record_folder, record)
     if plan.detach:
@@ -258,7 +259,27 @@ def runs(settings: Settings, *, folder: str | None, limit: int) -> None:
     if not found:
         print(f"no run records in {where}; `inv run` writes one beside the job's outputs")
         return
+    found = _settle_detached_runs(found, where)
     print(tables.render(records.RUN_HEADERS, records.rows(found)))
+
+
+def _settle_detached_runs(found: list[dict], folder: Path) -> list[dict]:
+    """Fill in how the detached runs that have since ended did, from their containers, and keep it
+    in their records. The records are shown as they are when the engine is not there to ask."""
+    if not any(r.get("detached") and r.get("exit_code") is None for r in found):
+        return found
+    try:
+        client = engine.connect()
+    except TaskError:
+        return found
+    settled = []
+    for record in found:
+        ended = records.settle(record, engine.inspect_container(client, record["container"])) \
+            if record.get("detached") and record.get("exit_code") is None else None
+        if ended:
+            records.write(folder, ended)
+        settled.append(ended or record)
+    return settled
 
 
 def images(settings: Settings, *, dry_run: bool = False) -> None:

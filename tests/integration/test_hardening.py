@@ -277,14 +277,17 @@ def test_after_an_engine_restart_ps_and_logs_tell_the_truth(built, private_engin
         assert time.monotonic() < deadline, "the detached job printed nothing"
         time.sleep(0.3)
     assert " Up " in row_of(name, ok(built.inv("ps", env=private_engine.env)).stdout)
+    assert exit_in_runs(built, name, private_engine.env) == "detached"
 
     private_engine.restart()
 
     # The engine stopped the job on its way down (SIGTERM, through the container's init): not "Up".
     assert "Exited (143)" in row_of(name, ok(built.inv("ps", env=private_engine.env)).stdout)
     assert ok(built.inv("logs", "--name", name, env=private_engine.env)).stdout.strip() == "before"
+    assert exit_in_runs(built, name, private_engine.env) == "143"
     ok(built.inv("rm", "--name", name, env=private_engine.env))
     assert name not in ok(built.inv("ps", env=private_engine.env)).stdout
+    assert exit_in_runs(built, name, private_engine.env) == "143"  # kept in the record, with the container gone
 
 
 def test_losing_the_engine_during_a_foreground_run_is_one_line_that_says_where_to_look(built, private_engine):
@@ -312,6 +315,11 @@ def test_a_job_out_of_memory_is_told_apart_from_a_crash(built):
     assert result.returncode == 137, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1].startswith(
         f"error: the job in {built.image_name}:latest ran out of memory and was killed (exit code 137)")
+
+
+def exit_in_runs(project, name: str, env: dict) -> str:
+    """The EXIT column of `inv runs` for the named container's run."""
+    return row_of(name, ok(project.inv("runs", env=env)).stdout).split()[5]  # STARTED is two words
 
 
 def row_of(name: str, listing: str) -> str:

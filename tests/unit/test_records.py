@@ -49,3 +49,33 @@ def test_records_are_written_read_newest_first_and_tabled(tmp_path):
         ("2026-11-24 12:01:00", "b", "app:2", "ffffffffffff-dirty", "0", "3.0", "0B", "train"),
         ("2026-11-24 12:00:00", "a", "app:1", "ffffffffffff-dirty", "detached", "-", "0B", "-"),
     ]
+
+
+def detached_record(container_id="c1"):
+    return records.new_record(name="a", image=IMAGE, reference="app:1", command=None, entrypoint=None, env_keys=[],
+                              binds=[], output_target="/app/output", started=STARTED, detached=True,
+                              container_id=container_id)
+
+
+def container(status, exit_code=0, container_id="c1"):
+    return {"Id": container_id, "State": {"Status": status, "ExitCode": exit_code,
+                                          "FinishedAt": "2026-11-24T12:00:07.123456789Z"}}
+
+
+def test_a_detached_run_is_settled_from_its_exited_container():
+    settled = records.settle(detached_record(), container("exited", 143))
+    assert settled["exit_code"] == 143 and settled["ended_at"] == "2026-11-24T12:00:07.123+00:00"
+    assert records.rows([settled])[0][4:6] == ("143", "7.1")
+
+
+def test_engine_times_keep_microseconds_of_the_nanoseconds():
+    assert records.engine_time("2026-11-24T12:00:07.123456789Z") == datetime(2026, 11, 24, 12, 0, 7, 123456,
+                                                                             tzinfo=UTC)
+    assert records.engine_time("2026-11-24T12:00:07Z") == datetime(2026, 11, 24, 12, 0, 7, tzinfo=UTC)
+
+
+def test_a_run_is_not_settled_while_running_when_gone_ended_or_renamed():
+    assert records.settle(detached_record(), container("running")) is None
+    assert records.settle(detached_record(), None) is None
+    assert records.settle(records.finished(detached_record(), STARTED, 0), container("exited", 1)) is None
+    assert records.settle(detached_record(), container("exited", 1, container_id="c2")) is None  # the name's reuse
