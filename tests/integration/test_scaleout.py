@@ -52,9 +52,12 @@ def swarm(engine):
     if engine.info()["Swarm"]["LocalNodeState"] == "active":
         yield
         return
+    bridge_was_there = bool(engine.networks.list(names=["docker_gwbridge"]))
     subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], check=True, capture_output=True)
     yield
     subprocess.run(["docker", "swarm", "leave", "--force"], check=True, capture_output=True)
+    if not bridge_was_there:  # made by `swarm init` for this test, and left behind by `swarm leave`
+        subprocess.run(["docker", "network", "rm", "docker_gwbridge"], check=True, capture_output=True)
 
 
 @pytest.fixture
