@@ -23,6 +23,10 @@ def _api_explanation(exc: BaseException) -> str:
 
 def engine_unreachable(where: str, detail: str) -> str:
     place = f" at {where}" if where else ""
+    if "permission denied" in detail.lower():  # the engine runs, but its socket is not yours to use
+        return (f"you may not use the Docker engine{place} (permission denied): add yourself to the docker group "
+                "with `sudo usermod -aG docker $USER`, then log out and back in; or use Docker Desktop or rootless "
+                "Docker")
     return (f"cannot reach the Docker engine{place} ({detail}). Start Docker, or point DOCKER_HOST "
             "or `docker context use` at a running engine")
 

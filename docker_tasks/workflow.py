@@ -55,7 +55,8 @@ def build(
         print(f"warning: {git.problem}, so this build is tagged {tags[0]} instead of a commit SHA; "
               "commit your code (git init; git add -A; git commit) for traceable tags")
     extra_args = dict(parse_assignment(item, environ, flag="--build-arg") for item in build_args)
-    check_build_args(extra_args, read_dotenv(settings.root))
+    if extra_args:
+        check_build_args(extra_args, read_dotenv(settings.root))
     args = {
         "BASE_IMAGE": settings.base_image,
         **labels.oci_build_args(settings.project, git, git_state.build_time(git, now)),

@@ -2,9 +2,16 @@
 
 import json
 import os
+import shutil
+import socket
 import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -74,3 +81,25 @@ def test_a_plain_docker_build_works_without_the_tasks(built, engine):
         assert b"train finished" in output
     finally:
         subprocess.run(["docker", "rmi", "--force", tag], capture_output=True)
+
+
+def test_a_socket_you_may_not_use_says_how_to_get_access():
+    """The engine runs but its socket is root's, as for a new Linux user outside the docker group."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv, to ask as another user")
+    folder = Path(tempfile.mkdtemp(prefix="dt-sock-", dir="/tmp"))  # short: unix socket paths are limited
+    folder.chmod(0o755)
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(folder / "docker.sock"))
+        listener.listen()
+        (folder / "docker.sock").chmod(0o660)
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        environment = {"PATH": os.environ["PATH"], "HOME": str(folder), "DOCKER_HOST": f"unix://{folder}/docker.sock"}
+        result = subprocess.run([*as_nobody, sys.executable, "-m", "invoke", "ps"], cwd=REPOSITORY,
+                                env=environment, capture_output=True, text=True)
+    shutil.rmtree(folder)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result.stderr[-2000:]
+    assert result.stderr.strip() == (
+        f"error: you may not use the Docker engine at unix://{folder}/docker.sock (permission denied): add "
+        "yourself to the docker group with `sudo usermod -aG docker $USER`, then log out and back in; or use "
+        "Docker Desktop or rootless Docker")

@@ -22,9 +22,11 @@ def api_error(status, explanation, kind=docker.errors.APIError):
     (api_error(400, "invalid reference format: repository name must be lowercase"), "names are lowercase"),
     (requests.exceptions.ConnectionError("Connection aborted"), "Start Docker"),
     (docker.errors.DockerException("Error while fetching server API version"), "Start Docker"),
+    (docker.errors.DockerException("Error while fetching server API version: ('Connection aborted.', "
+                                   "PermissionError(13, 'Permission denied'))"), "usermod -aG docker"),
     (api_error(500, "something else"), "the Docker engine refused: something else"),
 ], ids=["image-not-found", "port-in-use", "name-taken", "no-gpu-runtime", "bad-reference", "no-engine",
-        "no-engine-sdk", "other"])
+        "no-engine-sdk", "socket-not-yours", "other"])
 def test_each_docker_error_becomes_one_line_with_a_next_step(exc, expected):
     message = explain(exc)
     assert expected in message
