@@ -176,24 +176,14 @@ def remove(client, kind: str, reference: str, force: bool = False) -> str:
     return "removed"
 
 
-def inspect_image(client, reference: str) -> dict | None:
-    """The image's details, or None when there is no such image."""
+def inspect(client, kind: str, reference: str) -> dict | None:
+    """An image's or a container's details, or None when there is no such thing."""
     import docker.errors
 
+    inspector = client.api.inspect_container if kind == "container" else client.api.inspect_image
     with docker_errors():
         try:
-            return client.api.inspect_image(reference)
-        except docker.errors.NotFound:
-            return None
-
-
-def inspect_container(client, name: str) -> dict | None:
-    """The container's details, or None when there is no such container."""
-    import docker.errors
-
-    with docker_errors():
-        try:
-            return client.api.inspect_container(name)
+            return inspector(reference)
         except docker.errors.NotFound:
             return None
 

@@ -48,7 +48,7 @@ def _pick(client, settings: Settings, name: str | None, every: bool, task: str) 
 # --- versions -----------------------------------------------------------------------------------
 
 def owned_image(client, settings: Settings, reference: str) -> dict:
-    image = engine.inspect_image(client, reference)
+    image = engine.inspect(client, "image", reference)
     if image is None:
         raise TaskError(f"no image {reference}; `inv images` lists {settings.project}'s images, `inv build` makes one")
     if (image["Config"].get("Labels") or {}).get(labels.PROJECT) != settings.project:
@@ -73,7 +73,7 @@ def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bo
     if image_labels.get(labels.GIT_DIRTY) == "true" and not allow_dirty:
         raise TaskError(f"{source_ref} was built from uncommitted changes, so a version of it could not be rebuilt; "
                         "commit and `inv build` first, or add --allow-dirty")
-    existing = engine.inspect_image(client, target_ref)
+    existing = engine.inspect(client, "image", target_ref)
     if existing and existing["Id"] != image["Id"] and not force:
         raise TaskError(f"{target_ref} already names another image ({existing['Id'][7:19]}); "
                         "add --force to move it, or pick a new version")

@@ -87,10 +87,15 @@ def engine_time(text: str) -> datetime:
     return datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}+00:00")
 
 
+def awaits_end(record: dict) -> bool:
+    """A detached run's record is written when it starts, before anyone knows how it ends."""
+    return bool(record.get("detached")) and record.get("exit_code") is None
+
+
 def settle(record: dict, container: dict | None) -> dict | None:
-    """A detached run's record is written when it starts: once its container (from `inspect`) has
-    exited, the record finished with the container's own end time and exit code; otherwise None."""
-    if record.get("exit_code") is not None or not container:
+    """Once a detached run's container (from `inspect`) has exited, its record finished with the
+    container's own end time and exit code; otherwise None."""
+    if not awaits_end(record) or not container:
         return None
     if record.get("container_id") and record["container_id"] != container.get("Id"):
         return None  # the name now belongs to a later container

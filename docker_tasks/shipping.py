@@ -153,7 +153,7 @@ def pull(settings: Settings, *, reference: str, dry_run: bool) -> None:
         outcome = _follow(client.api.pull(name, tag=digest or tag or "latest", stream=True, decode=True))
     if outcome.error:
         raise TaskError(registry.explain_registry_error(outcome.error, server))
-    image = engine.inspect_image(client, reference)
+    image = engine.inspect(client, "image", reference)
     if image is None:
         raise TaskError(f"the pull of {reference} ended without an image; try again")
     print(f"pulled {reference} (image {image['Id'][7:19]}); run it with: inv run --image {reference}")

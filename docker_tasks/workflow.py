@@ -162,7 +162,7 @@ def plan_run(
 
 def require_image(client, reference: str) -> dict:
     """The image's details; a missing image is an error that says how to get one (it is never pulled)."""
-    image = engine.inspect_image(client, reference)
+    image = engine.inspect(client, "image", reference)
     if image is None:
         raise TaskError(f"image not found: {reference}. Build it with `inv build`, pull it with `inv pull`, "
                         "or see what exists with `inv images`")
@@ -267,20 +267,19 @@ def runs(settings: Settings, *, folder: str | None, limit: int) -> None:
 def _settle_detached_runs(found: list[dict], folder: Path) -> list[dict]:
     """Fill in how the detached runs that have since ended did, from their containers, and keep it
     in their records. The records are shown as they are when the engine is not there to ask."""
-    if not any(r.get("detached") and r.get("exit_code") is None for r in found):
+    if not any(map(records.awaits_end, found)):
         return found
     try:
         client = engine.connect()
     except TaskError:
         return found
-    settled = []
-    for record in found:
-        ended = records.settle(record, engine.inspect_container(client, record["container"])) \
-            if record.get("detached") and record.get("exit_code") is None else None
+    for index, record in enumerate(found):
+        ended = records.settle(record, engine.inspect(client, "container", record["container"])) \
+            if records.awaits_end(record) else None
         if ended:
             records.write(folder, ended)
-        settled.append(ended or record)
-    return settled
+            found[index] = ended
+    return found
 
 
 def images(settings: Settings, *, dry_run: bool = False) -> None:
