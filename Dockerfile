@@ -35,8 +35,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
+# src/ is not byte-compiled here: Python compiles it in milliseconds at start, while a RUN step
+# would add a quarter of a second to every code-only build.
 COPY src/ src/
-RUN python -m compileall -q src
 
 # OCI labels, filled in by `inv build` (empty with a plain `docker build .`). They come last so
 # that a new commit changes no layer above.
