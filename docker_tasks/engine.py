@@ -12,6 +12,7 @@ import sys
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from typing import NamedTuple
 
 from docker_tasks.errors import TaskError, engine_lost, engine_unreachable, explain
@@ -174,6 +175,22 @@ def remove(client, kind: str, reference: str, force: bool = False) -> str:
                 return "in use"
             raise
     return "removed"
+
+
+def engine_time(text: str) -> datetime:
+    """A time as the engine writes it (RFC 3339 with nanoseconds, `...:05.123456789Z`)."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}+00:00")
+
+
+def image_summaries(client, filters: dict) -> list[dict]:
+    """`GET /images/json` summaries, each `Created` to the microsecond rather than the second:
+    builds less than a second apart are common, and `--keep` must know which came last."""
+    with docker_errors():
+        summaries = client.api.images(filters=filters)
+        for summary in summaries:
+            summary["Created"] = engine_time(client.api.inspect_image(summary["Id"])["Created"]).timestamp()
+    return summaries
 
 
 def inspect(client, kind: str, reference: str) -> dict | None:

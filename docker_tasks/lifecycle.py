@@ -34,8 +34,7 @@ def _all_containers(client) -> list[dict]:
 
 
 def _images(client, settings: Settings) -> list[dict]:
-    with engine.docker_errors():
-        return client.api.images(filters=labels.project_filter(settings.project))
+    return engine.image_summaries(client, labels.project_filter(settings.project))
 
 
 def _pick(client, settings: Settings, name: str | None, every: bool, task: str) -> list[dict]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from docker_tasks import labels
+from docker_tasks import engine, labels
 from docker_tasks.tables import human_size
 
 PREFIX = "run-record-"
@@ -81,12 +81,6 @@ def finished(record: dict, ended: datetime, exit_code: int) -> dict:
     return {**record, "ended_at": ended.isoformat(timespec="milliseconds"), "exit_code": exit_code}
 
 
-def engine_time(text: str) -> datetime:
-    """A time as the engine writes it (RFC 3339 with nanoseconds, `...:05.123456789Z`)."""
-    whole, _, fraction = text.rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}+00:00")
-
-
 def awaits_end(record: dict) -> bool:
     """A detached run's record is written when it starts, before anyone knows how it ends."""
     return bool(record.get("detached")) and record.get("exit_code") is None
@@ -102,7 +96,7 @@ def settle(record: dict, container: dict | None) -> dict | None:
     state = container.get("State") or {}
     if state.get("Status") not in {"exited", "dead"}:
         return None
-    return finished(record, engine_time(state["FinishedAt"]), state["ExitCode"])
+    return finished(record, engine.engine_time(state["FinishedAt"]), state["ExitCode"])
 
 
 def write(folder: Path, record: dict) -> Path:

@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -48,3 +49,9 @@ def test_a_missing_docker_command_says_so(tmp_path, monkeypatch):
 def test_buildx_present(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", fake_docker_cli(tmp_path, 0))
     engine.require_buildx()
+
+
+def test_engine_times_keep_microseconds_of_the_nanoseconds():
+    assert engine.engine_time("2026-11-24T12:00:07.123456789Z") == datetime(2026, 11, 24, 12, 0, 7, 123456,
+                                                                             tzinfo=UTC)
+    assert engine.engine_time("2026-11-24T12:00:07Z") == datetime(2026, 11, 24, 12, 0, 7, tzinfo=UTC)

@@ -68,12 +68,6 @@ def test_a_detached_run_is_settled_from_its_exited_container():
     assert records.rows([settled])[0][4:6] == ("143", "7.1")
 
 
-def test_engine_times_keep_microseconds_of_the_nanoseconds():
-    assert records.engine_time("2026-11-24T12:00:07.123456789Z") == datetime(2026, 11, 24, 12, 0, 7, 123456,
-                                                                             tzinfo=UTC)
-    assert records.engine_time("2026-11-24T12:00:07Z") == datetime(2026, 11, 24, 12, 0, 7, tzinfo=UTC)
-
-
 def test_a_run_is_not_settled_while_running_when_gone_ended_or_renamed():
     assert records.settle(detached_record(), container("running")) is None
     assert records.settle(detached_record(), None) is None

@@ -83,3 +83,9 @@ def test_git_tag_names(version, git_tag):
 def test_keep_must_be_a_whole_number(value):
     with pytest.raises(TaskError, match="how many of the newest builds"):
         selection.parse_keep(value)
+
+
+def test_keep_orders_builds_within_one_second():
+    builds = [{"Id": f"i{n}", "RepoTags": [f"app:build{n}"], "Labels": {"dockertasks.build-tag": f"build{n}"},
+               "Created": created} for n, created in enumerate([100.1, 100.7, 100.4])]
+    assert [i["Id"] for i in selection.superseded(builds, "app", keep=1)] == ["i2", "i0"]
