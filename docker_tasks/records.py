@@ -82,13 +82,14 @@ def finished(record: dict, ended: datetime, exit_code: int) -> dict:
 
 
 def awaits_end(record: dict) -> bool:
-    """A detached run's record is written when it starts, before anyone knows how it ends."""
-    return bool(record.get("detached")) and record.get("exit_code") is None
+    """A record is written when its run starts; a detached run's end, or the end of a run whose
+    engine went away, is not seen by the `inv run` that wrote it."""
+    return record.get("exit_code") is None
 
 
 def settle(record: dict, container: dict | None) -> dict | None:
-    """Once a detached run's container (from `inspect`) has exited, its record finished with the
-    container's own end time and exit code; otherwise None."""
+    """Once the container (from `inspect`) of a run that awaits its end has exited, the run's record
+    finished with the container's own end time and exit code; otherwise None."""
     if not awaits_end(record) or not container:
         return None
     if record.get("container_id") and record["container_id"] != container.get("Id"):
@@ -139,7 +140,7 @@ def rows(records: Sequence[dict]) -> list[tuple[str, ...]]:
             record.get("container", "?"),
             image.get("reference", "?"),
             (image.get("git_sha") or "?")[:12] + ("-dirty" if image.get("git_dirty") else ""),
-            "detached" if exit_code is None and record.get("detached") else str(exit_code),
+            str(exit_code) if exit_code is not None else "detached" if record.get("detached") else "unknown",
             f"{seconds:.1f}" if seconds is not None else "-",
             human_size(sum(i.get("bytes", 0) for i in record.get("inputs") or [])),
             " ".join(record.get("arguments") or []) or "-",

@@ -260,13 +260,14 @@ def runs(settings: Settings, *, folder: str | None, limit: int) -> None:
     if not found:
         print(f"no run records in {where}; `inv run` writes one beside the job's outputs")
         return
-    found = _settle_detached_runs(found, where)
+    found = _settle_runs(found, where)
     print(tables.render(records.RUN_HEADERS, records.rows(found)))
 
 
-def _settle_detached_runs(found: list[dict], folder: Path) -> list[dict]:
-    """Fill in how the detached runs that have since ended did, from their containers, and keep it
-    in their records. The records are shown as they are when the engine is not there to ask."""
+def _settle_runs(found: list[dict], folder: Path) -> list[dict]:
+    """Fill in how the runs whose end `inv run` did not see (detached ones, and those that lost the
+    engine) ended, from their containers, and keep it in their records. The records are shown as
+    they are when the engine is not there to ask."""
     if not any(map(records.awaits_end, found)):
         return found
     try:

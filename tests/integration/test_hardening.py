@@ -305,9 +305,11 @@ def test_losing_the_engine_during_a_foreground_run_is_one_line_that_says_where_t
         f"error: lost the Docker engine while {name} ran: it stopped or restarted, so how the job ended is not "
         f"known here. Once the engine is back, `inv ps` shows how it ended and `inv logs --name {name}` what it "
         "printed"]
+    assert exit_in_runs(built, name, private_engine.env) == "unknown"  # the engine is not there to ask
     private_engine.start()
     assert "Exited (143)" in row_of(name, ok(built.inv("ps", env=private_engine.env)).stdout)  # kept, as it says
     assert ok(built.inv("logs", "--name", name, env=private_engine.env)).stdout.strip() == "before"
+    assert exit_in_runs(built, name, private_engine.env) == "143"
 
 
 def test_a_job_out_of_memory_is_told_apart_from_a_crash(built):

@@ -73,3 +73,9 @@ def test_a_run_is_not_settled_while_running_when_gone_ended_or_renamed():
     assert records.settle(detached_record(), None) is None
     assert records.settle(records.finished(detached_record(), STARTED, 0), container("exited", 1)) is None
     assert records.settle(detached_record(), container("exited", 1, container_id="c2")) is None  # the name's reuse
+
+
+def test_a_foreground_run_that_lost_its_engine_is_unknown_until_settled():
+    lost = {**detached_record(), "detached": False}
+    assert records.rows([lost])[0][4] == "unknown"
+    assert records.rows([records.settle(lost, container("exited", 143))])[0][4] == "143"
