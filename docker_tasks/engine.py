@@ -188,9 +188,12 @@ def image_summaries(client, filters: dict) -> list[dict]:
     builds less than a second apart are common, and `--keep` must know which came last."""
     with docker_errors():
         summaries = client.api.images(filters=filters)
-        for summary in summaries:
-            summary["Created"] = engine_time(client.api.inspect_image(summary["Id"])["Created"]).timestamp()
-    return summaries
+    exact = []
+    for summary in summaries:
+        details = inspect(client, "image", summary["Id"])
+        if details:  # None: removed since the listing
+            exact.append({**summary, "Created": engine_time(details["Created"]).timestamp()})
+    return exact
 
 
 def inspect(client, kind: str, reference: str) -> dict | None:
