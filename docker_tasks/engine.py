@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import NamedTuple
 
-from docker_tasks.errors import TaskError, engine_lost, engine_unreachable, explain
+from docker_tasks.errors import TaskError, engine_lost, engine_unreachable, explain, shards_lost
 from docker_tasks.run_options import RunPlan, create_kwargs
 
 BUILDX_MISSING = (
@@ -115,6 +115,14 @@ def run_container(client, plan: RunPlan):
     return container
 
 
+def lost_engine_errors() -> tuple[type[BaseException], ...]:
+    """What the SDK raises when the engine goes away in the middle of a request or a stream."""
+    import requests.exceptions
+    import urllib3.exceptions
+
+    return requests.exceptions.ConnectionError, urllib3.exceptions.ProtocolError, ConnectionError
+
+
 class Exit(NamedTuple):
     code: int
     out_of_memory: bool = False
@@ -126,9 +134,6 @@ def follow_to_exit(container, remove: bool) -> Exit:
     Ctrl-C stops the container (SIGTERM, then SIGKILL after 10 s) rather than leaving it running.
     If the engine goes away meanwhile, the container is left for `inv ps` and `inv logs` to explain.
     """
-    import requests.exceptions
-    import urllib3.exceptions
-
     lost_engine = False
     with docker_errors():
         try:
@@ -142,7 +147,7 @@ def follow_to_exit(container, remove: bool) -> Exit:
             print(f"\nstopping {container.name} ...", file=sys.stderr)
             container.stop(timeout=10)
             ended = Exit(130)
-        except (requests.exceptions.ConnectionError, urllib3.exceptions.ProtocolError, ConnectionError):
+        except lost_engine_errors():
             lost_engine = True
         finally:
             if remove and not lost_engine:
@@ -240,7 +245,8 @@ def docker_login(argv: list[str], secret: str) -> tuple[int, str]:
 def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
     """Run containers with at most `at_once` alive, reporting each start and end; return exit codes.
 
-    A failed container's last lines are shown. Ctrl-C stops every running one.
+    A failed container's last lines are shown. Ctrl-C stops every running one. If the engine goes
+    away meanwhile, the containers are left for `inv ps` and `inv logs` to explain.
     """
     import time
 
@@ -248,25 +254,27 @@ def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
     waiting = list(enumerate(plans))
     running: dict[int, tuple[object, float]] = {}
     try:
-        while waiting or running:
-            while waiting and len(running) < at_once:
-                index, plan = waiting.pop(0)
-                running[index] = (run_container(client, plan), time.monotonic())
-                report(index, f"started {plan.name}")
-            for index, (container, started) in list(running.items()):
-                with docker_errors():
-                    state = client.api.inspect_container(container.id)["State"]
-                if state["Status"] in {"exited", "dead"}:
-                    codes[index] = state["ExitCode"]
-                    del running[index]
-                    memory = ", out of memory" if state.get("OOMKilled") else ""
-                    report(index, f"exit code {codes[index]}{memory} after {time.monotonic() - started:.1f}s")
-                    if codes[index] != 0:
-                        with docker_errors():
-                            sys.stdout.buffer.write(container.logs(tail=10))
-                    if plans[index].remove:
-                        remove_container(container)
-            time.sleep(0.2)
+        with docker_errors():
+            try:
+                while waiting or running:
+                    while waiting and len(running) < at_once:
+                        index, plan = waiting.pop(0)
+                        running[index] = (run_container(client, plan), time.monotonic())
+                        report(index, f"started {plan.name}")
+                    for index, (container, started) in list(running.items()):
+                        state = client.api.inspect_container(container.id)["State"]
+                        if state["Status"] in {"exited", "dead"}:
+                            codes[index] = state["ExitCode"]
+                            del running[index]
+                            memory = ", out of memory" if state.get("OOMKilled") else ""
+                            report(index, f"exit code {codes[index]}{memory} after {time.monotonic() - started:.1f}s")
+                            if codes[index] != 0:
+                                sys.stdout.buffer.write(container.logs(tail=10))
+                            if plans[index].remove:
+                                remove_container(container)
+                    time.sleep(0.2)
+            except lost_engine_errors():
+                raise TaskError(shards_lost([container.name for container, _ in running.values()])) from None
     except KeyboardInterrupt:
         print(f"\nstopping {len(running)} running shard(s) ...", file=sys.stderr)
         for container, _ in running.values():

@@ -37,6 +37,12 @@ def engine_lost(container: str) -> str:
             "what it printed")
 
 
+def shards_lost(containers: list[str]) -> str:
+    return (f"lost the Docker engine while {len(containers)} shard(s) ran ({', '.join(containers)}): it stopped or "
+            "restarted. Once the engine is back, `inv ps` shows how they ended and `inv logs --name NAME` what each "
+            "printed; then run the shards again")
+
+
 def job_ending(code: int, out_of_memory: bool = False) -> str:
     """How a job ended and what to do about it, from its exit code, to follow "the job in IMAGE"."""
     if out_of_memory:

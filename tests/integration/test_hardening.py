@@ -312,6 +312,30 @@ def test_losing_the_engine_during_a_foreground_run_is_one_line_that_says_where_t
     assert exit_in_runs(built, name, private_engine.env) == "143"
 
 
+def test_losing_the_engine_during_sharded_runs_names_the_shards_left(built, private_engine):
+    name = f"{built.image_name}-sharded"
+    command = [*built.invoke_command(), "run", "--shards", "2", "--name", name, "--entrypoint", "sh", "--", "-c",
+               "sleep 600"]
+    environment = {**os.environ, "IMAGE_NAME": built.image_name, **private_engine.env}
+    with subprocess.Popen(command, cwd=built.root, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as running:
+        while "shard 2/2: started" not in running.stdout.readline():
+            assert running.poll() is None, running.stderr.read()
+        private_engine.stop()
+        out, err = running.communicate(timeout=120)
+    assert running.returncode != 0 and "Traceback" not in out + err
+    # The engine stops the shards before it stops answering, so a shard's end may still be seen.
+    unseen = [f"{name}-shard{i}" for i in (0, 1) if f"shard {i + 1}/2: exit code 143" not in out]
+    expected = (f"error: lost the Docker engine while {len(unseen)} shard(s) ran ({', '.join(unseen)}): it stopped "
+                "or restarted. Once the engine is back, `inv ps` shows how they ended and `inv logs --name NAME` "
+                "what each printed; then run the shards again") if unseen else \
+        "error: shard(s) 0, 1 of 2 failed (first exit code 143)"
+    assert len(err.strip().splitlines()) == 1 and err.startswith(expected), err
+    private_engine.start()
+    listing = ok(built.inv("ps", env=private_engine.env)).stdout
+    assert all("Exited (143)" in row_of(shard, listing) for shard in unseen)  # kept, as the message says
+
+
 def test_a_job_out_of_memory_is_told_apart_from_a_crash(built):
     result = built.inv("run", "--memory", "64m", "--entrypoint", "python", "--", "-c", "hog = 'x' * (1 << 30)")
     assert result.returncode == 137, result.stderr[-2000:]

@@ -2,7 +2,7 @@ import docker.errors
 import pytest
 import requests
 
-from docker_tasks.errors import engine_lost, explain, job_ending
+from docker_tasks.errors import engine_lost, explain, job_ending, shards_lost
 
 
 class FakeResponse:
@@ -47,3 +47,9 @@ def test_a_job_ending_says_what_happened_and_what_to_do(code, out_of_memory, exp
 def test_losing_the_engine_points_at_ps_and_logs_for_that_container():
     message = engine_lost("app-name-1a2b3c")
     assert "`inv ps`" in message and "`inv logs --name app-name-1a2b3c`" in message
+
+
+def test_losing_the_engine_during_shards_names_the_shards_left():
+    message = shards_lost(["app-1-shard0", "app-1-shard2"])
+    assert message.startswith("lost the Docker engine while 2 shard(s) ran (app-1-shard0, app-1-shard2)")
+    assert "`inv ps`" in message and "\n" not in message
