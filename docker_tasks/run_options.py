@@ -130,6 +130,24 @@ def volume_target(bind: str) -> str:
     return bind.split(":")[1]
 
 
+def unmounted_host_paths(arguments: Iterable[str], binds: Iterable[str], cwd: Path) -> list[str]:
+    """The job's arguments that name a file or folder on this machine outside every mounted folder.
+
+    The job cannot see them: passing a local path without mounting it is the commonest first
+    mistake with containers, and the job alone can only say "not found".
+    """
+    sources = [Path(bind.split(":")[0]) for bind in binds if bind.startswith("/")]
+    found = []
+    for argument in arguments:
+        value = argument.partition("=")[2] if argument.startswith("-") else argument
+        if not value:
+            continue
+        path = (cwd / value).resolve()
+        if path.exists() and not any(path.is_relative_to(source) for source in sources):
+            found.append(value)
+    return found
+
+
 def parse_gpus(spec: str) -> dict:
     """`docker run --gpus` grammar -> DeviceRequest fields (count -1 means all GPUs)."""
     request: dict = {"driver": "", "count": 0, "device_ids": None, "capabilities": [["gpu"]]}

@@ -24,6 +24,7 @@ from docker_tasks.run_options import (
     parse_memory,
     parse_ports,
     parse_volume,
+    unmounted_host_paths,
     volume_target,
 )
 from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings, read_dotenv
@@ -171,6 +172,7 @@ def require_image(client, reference: str) -> dict:
 
 def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: bool = False) -> None:
     """Run the plan: a foreground run streams the job's output and fails with the job's exit code."""
+    warn_about_unmounted_paths(plan)
     if dry_run:
         print(commands.show(commands.docker_run(plan, gpus)))
         return
@@ -199,9 +201,17 @@ def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: 
         raise TaskError(f"the job in {plan.image} {job_ending(*ended)}", exit_code=ended.code)
 
 
+def warn_about_unmounted_paths(plan: RunPlan) -> None:
+    for path in unmounted_host_paths(plan.command or [], plan.volumes, Path.cwd()):
+        print(f"warning: {path} is on this machine but in no mounted folder, so the job cannot see it; mount its "
+              f"folder, e.g. --volume {Path(path).resolve().parent}:/app/data:ro, and pass "
+              f"/app/data/{Path(path).name} instead")
+
+
 def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int | None, dry_run: bool) -> None:
     """Run `shards` copies of the job on this engine, at most `parallel` at once, then merge their parts."""
     at_once = shards_module.check_counts(shards, parallel, os.cpu_count() or 1)
+    warn_about_unmounted_paths(plan)
     plans = shards_module.shard_plans(plan, shards)
     merge = shards_module.merge_plan(plan)
     if dry_run:

@@ -52,6 +52,21 @@ def test_arguments_after_the_double_dash_reach_the_job_and_its_exit_code_comes_b
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_a_local_file_that_is_not_mounted_is_pointed_out(built, output_dir):
+    inputs = built.root / "inputs"
+    inputs.mkdir(exist_ok=True)
+    (inputs / "mydata.csv").write_text("a,b\n1,2\n")
+    unmounted = built.inv("run", "--", "predict", "--input", "inputs/mydata.csv")
+    assert unmounted.returncode == 2 and "input file not found" in unmounted.stdout
+    assert (f"warning: inputs/mydata.csv is on this machine but in no mounted folder, so the job cannot see it; "
+            f"mount its folder, e.g. --volume {inputs}:/app/data:ro, and pass /app/data/mydata.csv instead"
+            ) in unmounted.stdout
+    assert built.inv("run", "--", "train", "--n-estimators", "5").returncode == 0
+    mounted = built.inv("run", "--volume", f"{inputs}:/app/data:ro", "--", "predict", "--input", "/app/data/mydata.csv")
+    assert "warning:" not in mounted.stdout
+    assert "input is missing 30 column(s) the model needs" in mounted.stdout, mounted.stdout[-2000:]  # read it
+
+
 def test_a_detached_run_publishes_its_port(built, engine):
     port = free_port()
     result = built.inv("run", "--detach", "--port", f"127.0.0.1:{port}:8000", "--name", f"{built.image_name}-web",

@@ -133,3 +133,15 @@ def test_each_defence_can_be_turned_off():
     plan = RunPlan(image="i", name="n", labels={},
                    hardening=Hardening(read_only=False, drop_capabilities=False, no_new_privileges=False))
     assert not {"read_only", "tmpfs", "cap_drop", "security_opt"} & create_kwargs(plan).keys()
+
+
+def test_local_paths_outside_every_mount_are_found(tmp_path):
+    from docker_tasks.run_options import unmounted_host_paths
+
+    (tmp_path / "data.csv").write_text("x\n")
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "model.joblib").write_text("m")
+    arguments = ["predict", "--input", "data.csv", f"--model={tmp_path}/output/model.joblib", "output",
+                 "/app/output/x.csv", "--flag"]
+    assert unmounted_host_paths(arguments, [f"{tmp_path}/output:/app/output"], tmp_path) == ["data.csv"]
+    assert unmounted_host_paths(["data.csv"], [f"{tmp_path}:/app/data:ro"], tmp_path) == []
