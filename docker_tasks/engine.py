@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import NamedTuple
@@ -62,13 +62,17 @@ def connect(environ: Mapping[str, str] = os.environ):
 
 
 @contextmanager
-def docker_errors() -> Iterator[None]:
-    """Turn any error from the SDK into a one-line TaskError."""
+def docker_errors(lost: Callable[[], str] | None = None) -> Iterator[None]:
+    """Turn any error from the SDK into a one-line TaskError. `lost` gives the message for an engine
+    that goes away midway, where "cannot reach the engine" would not tell what became of the work."""
     import docker.errors
     import requests.exceptions
 
+    midway = lost_engine_errors() if lost else ()
     try:
         yield
+    except midway:
+        raise TaskError(lost()) from None
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise TaskError(explain(exc)) from None
 
@@ -134,8 +138,7 @@ def follow_to_exit(container, remove: bool) -> Exit:
     Ctrl-C stops the container (SIGTERM, then SIGKILL after 10 s) rather than leaving it running.
     If the engine goes away meanwhile, the container is left for `inv ps` and `inv logs` to explain.
     """
-    lost_engine = False
-    with docker_errors():
+    with docker_errors(lost=lambda: engine_lost(container.name)):
         try:
             for chunk in container.logs(stream=True, follow=True):
                 sys.stdout.buffer.write(chunk)
@@ -148,12 +151,11 @@ def follow_to_exit(container, remove: bool) -> Exit:
             container.stop(timeout=10)
             ended = Exit(130)
         except lost_engine_errors():
-            lost_engine = True
+            remove = False  # kept, for `inv ps` and `inv logs` once the engine is back
+            raise
         finally:
-            if remove and not lost_engine:
+            if remove:
                 remove_container(container)
-    if lost_engine:
-        raise TaskError(engine_lost(container.name))
     return ended
 
 
@@ -254,27 +256,24 @@ def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
     waiting = list(enumerate(plans))
     running: dict[int, tuple[object, float]] = {}
     try:
-        with docker_errors():
-            try:
-                while waiting or running:
-                    while waiting and len(running) < at_once:
-                        index, plan = waiting.pop(0)
-                        running[index] = (run_container(client, plan), time.monotonic())
-                        report(index, f"started {plan.name}")
-                    for index, (container, started) in list(running.items()):
-                        state = client.api.inspect_container(container.id)["State"]
-                        if state["Status"] in {"exited", "dead"}:
-                            codes[index] = state["ExitCode"]
-                            del running[index]
-                            memory = ", out of memory" if state.get("OOMKilled") else ""
-                            report(index, f"exit code {codes[index]}{memory} after {time.monotonic() - started:.1f}s")
-                            if codes[index] != 0:
-                                sys.stdout.buffer.write(container.logs(tail=10))
-                            if plans[index].remove:
-                                remove_container(container)
-                    time.sleep(0.2)
-            except lost_engine_errors():
-                raise TaskError(shards_lost([container.name for container, _ in running.values()])) from None
+        with docker_errors(lost=lambda: shards_lost([container.name for container, _ in running.values()])):
+            while waiting or running:
+                while waiting and len(running) < at_once:
+                    index, plan = waiting.pop(0)
+                    running[index] = (run_container(client, plan), time.monotonic())
+                    report(index, f"started {plan.name}")
+                for index, (container, started) in list(running.items()):
+                    state = client.api.inspect_container(container.id)["State"]
+                    if state["Status"] in {"exited", "dead"}:
+                        codes[index] = state["ExitCode"]
+                        del running[index]
+                        memory = ", out of memory" if state.get("OOMKilled") else ""
+                        report(index, f"exit code {codes[index]}{memory} after {time.monotonic() - started:.1f}s")
+                        if codes[index] != 0:
+                            sys.stdout.buffer.write(container.logs(tail=10))
+                        if plans[index].remove:
+                            remove_container(container)
+                time.sleep(0.2)
     except KeyboardInterrupt:
         print(f"\nstopping {len(running)} running shard(s) ...", file=sys.stderr)
         for container, _ in running.values():

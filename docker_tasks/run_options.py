@@ -195,6 +195,7 @@ def create_kwargs(plan: RunPlan) -> dict:
         "init": True,
         "detach": True,
     }
+    memory = parse_memory(plan.memory) if plan.memory else None
     if plan.hardening.read_only:
         kwargs.update(read_only=True, tmpfs=dict(TMPFS))
     if plan.hardening.drop_capabilities:
@@ -211,8 +212,8 @@ def create_kwargs(plan: RunPlan) -> dict:
         "user": plan.user,
         "device_requests": [plan.gpus] if plan.gpus else None,
         # The same limit for memory and memory plus swap: the job gets no swap, as on a cloud machine.
-        "mem_limit": parse_memory(plan.memory) if plan.memory else None,
-        "memswap_limit": parse_memory(plan.memory) if plan.memory else None,
+        "mem_limit": memory,
+        "memswap_limit": memory,
     }
     kwargs.update({k: v for k, v in optional.items() if v})
     return kwargs
