@@ -75,10 +75,17 @@ class Project:
     def invoke_command() -> list[str]:
         return [sys.executable, "-m", "invoke"]
 
+    def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        return {**os.environ, "IMAGE_NAME": self.image_name, **(env or {})}
+
     def inv(self, *args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-        environment = {**os.environ, "IMAGE_NAME": self.image_name, **(env or {})}
-        return subprocess.run([*self.invoke_command(), *args], cwd=self.root, env=environment,
+        return subprocess.run([*self.invoke_command(), *args], cwd=self.root, env=self.environment(env),
                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A task running in the background, its output piped, for a test to act on meanwhile."""
+        return subprocess.Popen([*self.invoke_command(), *args], cwd=self.root, env=self.environment(env),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def commit_change(self, text: str) -> None:
         """Commit a change to the job's code, so that the next build is a new image."""

@@ -201,10 +201,7 @@ def test_ctrl_c_stops_a_foreground_run(make_project, engine):
     project = make_project()
     ok(project.inv("build"))
     name = f"{project.image_name}-interrupted"
-    environment = {**os.environ, "IMAGE_NAME": project.image_name}
-    running = subprocess.Popen([*project.invoke_command(), "run", "--name", name, "--env", "N_ESTIMATORS=200000"],
-                               cwd=project.root, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    running = project.start("run", "--name", name, "--env", "N_ESTIMATORS=200000")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         found = engine.containers.list(filters={"name": name})
@@ -223,8 +220,7 @@ def test_two_builds_at_once_both_finish_with_the_right_tags(make_project, engine
     second = make_project()
     second.image_name = first.image_name
     second.commit_change("a different commit")
-    environment = {**os.environ, "IMAGE_NAME": first.image_name}
-    builds = [subprocess.Popen([*p.invoke_command(), "build"], cwd=p.root, env=environment,
+    builds = [subprocess.Popen([*p.invoke_command(), "build"], cwd=p.root, env=p.environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for p in (first, second)]
     for build in builds:
         output, _ = build.communicate(timeout=900)
@@ -292,11 +288,8 @@ def test_after_an_engine_restart_ps_and_logs_tell_the_truth(built, private_engin
 
 def test_losing_the_engine_during_a_foreground_run_is_one_line_that_says_where_to_look(built, private_engine):
     name = f"{built.image_name}-followed"
-    command = [*built.invoke_command(), "run", "--name", name, "--entrypoint", "sh", "--", "-c",
-               "echo before; sleep 600"]
-    environment = {**os.environ, "IMAGE_NAME": built.image_name, **private_engine.env}
-    with subprocess.Popen(command, cwd=built.root, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as following:
+    with built.start("run", "--name", name, "--entrypoint", "sh", "--", "-c", "echo before; sleep 600",
+                     env=private_engine.env) as following:
         assert following.stdout.readline().strip() == "before"
         private_engine.stop()
         out, err = following.communicate(timeout=120)
@@ -314,11 +307,8 @@ def test_losing_the_engine_during_a_foreground_run_is_one_line_that_says_where_t
 
 def test_losing_the_engine_during_sharded_runs_names_the_shards_left(built, private_engine):
     name = f"{built.image_name}-sharded"
-    command = [*built.invoke_command(), "run", "--shards", "2", "--name", name, "--entrypoint", "sh", "--", "-c",
-               "sleep 600"]
-    environment = {**os.environ, "IMAGE_NAME": built.image_name, **private_engine.env}
-    with subprocess.Popen(command, cwd=built.root, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as running:
+    with built.start("run", "--shards", "2", "--name", name, "--entrypoint", "sh", "--", "-c", "sleep 600",
+                     env=private_engine.env) as running:
         while "shard 2/2: started" not in running.stdout.readline():
             assert running.poll() is None, running.stderr.read()
         private_engine.stop()
