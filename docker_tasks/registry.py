@@ -80,6 +80,11 @@ class Outcome:
     error: str | None = None
 
 
+# The digest a push or a pull reports in a status line: `1.0: digest: sha256:... size: 406` after a
+# push, `Digest: sha256:...` after a pull. The containerd image store sends only that line; the
+# classic store also sends it as an `aux` object.
+DIGEST_LINE = re.compile(r"(?:^|: )digest: (sha256:[0-9a-f]{64})\b", re.IGNORECASE)
+
 FINISHED_LAYER = {"Pushed": "pushed", "Layer already exists": "already there", "Pull complete": "pulled",
                   "Already exists": "already there"}
 
@@ -95,7 +100,7 @@ def layer_lines(events: Iterable[dict]) -> Iterator[str | Outcome]:
         if event.get("id") and (status in FINISHED_LAYER or status.startswith("Mounted from")):
             yield f"  layer {event['id']}: {FINISHED_LAYER.get(status, 'mounted')}"
         digest = (event.get("aux") or {}).get("Digest") or digest
-        found = re.search(r"Digest: (sha256:[0-9a-f]{64})", status)
+        found = DIGEST_LINE.search(status)
         digest = found.group(1) if found else digest
     yield Outcome(digest)
 

@@ -73,6 +73,33 @@ def test_progress_becomes_a_line_per_finished_layer_and_a_digest():
     assert outcome == registry.Outcome(digest=digest)
 
 
+def test_the_containerd_store_reports_the_digest_only_in_a_status_line():
+    digest = "sha256:8c3f8814183980346d786dc09a4e9dada2f82b1705780b4037fbfcaa2cbb4a89"
+    events = [  # as Docker 26 with the containerd image store sends them
+        {"status": "The push refers to repository [127.0.0.1:5555/probe]"},
+        {"status": "Pushing", "progressDetail": {"current": 79428643, "total": 79428643}, "id": "096eace27405"},
+        {"status": "Pushed", "progressDetail": {}, "id": "096eace27405"},
+        {"status": f"1.0: digest: {digest} size: 406"},
+    ]
+    *lines, outcome = registry.layer_lines(events)
+    assert lines == ["  layer 096eace27405: pushed"]
+    assert outcome == registry.Outcome(digest=digest)
+
+
+@pytest.mark.parametrize("status", [
+    "Pushing", "The push refers to repository [r.io/sha256:" + "b" * 64 + "]", "digest: sha256:short size: 1",
+])
+def test_no_digest_is_read_from_other_lines(status):
+    assert list(registry.layer_lines([{"status": status}])) == [registry.Outcome()]
+
+
+def test_a_pull_reports_its_digest_too():
+    digest = "sha256:" + "c" * 64
+    *_, outcome = registry.layer_lines([{"status": "Pull complete", "id": "l1"}, {"status": f"Digest: {digest}"},
+                                         {"status": "Status: Downloaded newer image for r.io/app@" + digest}])
+    assert outcome == registry.Outcome(digest=digest)
+
+
 def test_an_error_in_the_stream_ends_it():
     events = [{"status": "Pushed", "id": "l1"}, {"errorDetail": {"message": "unauthorized"}, "error": "unauthorized"},
               {"status": "Pushed", "id": "l2"}]
