@@ -15,6 +15,7 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import NamedTuple
 
+from docker_tasks import stores
 from docker_tasks.errors import TaskError, engine_lost, engine_unreachable, explain, shards_lost
 from docker_tasks.run_options import RunPlan, create_kwargs
 
@@ -77,13 +78,31 @@ def docker_errors(lost: Callable[[], str] | None = None) -> Iterator[None]:
         raise TaskError(explain(exc)) from None
 
 
-def require_buildx() -> None:
+def describe(client) -> stores.Engine:
+    """The engine's version and image store."""
+    with docker_errors():
+        return stores.engine_from(client.info(), client.version())
+
+
+def _docker_cli(*args: str) -> subprocess.CompletedProcess:
     try:
-        found = subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0
+        return subprocess.run(["docker", *args], capture_output=True, text=True)
     except FileNotFoundError:
         raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
-    if not found:
+
+
+def require_buildx() -> None:
+    if _docker_cli("buildx", "version").returncode != 0:
         raise TaskError(BUILDX_MISSING)
+
+
+def builder_versions() -> tuple[str | None, str | None]:
+    """The buildx plugin's version and the BuildKit version of its current builder (None: not said)."""
+    plugin = _docker_cli("buildx", "version")
+    if plugin.returncode != 0:
+        raise TaskError(BUILDX_MISSING)
+    builder = _docker_cli("buildx", "inspect")
+    return stores.buildx_version(plugin.stdout), stores.buildkit_version(builder.stdout)
 
 
 def run_process(argv: list[str], keep: int = 30) -> tuple[int, list[str]]:
@@ -191,15 +210,17 @@ def engine_time(text: str) -> datetime:
 
 
 def image_summaries(client, filters: dict) -> list[dict]:
-    """`GET /images/json` summaries, each `Created` to the microsecond rather than the second:
-    builds less than a second apart are common, and `--keep` must know which came last."""
+    """`GET /images/json` summaries, each `Created` to the microsecond rather than the second
+    (builds less than a second apart are common, and `--keep` must know which came last), and
+    with `InspectedSize`, the size `docker image inspect` gives (see stores.unpacked_size)."""
     with docker_errors():
         summaries = client.api.images(filters=filters)
     exact = []
     for summary in summaries:
         details = inspect(client, "image", summary["Id"])
         if details:  # None: removed since the listing
-            exact.append({**summary, "Created": engine_time(details["Created"]).timestamp()})
+            exact.append({**summary, "Created": engine_time(details["Created"]).timestamp(),
+                          "InspectedSize": details.get("Size", 0)})
     return exact
 
 

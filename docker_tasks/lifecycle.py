@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from docker_tasks import cleanup, engine, git_state, labels, selection, tables
+from docker_tasks import cleanup, engine, git_state, labels, selection, stores, tables
 from docker_tasks.commands import show
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import Settings
@@ -266,10 +266,17 @@ def rmi(settings: Settings, *, tags: Sequence[str], every: bool, keep: str | Non
         else:
             print("\n".join(_remove_image(client, image, settings.image_name, force)))
     if not dry_run:
-        print(f"reclaimed {tables.human_size(max(0, before - engine.layers_size(client)))}")
+        print(_reclaimed(client, before))
     if refused:
         raise TaskError(f"kept, because containers use them: {'; '.join(refused)}. "
                         "Remove those containers first (`inv rm`), or add --force")
+
+
+def _reclaimed(client, layers_before: int) -> str:
+    """What the removals freed, as `docker system df` counts image layers, and why it may be less
+    than the images' sizes."""
+    freed = max(0, layers_before - engine.layers_size(client))
+    return f"reclaimed {tables.human_size(freed)} of image layers{stores.RECLAIM_NOTE[engine.describe(client).store]}"
 
 
 # --- clean --------------------------------------------------------------------------------------
@@ -313,9 +320,10 @@ def clean(settings: Settings, *, keep: int, everything: bool, yes: bool, dry_run
     for image in found.images:
         for line in _remove_image(client, image, settings.image_name, force=False):
             print(line + (" (kept: a container uses it)" if line.startswith("in use") else ""))
-    reclaimed = max(0, before - engine.layers_size(client))
+    layers = _reclaimed(client, before)
+    caches = 0
     for path in found.paths:
-        reclaimed += cleanup.folder_size(path)
+        caches += cleanup.folder_size(path)
         shutil.rmtree(path, ignore_errors=True)
         print(f"removed: {path.relative_to(settings.root)}")
-    print(f"reclaimed {tables.human_size(reclaimed)}")
+    print(layers + (f", and {tables.human_size(caches)} of local caches" if found.paths else ""))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docker_tasks.errors import TaskError
+from docker_tasks.stores import Engine, too_old
 
 # Where the project's name stands, file by file: what `inv init --name` rewrites.
 NAMED_IN = ("docker_tasks/settings.py", ".env.example", "README.md", "Dockerfile", ".env")
@@ -140,18 +141,34 @@ def hadolint_check(root: Path) -> Check:
                  else f"hadolint: {first[0] if first else 'failed'}", "see `hadolint Dockerfile`")
 
 
+def engine_check(found: Engine) -> Check:
+    return Check(not too_old(found.version), found.described, too_old(found.version) or "")
+
+
+def builder_check(buildx: str | None, buildkit: str | None) -> Check:
+    kit = f"BuildKit {buildkit}" if buildkit else "BuildKit built into the engine (it does not report its version)"
+    return Check(True, f"buildx {buildx or '(version not reported)'}, {kit}")
+
+
+def engine_checks(engine) -> list[Check]:
+    """The engine, its image store and its builder; `engine` is the module that talks to Docker."""
+    checks = []
+    try:
+        checks.append(engine_check(engine.describe(engine.connect())))
+    except TaskError as exc:
+        checks.append(Check(False, str(exc)))
+    try:
+        checks.append(builder_check(*engine.builder_versions()))
+    except TaskError as exc:
+        checks.append(Check(False, str(exc)))
+    return checks
+
+
 def doctor(root: Path) -> None:
     """Check the setup, a line each, and fail if anything needs fixing."""
     from docker_tasks import dependencies, engine, git_state
 
-    checks: list[Check] = []
-    for what, probe in (("the Docker engine answers", engine.connect), ("the buildx plugin is installed",
-                                                                        engine.require_buildx)):
-        try:
-            probe()
-            checks.append(Check(True, what))
-        except TaskError as exc:
-            checks.append(Check(False, str(exc)))
+    checks = engine_checks(engine)
     checks.append(disk_check(root))
     checks += env_file_checks(root)
     checks += ignore_checks(root, lambda path: git_state.is_ignored(root, path))

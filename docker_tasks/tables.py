@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from docker_tasks import labels
+from docker_tasks import labels, stores
 
 
 def human_size(size: int) -> str:
@@ -45,12 +45,22 @@ def short_tags(repo_tags: Sequence[str], image_name: str) -> list[str]:
     return shown
 
 
-IMAGE_HEADERS = ("BUILD", "VERSIONS", "IMAGE ID", "SIZE", "CREATED", "REVISION", "DIRTY")
+def image_headers(store: str) -> tuple[str, ...]:
+    """The containerd store also knows each image's compressed size, which the classic one does not."""
+    sizes = ("SIZE", "COMPRESSED") if store == stores.CONTAINERD else ("SIZE",)
+    return ("BUILD", "VERSIONS", "IMAGE ID", *sizes, "CREATED", "REVISION", "DIRTY")
 
 
-def image_rows(summaries: Sequence[dict], now: datetime, image_name: str) -> list[tuple[str, ...]]:
-    """One row an image, newest first, from `GET /images/json` summaries: its build tag, then
-    `latest`, version tags and tags under other names (a registry's)."""
+def image_sizes(image: dict, store: str) -> tuple[str, ...]:
+    listed, inspected = image.get("Size", 0), image.get("InspectedSize", 0)
+    unpacked = human_size(stores.unpacked_size(listed, inspected, store))
+    return (unpacked, human_size(inspected)) if store == stores.CONTAINERD else (unpacked,)
+
+
+def image_rows(summaries: Sequence[dict], now: datetime, image_name: str,
+               store: str = stores.CLASSIC) -> list[tuple[str, ...]]:
+    """One row an image, newest first, from engine.image_summaries: its build tag, then `latest`,
+    version tags and tags under other names (a registry's), and its sizes as image_headers names them."""
     rows = []
     for image in sorted(summaries, key=lambda i: i.get("Created", 0), reverse=True):
         image_labels = image.get("Labels") or {}
@@ -61,7 +71,7 @@ def image_rows(summaries: Sequence[dict], now: datetime, image_name: str) -> lis
             build if build in tags else "<untagged>",
             ", ".join(t for t in tags if t != build) or "-",
             short_id(image),
-            human_size(image.get("Size", 0)),
+            *image_sizes(image, store),
             human_age(created, now),
             image_labels.get(labels.GIT_SHA, "?")[:12],
             "yes" if image_labels.get(labels.GIT_DIRTY) == "true" else "no",

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import commands, engine, git_state, labels, records, registry, tables
+from docker_tasks import commands, engine, git_state, labels, records, registry, stores, tables
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import TaskError, job_ending, merge_failure
@@ -300,12 +300,13 @@ def images(settings: Settings, *, dry_run: bool = False) -> None:
         print(commands.show(commands.docker_images(selector)))
         return
     client = engine.connect()
-    with engine.docker_errors():
-        summaries = client.api.images(filters=selector)
+    summaries = engine.image_summaries(client, selector)
     if not summaries:
         print(f"no images of {settings.project} yet; build one with `inv build`")
         return
-    print(tables.render(tables.IMAGE_HEADERS, tables.image_rows(summaries, _now(), settings.image_name)))
+    store = engine.describe(client).store
+    print(tables.render(tables.image_headers(store), tables.image_rows(summaries, _now(), settings.image_name, store)))
+    print(stores.SIZE_NOTE[store])
     pushed = tables.pushed_lines(registry.read_pushes(settings.root), [s["Id"] for s in summaries])
     if pushed:
         print("\npushed (recorded in .dockertasks/pushes.json):")

@@ -150,22 +150,36 @@ class Registry:
     username: str
     password: str
 
-    def tags(self, repository: str) -> list[str]:
+    def ask(self, path: str, method: str = "GET", accept: str | None = None):
         import base64
-        import json
-        import urllib.error
         import urllib.request
 
-        request = urllib.request.Request(f"http://{self.host}/v2/{repository}/tags/list")
+        request = urllib.request.Request(f"http://{self.host}/v2/{path}", method=method)
         token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
+        if accept:
+            request.add_header("Accept", accept)
+        return urllib.request.urlopen(request, timeout=10)
+
+    def tags(self, repository: str) -> list[str]:
+        import json
+        import urllib.error
+
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with self.ask(f"{repository}/tags/list") as response:
                 return json.load(response).get("tags") or []
         except urllib.error.HTTPError as answer:
             if answer.code == 404:  # nothing was ever pushed under that name
                 return []
             raise
+
+    def manifest_digest(self, repository: str, tag: str) -> str:
+        """The digest the registry serves for a tag, whichever manifest type the engine pushed."""
+        accept = ", ".join(f"application/vnd.{kind}" for kind in (
+            "oci.image.index.v1+json", "oci.image.manifest.v1+json",
+            "docker.distribution.manifest.list.v2+json", "docker.distribution.manifest.v2+json"))
+        with self.ask(f"{repository}/manifests/{tag}", method="HEAD", accept=accept) as response:
+            return response.headers["Docker-Content-Digest"]
 
 
 @pytest.fixture(scope="session")

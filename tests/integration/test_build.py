@@ -4,6 +4,8 @@ from datetime import datetime
 
 import pytest
 
+pytestmark = pytest.mark.image_store  # images: how they are listed, sized, removed, pushed
+
 
 def test_a_build_is_tagged_with_the_commit_and_latest(built, engine):
     image = engine.images.get(f"{built.image_name}:{built.head(short=True)}")

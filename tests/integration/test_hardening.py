@@ -9,8 +9,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -154,11 +156,14 @@ def test_detached_head_builds_with_the_commit(make_project, engine):
     engine.images.get(f"{project.image_name}:{project.head(True)}")
 
 
+@pytest.mark.image_store  # what `docker save` holds differs between the stores
 def test_secrets_reach_no_image_layer_no_history_and_no_output(make_project, engine):
     project = make_project()
     canaries = {name: f"canary-{name}-{uuid.uuid4().hex}" for name in ("dotenv", "envfile", "flag")}
     (project.root / ".env").write_text(f"API_TOKEN={canaries['dotenv']}\nIMAGE_NAME={project.image_name}\n")
     (project.root / "job.env").write_text(f'export DB_PASSWORD="{canaries["envfile"]}"\n')
+    in_code = f"in-code-{uuid.uuid4().hex}"  # what the scan must find, so that it is seen to look inside layers
+    project.commit_change(in_code)
     outputs = [
         ok(project.inv("build")),
         ok(project.inv("run", "--env-file", "job.env", "--env", f"OTHER_SECRET={canaries['flag']}",
@@ -172,7 +177,8 @@ def test_secrets_reach_no_image_layer_no_history_and_no_output(make_project, eng
     printed = "".join(r.stdout + r.stderr for r in outputs)
     history = subprocess.run(["docker", "history", "--no-trunc", f"{project.image_name}:latest"],
                              capture_output=True, text=True, check=True).stdout
-    saved = save_contains(f"{project.image_name}:latest", [c.encode() for c in canaries.values()])
+    saved = save_contains(f"{project.image_name}:latest", [c.encode() for c in [*canaries.values(), in_code]])
+    assert saved[in_code.encode()], "the scan of `docker save` did not find what src/ holds"
     for name, canary in canaries.items():
         assert canary not in printed, f"the {name} secret was printed"
         assert canary not in history, f"the {name} secret is in docker history"
@@ -183,18 +189,37 @@ def test_secrets_reach_no_image_layer_no_history_and_no_output(make_project, eng
 
 
 def save_contains(image: str, needles: list[bytes]) -> dict[bytes, bool]:
-    """Stream `docker save` (every layer and the config) and look for each needle in it."""
+    """Stream `docker save` and look for each needle in every file of it, the image's layers
+    unpacked: the containerd image store saves them gzip-compressed, where no needle would show."""
     found = dict.fromkeys(needles, False)
-    overlap = max(map(len, needles))
-    with subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE) as saving:
-        previous = b""
-        while block := saving.stdout.read(1 << 20):
-            window = previous + block
-            for needle in needles:
-                found[needle] = found[needle] or needle in window
-            previous = block[-overlap:]
+    with (subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE) as saving,
+          tarfile.open(fileobj=saving.stdout, mode="r|") as saved):
+        for member in saved:
+            if member.isfile():
+                for needle in scan(saved.extractfile(member), needles):
+                    found[needle] = True
     assert saving.returncode == 0
     return found
+
+
+def scan(stream, needles: list[bytes]) -> set[bytes]:
+    """The needles in a file of `docker save`: a layer (plain or gzip), a config or a manifest."""
+    head = stream.read(4)
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        pytest.fail("a layer of the image is zstd-compressed, which this scan cannot read")
+    unpack = zlib.decompressobj(wbits=31) if head.startswith(b"\x1f\x8b") else None
+    overlap, seen, previous = max(map(len, needles)), set(), b""
+    block = head
+    while block:
+        data = unpack.decompress(block) if unpack else block
+        while unpack and unpack.eof and unpack.unused_data:  # a layer of several gzip members
+            rest, unpack = unpack.unused_data, zlib.decompressobj(wbits=31)
+            data += unpack.decompress(rest)
+        window = previous + data
+        seen |= {needle for needle in needles if needle in window}
+        previous = window[-overlap:]
+        block = stream.read(1 << 20)
+    return seen
 
 
 def test_ctrl_c_stops_a_foreground_run(make_project, engine):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.image_store  # images: how they are listed, sized, removed, pushed
+
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "python:3.11-slim")  # present after any build
 
 

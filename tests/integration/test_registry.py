@@ -10,6 +10,8 @@ import pytest
 
 from tests.integration.support import free_port
 
+pytestmark = pytest.mark.image_store  # images: how they are listed, sized, removed, pushed
+
 
 @pytest.fixture
 def client_env(tmp_path):
@@ -77,6 +79,17 @@ def test_push_remove_and_pull_back_by_digest(shipped, registry, client_env, engi
     assert registry.password not in printed
     assert registry.password not in arguments.read_text()
     assert "--password-stdin" in arguments.read_text()
+
+
+def test_push_reports_the_digest_the_registry_holds(shipped, registry, client_env):
+    """What the registry serves for the tag is the digest inv push printed and recorded."""
+    project, _ = shipped
+    env, _, _ = client_env
+    pushed = ok(project.inv("push", "--registry", registry.host, "--tag", "latest", env=env)).stdout
+    printed = re.search(r"@(sha256:[0-9a-f]{64})$", pushed.strip()).group(1)
+    assert registry.manifest_digest(project.image_name, "latest") == printed
+    recorded = json.loads((project.root / ".dockertasks" / "pushes.json").read_text())[-1]
+    assert recorded["digest"] == printed
 
 
 def test_push_a_version_tag(shipped, registry, client_env):

@@ -86,6 +86,7 @@ def services_of(engine, project):
     return engine.services.list(filters={"label": f"dockertasks.project={project.image_name}"})
 
 
+@pytest.mark.image_store  # the swarm pulls the pushed image
 def test_a_swarm_job_runs_the_shards_merges_and_removes_its_service(pushed, engine):
     project, env, reference = pushed
     ok(project.inv(*SWARM_RUN, "--shards", "1", "--image", reference, "--", "train", "--n-estimators", "10",
@@ -103,6 +104,7 @@ def test_a_swarm_job_runs_the_shards_merges_and_removes_its_service(pushed, engi
     assert services_of(engine, project) == []
 
 
+@pytest.mark.image_store
 def test_a_detached_swarm_job_is_reported_and_removed_by_status(pushed, engine):
     project, env, reference = pushed
     started = ok(project.inv(*SWARM_RUN, "--shards", "2", "--detach", "--image", reference,

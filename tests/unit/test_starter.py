@@ -66,3 +66,42 @@ def test_check_lines_carry_the_fix_only_when_failing():
     assert starter.Check(True, "fine", "do x").line() == "✓ fine"
     assert starter.Check(False, "broken", "do x").line() == "✗ broken — do x"
     assert starter.Check(None, "odd", "do y").line() == "! odd — do y"
+
+
+class FakeEngine:
+    """The engine module's surface that doctor uses, answering as an old engine would."""
+
+    def __init__(self, version="26.1.5", store="containerd", buildx=("0.13.1", None), reachable=True):
+        self.version, self.store, self.buildx, self.reachable = version, store, buildx, reachable
+
+    def connect(self):
+        if not self.reachable:
+            raise starter.TaskError("cannot reach the Docker engine at unix:///var/run/docker.sock (refused)")
+        return object()
+
+    def describe(self, client):
+        from docker_tasks.stores import Engine
+
+        return Engine(self.version, "1.45", self.store, "overlayfs")
+
+    def builder_versions(self):
+        return self.buildx
+
+
+def test_doctor_shows_the_engine_its_store_and_the_builder():
+    lines = [c.line() for c in starter.engine_checks(FakeEngine())]
+    assert lines == ["✓ Docker Engine 26.1.5 (API 1.45), the containerd image store",
+                     "✓ buildx 0.13.1, BuildKit built into the engine (it does not report its version)"]
+
+
+def test_doctor_refuses_an_engine_older_than_the_tasks_need():
+    (engine_line, _) = [c.line() for c in starter.engine_checks(FakeEngine(version="19.03.15"))]
+    assert engine_line.startswith("✗ Docker Engine 19.03.15 (API 1.45), the containerd image store — Docker Engine "
+                                  "19.03.15 is older than 20.10, the oldest these tasks work with")
+    assert "upgrade Docker to 20.10 or newer" in engine_line
+
+
+def test_doctor_says_why_it_cannot_see_the_engine():
+    (engine_line, builder_line) = [c.line() for c in starter.engine_checks(FakeEngine(reachable=False))]
+    assert engine_line.startswith("✗ cannot reach the Docker engine")
+    assert builder_line.startswith("✓ buildx 0.13.1")
