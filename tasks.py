@@ -87,7 +87,7 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
     if shards:
         workflow.run_shards(plan, settings=project, shards=shards, parallel=parallel or None, dry_run=dry_run)
     else:
-        workflow.run(plan, settings=project, gpus=gpus, dry_run=dry_run)
+        workflow.run(plan, settings=project, dry_run=dry_run)
 
 
 @task(name="images", help=flags())

@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from docker_tasks.run_options import TMPFS, RunPlan
+from docker_tasks.run_options import TMPFS, RunPlan, gpus_flag
 
 MASK = "***"
 
@@ -39,7 +39,7 @@ def buildx_build(
     return [*argv, str(context)]
 
 
-def docker_run(plan: RunPlan, gpus_spec: str | None = None) -> list[str]:
+def docker_run(plan: RunPlan) -> list[str]:
     argv = ["docker", "run"]
     argv += ["--detach"] if plan.detach else []
     argv += ["--rm"] if plan.remove and not plan.detach else []
@@ -63,8 +63,8 @@ def docker_run(plan: RunPlan, gpus_spec: str | None = None) -> list[str]:
         argv += ["--user", plan.user]
     if plan.entrypoint:
         argv += ["--entrypoint", plan.entrypoint]
-    if gpus_spec:
-        argv += ["--gpus", gpus_spec]
+    if plan.gpus:
+        argv += ["--gpus", gpus_flag(plan.gpus)]
     if plan.memory:
         argv += ["--memory", plan.memory, "--memory-swap", plan.memory]
     return [*argv, plan.image, *(plan.command or [])]

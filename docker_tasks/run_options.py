@@ -7,6 +7,7 @@ function of plain values (`create_kwargs`), so it is tested without an engine.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -171,6 +172,22 @@ def parse_gpus(spec: str) -> dict:
         else:
             raise TaskError(f"--gpus {spec!r}: cannot read {item!r}; use {GPUS_FORM}")
     return request
+
+
+def gpus_flag(request: dict) -> str:
+    """The `docker run --gpus` value that parse_gpus reads back as `request`: what the dry run
+    shows is what the run asks for."""
+    fields = [f"driver={request['driver']}"] if request.get("driver") else []
+    if request.get("device_ids"):
+        fields.append("device=" + ",".join(request["device_ids"]))
+    elif request.get("count"):
+        fields.append("all" if request["count"] == -1 else str(request["count"]))
+    capabilities = (request.get("capabilities") or [["gpu"]])[0]
+    if capabilities != ["gpu"]:
+        fields.append("capabilities=" + ",".join(capabilities))
+    line = io.StringIO()
+    csv.writer(line, lineterminator="").writerow(fields)
+    return line.getvalue()
 
 
 def parse_memory(spec: str) -> int:

@@ -170,11 +170,11 @@ def require_image(client, reference: str) -> dict:
     return image
 
 
-def run(plan: RunPlan, *, settings: Settings, gpus: str | None = None, dry_run: bool = False) -> None:
+def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
     """Run the plan: a foreground run streams the job's output and fails with the job's exit code."""
     warn_about_unmounted_paths(plan)
     if dry_run:
-        print(commands.show(commands.docker_run(plan, gpus)))
+        print(commands.show(commands.docker_run(plan)))
         return
     (settings.root / "output").mkdir(exist_ok=True)
     client = engine.connect()

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from docker_tasks import commands
-from docker_tasks.run_options import Hardening, RunPlan
+from docker_tasks import commands, shards
+from docker_tasks.run_options import Hardening, RunPlan, parse_gpus
 
 
 def test_the_build_command_uses_buildx_and_loads_the_image():
@@ -20,9 +20,9 @@ def test_the_run_command_masks_every_environment_value():
         image="app:latest", name="app-1", labels={"dockertasks.project": "app"},
         command=["predict", "--input", "x y.csv"], environment={"TOKEN": "s3cret", "EMPTY": ""},
         ports={"80/tcp": [("", 8080), ("127.0.0.1", None)]}, volumes=["/h/out:/app/output"],
-        user="1000:1000", entrypoint="python",
+        user="1000:1000", entrypoint="python", gpus=parse_gpus("all"),
     )
-    line = commands.show(commands.docker_run(plan, gpus_spec="all"))
+    line = commands.show(commands.docker_run(plan))
     assert "s3cret" not in line
     assert line == (
         "docker run --rm --init --name app-1 --read-only --tmpfs=/tmp:rw,nosuid,nodev,size=512m --cap-drop ALL "
@@ -52,3 +52,9 @@ def test_the_hardening_shows_in_the_run_command():
 def test_a_memory_limit_shows_in_the_run_command_without_swap():
     line = commands.show(commands.docker_run(RunPlan(image="i", name="n", labels={}, memory="2g")))
     assert "--memory 2g --memory-swap 2g i" in line
+
+
+def test_every_shard_and_the_merge_show_the_gpus_they_get():
+    plan = RunPlan(image="i", name="n", labels={}, gpus=parse_gpus('"device=0,1"'))
+    for shard in [*shards.shard_plans(plan, 2), shards.merge_plan(plan)]:
+        assert """--gpus '"device=0,1"'""" in commands.show(commands.docker_run(shard))

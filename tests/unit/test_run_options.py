@@ -3,7 +3,15 @@ from pathlib import Path
 import pytest
 
 from docker_tasks.errors import TaskError
-from docker_tasks.run_options import RunPlan, create_kwargs, parse_gpus, parse_memory, parse_ports, parse_volume
+from docker_tasks.run_options import (
+    RunPlan,
+    create_kwargs,
+    gpus_flag,
+    parse_gpus,
+    parse_memory,
+    parse_ports,
+    parse_volume,
+)
 
 
 @pytest.mark.parametrize("spec, expected", [
@@ -71,6 +79,16 @@ def test_malformed_volumes(tmp_path, spec, message):
 def test_gpus_in_docker_run_grammar(spec, fields):
     request = parse_gpus(spec)
     assert {key: request[key] for key in fields} == fields
+
+
+@pytest.mark.parametrize("spec, shown", [
+    ("all", "all"), ("count=all", "all"), ("2", "2"), ('"device=0,1"', '"device=0,1"'),
+    ("device=GPU-3f2a", "device=GPU-3f2a"), ("driver=nvidia,count=1", "driver=nvidia,1"),
+    ('count=all,"capabilities=compute,utility"', 'all,"capabilities=compute,utility"'),
+])
+def test_the_gpus_flag_shown_is_the_request_made(spec, shown):
+    assert gpus_flag(parse_gpus(spec)) == shown
+    assert parse_gpus(gpus_flag(parse_gpus(spec))) == parse_gpus(spec)
 
 
 @pytest.mark.parametrize("spec", ["", "many", "count=x", "device="])
