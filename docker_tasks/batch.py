@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
+from docker_tasks.run_options import DEFENCES, TMPFS, TMPFS_SIZE, Hardening
 
 SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):")
 SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
@@ -35,13 +36,21 @@ def split_environment(environment: Mapping[str, str]) -> tuple[list[dict], list[
 
 
 def job_definition(*, name: str, image: str, vcpus: str, memory_mib: int, environment: Mapping[str, str],
-                   command: Sequence[str], shards: int) -> dict:
+                   command: Sequence[str], shards: int, hardening: Hardening = DEFENCES) -> dict:
     plain, secrets = split_environment({**environment, "SHARD_COUNT": str(shards)})
     properties = {
         "image": image,
         "command": list(command),
         "resourceRequirements": [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": str(memory_mib)}],
         "environment": plain,
+        # The defences of a local run that Batch offers (on EC2; README, "Scaling out"): a read-only
+        # root with a tmpfs /tmp, and an init process. It has no setting to drop capabilities.
+        "readonlyRootFilesystem": hardening.read_only,
+        "linuxParameters": {
+            "initProcessEnabled": True,
+            **({"tmpfs": [{"containerPath": path, "size": TMPFS_SIZE >> 20, "mountOptions": ["rw", "nosuid", "nodev"]}
+                          for path in TMPFS]} if hardening.read_only else {}),
+        },
     }
     if secrets:
         properties["secrets"] = secrets

@@ -218,16 +218,16 @@ def _users(client) -> dict[str, list[str]]:
     return users
 
 
-def _remove_image(client, image: dict, image_name: str, force: bool) -> list[str]:
-    """Remove an image by untagging it under this project's name (the last tag takes the image with
-    it), or by id when it has no tag at all. Tags you gave it under other names are left alone."""
-    tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
-    ours = [f"{image_name}:{t}" for t in selection.repo_tags(image, image_name)]
-    references = ours if tags else [image["Id"]]
-    report = [f"{engine.remove(client, 'image', ref, force=force)}: {ref}" for ref in references]
-    others = [t for t in tags if t not in ours]
+def _remove_image(client, image: dict, image_name: str, force: bool, dry_run: bool = False) -> list[str]:
+    """Remove an image as selection.removal_references says, or, in a dry run, show the command."""
+    references = selection.removal_references(image, image_name)
+    if dry_run:
+        report = [show(["docker", "rmi", *(["--force"] if force else []), *references])] if references else []
+    else:
+        report = [f"{engine.remove(client, 'image', ref, force=force)}: {ref}" for ref in references]
+    others = selection.foreign_tags(image, image_name)
     if others:
-        report.append(f"kept: image {tables.short_id(image)}, also tagged {', '.join(others)}")
+        report.append(f"{'# ' if dry_run else ''}kept: image {tables.short_id(image)}, also tagged {', '.join(others)}")
     return report
 
 
@@ -259,12 +259,11 @@ def rmi(settings: Settings, *, tags: Sequence[str], every: bool, keep: str | Non
         if in_use and not force:
             refused.append(f"{shown} (used by {', '.join(in_use)})")
             continue
-        if dry_run:
-            print(show(["docker", "rmi", *(["--force"] if force else []), reference or tables.short_id(image)]))
-        elif reference:
-            print(f"{engine.remove(client, 'image', reference, force=force)}: {reference}")
+        if reference:
+            print(show(["docker", "rmi", *(["--force"] if force else []), reference]) if dry_run
+                  else f"{engine.remove(client, 'image', reference, force=force)}: {reference}")
         else:
-            print("\n".join(_remove_image(client, image, settings.image_name, force)))
+            print("\n".join(_remove_image(client, image, settings.image_name, force, dry_run)))
     if not dry_run:
         print(_reclaimed(client, before))
     if refused:
@@ -297,7 +296,8 @@ def clean(settings: Settings, *, keep: int, everything: bool, yes: bool, dry_run
                 print(show(["docker", "stop", cname]))
             print(f"docker rm {cname}   # {cleanup.describe_container(container)}")
         for image in found.images:
-            print(f"docker rmi {tables.short_id(image)}   # {cleanup.describe_image(image)}")
+            print(f"# {cleanup.describe_image(image)}")
+            print("\n".join(_remove_image(client, image, settings.image_name, force=False, dry_run=True)))
         for path in found.paths:
             print(show(["rm", "-r", str(path)]))
         print("(dry run: nothing was removed)")

@@ -41,7 +41,10 @@ class Hardening:
     no_new_privileges: bool = True
 
 
-TMPFS = {"/tmp": "rw,nosuid,nodev,size=512m"}
+DEFENCES = Hardening()  # every engine's default
+
+TMPFS_SIZE = 512 << 20
+TMPFS = {"/tmp": f"rw,nosuid,nodev,size={TMPFS_SIZE >> 20}m"}
 
 
 @dataclass(frozen=True)

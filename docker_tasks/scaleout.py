@@ -19,7 +19,7 @@ from docker_tasks import batch, engine, git_state, labels, registry, shards, tab
 from docker_tasks.commands import show
 from docker_tasks.envfiles import container_environment
 from docker_tasks.errors import TaskError, merge_failure
-from docker_tasks.run_options import RunPlan
+from docker_tasks.run_options import DEFENCES, TMPFS, TMPFS_SIZE, Hardening, RunPlan
 from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings, lookup
 from docker_tasks.tags import build_tag
 
@@ -88,20 +88,27 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
 # --- Docker Swarm ------------------------------------------------------------------------------
 
 def service_kwargs(settings: Settings, *, name: str, image: str, command: list[str], shards_count: int,
-                   at_once: int, environment: Mapping[str, str], volume: str) -> dict:
-    """docker-py `services.create` arguments for a replicated job of `shards_count` tasks."""
+                   at_once: int, environment: Mapping[str, str], volume: str,
+                   hardening: Hardening = DEFENCES) -> dict:
+    """docker-py `services.create` arguments for a replicated job of `shards_count` tasks, with the
+    defences of a local run that Swarm offers: a read-only root with a tmpfs /tmp, and no
+    capabilities. Swarm services have no no-new-privileges setting (README, "Scaling out")."""
     from docker.types import Mount, RestartPolicy, ServiceMode
 
     env = {**environment, "SHARD_COUNT": str(shards_count), "SWARM_TASK_SLOT": "{{.Task.Slot}}"}
     ownership = {labels.PROJECT: settings.project, labels.IMAGE: image, SERVICE: name}
+    mounts = [Mount(CONTAINER_OUTPUT_DIR, volume, type="volume")]
+    if hardening.read_only:
+        mounts += [Mount(path, None, type="tmpfs", tmpfs_size=TMPFS_SIZE) for path in TMPFS]
     return {
         "image": image, "args": command, "name": name,  # args: the entrypoint stays the image's
         "mode": ServiceMode("replicated-job", replicas=shards_count, concurrency=at_once),
         "env": [f"{key}={value}" for key, value in env.items()],
         "labels": ownership, "container_labels": ownership,
-        "mounts": [Mount(CONTAINER_OUTPUT_DIR, volume, type="volume")],
+        "mounts": mounts,
         "restart_policy": RestartPolicy(condition="none"),
-        "init": True, "read_only": False, "cap_drop": ["ALL"],
+        "init": True, "read_only": hardening.read_only,
+        "cap_drop": ["ALL"] if hardening.drop_capabilities else None,
     }
 
 
@@ -110,14 +117,19 @@ def service_command(kwargs: dict) -> list[str]:
     argv = ["docker", "service", "create", "--mode", "replicated-job",
             "--replicas", str(kwargs["mode"]["ReplicatedJob"]["TotalCompletions"]),
             "--max-concurrent", str(kwargs["mode"]["ReplicatedJob"]["MaxConcurrent"]),
-            "--name", kwargs["name"], "--restart-condition", "none", "--init", "--cap-drop", "ALL"]
+            "--name", kwargs["name"], "--restart-condition", "none", "--init"]
+    argv += ["--read-only"] if kwargs["read_only"] else []
+    argv += ["--cap-drop", "ALL"] if kwargs["cap_drop"] else []
     for variable in kwargs["env"]:
         key, _, value = variable.partition("=")
         argv += ["--env", f"{key}={value if key in {'SHARD_COUNT', 'SWARM_TASK_SLOT'} else '***'}"]
     for key, value in kwargs["labels"].items():
         argv += ["--label", f"{key}={value}"]
-    mount = kwargs["mounts"][0]
-    argv += ["--mount", f"type=volume,source={mount['Source']},target={mount['Target']}"]
+    for mount in kwargs["mounts"]:
+        if mount["Type"] == "tmpfs":
+            argv += ["--mount", f"type=tmpfs,target={mount['Target']},tmpfs-size={mount['TmpfsOptions']['SizeBytes']}"]
+        else:
+            argv += ["--mount", f"type=volume,source={mount['Source']},target={mount['Target']}"]
     return [*argv, kwargs["image"], *kwargs["args"]]
 
 

@@ -69,6 +69,19 @@ def repo_tags(image: dict, image_name: str) -> list[str]:
     return tags
 
 
+def removal_references(image: dict, image_name: str) -> list[str]:
+    """What removing a project image untags: its tags under this project's name (the last one takes
+    the image with it), or its id when it has no tag at all. Tags under other names are left alone."""
+    if not [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]:
+        return [image["Id"]]
+    return [f"{image_name}:{tag}" for tag in repo_tags(image, image_name)]
+
+
+def foreign_tags(image: dict, image_name: str) -> list[str]:
+    """The image's tags under other names than this project's, which its removal leaves in place."""
+    return [t for t in image.get("RepoTags") or [] if t != "<none>:<none>" and t.rpartition(":")[0] != image_name]
+
+
 def version_tags(image: dict, image_name: str) -> list[str]:
     """Tags that are neither the image's own build tag nor `latest`: versions and extra tags."""
     build = (image.get("Labels") or {}).get(labels.BUILD_TAG)

@@ -18,6 +18,7 @@ from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import TaskError, job_ending, merge_failure
 from docker_tasks.run_options import (
+    DEFENCES,
     Hardening,
     RunPlan,
     parse_gpus,
@@ -30,7 +31,6 @@ from docker_tasks.run_options import (
 from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings, read_dotenv
 from docker_tasks.tags import build_tag, tags_for_build
 
-DEFENCES = Hardening()
 CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

@@ -161,6 +161,25 @@ def test_clean_dry_run_changes_nothing(make_project, engine):
     assert containers == [] and len(images) == 1  # latest stays
 
 
+def test_the_dry_run_of_a_removal_shows_the_references_the_removal_untags(make_project, engine):
+    project = make_project()
+    ok(project.inv("build"))
+    image = engine.images.get(f"{project.image_name}:latest")
+    elsewhere = f"{project.image_name}-elsewhere:kept"
+    image.tag(*elsewhere.split(":"))
+    try:
+        tags = " ".join(sorted(f"{project.image_name}:{t}" for t in (project.head(True), "latest")))
+        planned = ok(project.inv("rmi", "--all", "--dry-run")).stdout.splitlines()
+        shown = [line.split(" ", 2) for line in planned if line.startswith("docker rmi ")]
+        assert [" ".join(sorted(words[2].split())) for words in shown] == [tags]
+        assert f"# kept: image {image.short_id.removeprefix('sha256:')[:12]}, also tagged {elsewhere}" in planned
+        ran = ok(project.inv("rmi", "--all")).stdout
+        assert f"kept: image {image.short_id.removeprefix('sha256:')[:12]}, also tagged {elsewhere}" in ran
+        assert engine.images.get(elsewhere).id == image.id  # what the dry run said would stay, stayed
+    finally:
+        engine.images.remove(elsewhere, force=True)
+
+
 def test_clean_all_asks_and_refuses_without_a_terminal(project):
     one_line_error(project.inv("clean", "--all"), "run it in a terminal to confirm, or add --yes")
 

@@ -4,6 +4,7 @@ from botocore.stub import Stubber
 
 from docker_tasks import batch, scaleout
 from docker_tasks.errors import TaskError
+from docker_tasks.run_options import Hardening
 from docker_tasks.settings import Settings
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app-name:abc123"
@@ -23,6 +24,9 @@ def test_the_job_definition_references_secrets_by_arn():
             "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
             "environment": [{"name": "LOG_LEVEL", "value": "DEBUG"}, {"name": "SHARD_COUNT", "value": "8"}],
             "secrets": [{"name": "DB_PASSWORD", "valueFrom": SECRET_ARN}],
+            "readonlyRootFilesystem": True,
+            "linuxParameters": {"initProcessEnabled": True, "tmpfs": [
+                {"containerPath": "/tmp", "size": 512, "mountOptions": ["rw", "nosuid", "nodev"]}]},
         },
     }
 
@@ -106,3 +110,17 @@ def test_the_swarm_service_is_a_replicated_job_with_a_shared_volume(project):
     line = " ".join(scaleout.service_command(kwargs))
     assert "--replicas 4 --max-concurrent 2" in line and "A=***" in line
     assert "--mount type=volume,source=app-name-shards,target=/app/output" in line
+
+
+def test_the_swarm_service_has_the_defences_of_a_local_run(project):
+    kwargs = scaleout.service_kwargs(project, name="s", image="i", command=["predict"], shards_count=1, at_once=1,
+                                     environment={}, volume="v")
+    assert kwargs["read_only"] is True and kwargs["cap_drop"] == ["ALL"]
+    assert {"Target": "/tmp", "Type": "tmpfs", "TmpfsOptions": {"SizeBytes": 512 << 20}}.items() <= \
+        kwargs["mounts"][1].items()
+    line = " ".join(scaleout.service_command(kwargs))
+    assert "--init --read-only --cap-drop ALL" in line
+    assert f"--mount type=tmpfs,target=/tmp,tmpfs-size={512 << 20}" in line
+    bare = scaleout.service_kwargs(project, name="s", image="i", command=["predict"], shards_count=1, at_once=1,
+                                   environment={}, volume="v", hardening=Hardening(False, False, False))
+    assert not bare["read_only"] and not bare["cap_drop"] and len(bare["mounts"]) == 1

@@ -89,3 +89,16 @@ def test_keep_orders_builds_within_one_second():
     builds = [{"Id": f"i{n}", "RepoTags": [f"app:build{n}"], "Labels": {"dockertasks.build-tag": f"build{n}"},
                "Created": created} for n, created in enumerate([100.1, 100.7, 100.4])]
     assert [i["Id"] for i in selection.superseded(builds, "app", keep=1)] == ["i2", "i0"]
+
+
+@pytest.mark.parametrize("tags, removed, kept", [
+    (["app:abc", "app:latest"], ["app:abc", "app:latest"], []),
+    (["app:abc", "reg.io/team/app:abc"], ["app:abc"], ["reg.io/team/app:abc"]),
+    (["reg.io/team/app:abc"], [], ["reg.io/team/app:abc"]),
+    ([], ["sha256:" + "1" * 64], []),
+    (["<none>:<none>"], ["sha256:" + "1" * 64], []),
+], ids=["ours", "also-elsewhere", "only-elsewhere", "untagged", "none-none"])
+def test_removing_an_image_untags_only_the_project_s_references(tags, removed, kept):
+    image = {"Id": "sha256:" + "1" * 64, "RepoTags": tags}
+    assert selection.removal_references(image, "app") == removed
+    assert selection.foreign_tags(image, "app") == kept
