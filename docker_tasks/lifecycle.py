@@ -224,7 +224,8 @@ def _remove_image(client, image: dict, image_name: str, force: bool, dry_run: bo
     if dry_run:
         report = [show(["docker", "rmi", *(["--force"] if force else []), *references])] if references else []
     else:
-        report = [f"{engine.remove(client, 'image', ref, force=force)}: {ref}" for ref in references]
+        report = [f"{engine.remove(client, 'image', ref, force=force)}: "
+                  f"{cleanup.describe_image(image) if ref == image['Id'] else ref}" for ref in references]
     others = selection.foreign_tags(image, image_name)
     if others:
         report.append(f"{'# ' if dry_run else ''}kept: image {tables.short_id(image)}, also tagged {', '.join(others)}")
