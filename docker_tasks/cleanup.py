@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from docker_tasks.selection import container_name, is_running, superseded
+from docker_tasks.selection import container_name, is_running, superseded, tags_of
 from docker_tasks.tables import short_id
 
 # Folders that runs and tests leave behind; .venv is skipped, it is a tool, not a cache.
@@ -26,7 +26,7 @@ class CleanPlan:
 
 
 def is_dangling(image: dict) -> bool:
-    return not [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+    return not tags_of(image)
 
 
 def stopped(containers: Iterable[dict]) -> list[dict]:
@@ -75,5 +75,5 @@ def describe_container(summary: dict) -> str:
 
 
 def describe_image(summary: dict) -> str:
-    tags = [t for t in summary.get("RepoTags") or [] if t != "<none>:<none>"]
+    tags = tags_of(summary)
     return f"image {short_id(summary)} ({', '.join(tags) if tags else 'dangling'})"

@@ -74,7 +74,7 @@ def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bo
                         "commit and `inv build` first, or add --allow-dirty")
     existing = engine.inspect(client, "image", target_ref)
     if existing and existing["Id"] != image["Id"] and not force:
-        raise TaskError(f"{target_ref} already names another image ({existing['Id'][7:19]}); "
+        raise TaskError(f"{target_ref} already names another image ({tables.short_id(existing)}); "
                         "add --force to move it, or pick a new version")
     sha = image_labels.get(labels.GIT_SHA)
     git_name = selection.git_tag_name(version)

@@ -69,17 +69,22 @@ def repo_tags(image: dict, image_name: str) -> list[str]:
     return tags
 
 
+def tags_of(image: dict) -> list[str]:
+    """An image's `name:tag` references; the engine lists an untagged image's as `<none>:<none>`."""
+    return [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+
+
 def removal_references(image: dict, image_name: str) -> list[str]:
     """What removing a project image untags: its tags under this project's name (the last one takes
     the image with it), or its id when it has no tag at all. Tags under other names are left alone."""
-    if not [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]:
+    if not tags_of(image):
         return [image["Id"]]
     return [f"{image_name}:{tag}" for tag in repo_tags(image, image_name)]
 
 
 def foreign_tags(image: dict, image_name: str) -> list[str]:
     """The image's tags under other names than this project's, which its removal leaves in place."""
-    return [t for t in image.get("RepoTags") or [] if t != "<none>:<none>" and t.rpartition(":")[0] != image_name]
+    return [t for t in tags_of(image) if t.rpartition(":")[0] != image_name]
 
 
 def version_tags(image: dict, image_name: str) -> list[str]:

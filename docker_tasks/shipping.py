@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from docker_tasks import engine, git_state, labels, registry, selection
+from docker_tasks import engine, git_state, labels, registry, selection, tables
 from docker_tasks.commands import show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.lifecycle import owned_image
@@ -156,4 +156,4 @@ def pull(settings: Settings, *, reference: str, dry_run: bool) -> None:
     image = engine.inspect(client, "image", reference)
     if image is None:
         raise TaskError(f"the pull of {reference} ended without an image; try again")
-    print(f"pulled {reference} (image {image['Id'][7:19]}); run it with: inv run --image {reference}")
+    print(f"pulled {reference} (image {tables.short_id(image)}); run it with: inv run --image {reference}")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from docker_tasks import labels, stores
+from docker_tasks.selection import tags_of
 
 
 def human_size(size: int) -> str:
@@ -40,8 +41,7 @@ def short_tags(repo_tags: Sequence[str], image_name: str) -> list[str]:
     shown = []
     for reference in repo_tags:
         repository, _, tag = reference.rpartition(":")
-        if reference != "<none>:<none>":
-            shown.append(tag if repository == image_name else reference)
+        shown.append(tag if repository == image_name else reference)
     return shown
 
 
@@ -65,7 +65,7 @@ def image_rows(summaries: Sequence[dict], now: datetime, image_name: str,
     for image in sorted(summaries, key=lambda i: i.get("Created", 0), reverse=True):
         image_labels = image.get("Labels") or {}
         build = image_labels.get(labels.BUILD_TAG, "")
-        tags = short_tags(image.get("RepoTags") or [], image_name)
+        tags = short_tags(tags_of(image), image_name)
         created = datetime.fromtimestamp(image.get("Created", 0), tz=UTC)
         rows.append((
             build if build in tags else "<untagged>",
