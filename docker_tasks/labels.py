@@ -20,6 +20,11 @@ BUILD_TAG = f"{NAMESPACE}.build-tag"
 IMAGE = f"{NAMESPACE}.image"
 
 
+def built_dirty(image_labels: dict | None) -> bool:
+    """Whether the image was built from uncommitted changes, by its labels."""
+    return (image_labels or {}).get(GIT_DIRTY) == "true"
+
+
 def project_filter(project: str) -> dict[str, list[str]]:
     """The engine-side filter that selects this project's images."""
     return {"label": [f"{PROJECT}={project}"]}

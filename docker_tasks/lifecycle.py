@@ -69,7 +69,7 @@ def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bo
     source_ref, target_ref = f"{settings.image_name}:{source}", f"{settings.image_name}:{version}"
     image = owned_image(client, settings, source_ref)
     image_labels = image["Config"].get("Labels") or {}
-    if image_labels.get(labels.GIT_DIRTY) == "true" and not allow_dirty:
+    if labels.built_dirty(image_labels) and not allow_dirty:
         raise TaskError(f"{source_ref} was built from uncommitted changes, so a version of it could not be rebuilt; "
                         "commit and `inv build` first, or add --allow-dirty")
     existing = engine.inspect(client, "image", target_ref)

@@ -63,7 +63,7 @@ def new_record(*, name: str, image: dict, reference: str, command: Sequence[str]
             "reference": reference,
             "id": image.get("Id"),
             "git_sha": image_labels.get(labels.GIT_SHA),
-            "git_dirty": image_labels.get(labels.GIT_DIRTY) == "true",
+            "git_dirty": labels.built_dirty(image_labels),
         },
         "arguments": list(command or []),
         "entrypoint": entrypoint,

@@ -104,7 +104,7 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
     checked = []
     for tag in chosen:
         image = owned_image(client, settings, f"{settings.image_name}:{tag}")
-        if (image["Config"].get("Labels") or {}).get(labels.GIT_DIRTY) == "true" and not allow_dirty:
+        if labels.built_dirty(image["Config"].get("Labels")) and not allow_dirty:
             raise TaskError(f"{settings.image_name}:{tag} was built from uncommitted changes; commit and "
                             "`inv build` first, or add --allow-dirty")
         mismatch = registry.platform_mismatch(image, settings.platform)

@@ -74,7 +74,7 @@ def image_rows(summaries: Sequence[dict], now: datetime, image_name: str,
             *image_sizes(image, store),
             human_age(created, now),
             image_labels.get(labels.GIT_SHA, "?")[:12],
-            "yes" if image_labels.get(labels.GIT_DIRTY) == "true" else "no",
+            "yes" if labels.built_dirty(image_labels) else "no",
         ))
     return rows
 

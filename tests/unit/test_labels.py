@@ -49,3 +49,10 @@ def test_oci_build_args():
         "SOURCE_URL": "https://host/r.git",
         "TITLE": "app",
     }
+
+
+@pytest.mark.parametrize("image_labels, dirty", [
+    ({"dockertasks.git.dirty": "true"}, True), ({"dockertasks.git.dirty": "false"}, False), ({}, False), (None, False),
+])
+def test_built_dirty(image_labels, dirty):
+    assert labels.built_dirty(image_labels) is dirty
