@@ -18,6 +18,7 @@ from typing import NamedTuple
 from docker_tasks import stores
 from docker_tasks.errors import TaskError, engine_lost, engine_unreachable, explain, shards_lost
 from docker_tasks.run_options import RunPlan, create_kwargs
+from docker_tasks.selection import ENDED
 
 BUILDX_MISSING = (
     "the docker buildx plugin (BuildKit) is missing: install it with your package manager "
@@ -285,7 +286,7 @@ def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
                     report(index, f"started {plan.name}")
                 for index, (container, started) in list(running.items()):
                     state = client.api.inspect_container(container.id)["State"]
-                    if state["Status"] in {"exited", "dead"}:
+                    if state["Status"] in ENDED:
                         codes[index] = state["ExitCode"]
                         del running[index]
                         memory = ", out of memory" if state.get("OOMKilled") else ""

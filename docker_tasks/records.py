@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from docker_tasks import engine, labels
+from docker_tasks.selection import ENDED
 from docker_tasks.tables import human_size
 
 PREFIX = "run-record-"
@@ -95,7 +96,7 @@ def settle(record: dict, container: dict | None) -> dict | None:
     if record.get("container_id") and record["container_id"] != container.get("Id"):
         return None  # the name now belongs to a later container
     state = container.get("State") or {}
-    if state.get("Status") not in {"exited", "dead"}:
+    if state.get("Status") not in ENDED:
         return None
     return finished(record, engine.engine_time(state["FinishedAt"]), state["ExitCode"])
 

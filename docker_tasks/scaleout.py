@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import batch, engine, git_state, labels, registry, shards, tables
+from docker_tasks import batch, engine, git_state, labels, registry, selection, shards, tables
 from docker_tasks.commands import show
 from docker_tasks.envfiles import container_environment
 from docker_tasks.errors import TaskError, merge_failure
@@ -189,7 +189,7 @@ def _local_exit(client, status: dict) -> str | None:
         state = client.api.inspect_container(container)["State"]
     except docker.errors.NotFound:  # on another node, or already gone
         return None
-    if state["Status"] not in {"exited", "dead"}:
+    if state["Status"] not in selection.ENDED:
         return None
     return "complete" if state["ExitCode"] == 0 else f"failed: task: non-zero exit ({state['ExitCode']})"
 

@@ -18,6 +18,9 @@ def container_name(summary: dict) -> str:
     return (summary.get("Names") or ["/?"])[0].lstrip("/")
 
 
+ENDED = frozenset({"exited", "dead"})  # a container's State.Status once its process is gone
+
+
 def is_running(summary: dict) -> bool:
     return summary.get("State") in {"running", "restarting", "paused"}
 
