@@ -100,14 +100,27 @@ class Project:
         return int(git(self.root, "log", "-1", "--format=%ct"))
 
 
+def remove_container(client, container_id: str) -> None:
+    """Remove a container; one already gone, or already being removed (by Swarm), is no error."""
+    import docker.errors
+
+    try:
+        client.api.remove_container(container_id, force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):
+            raise
+
+
 def remove_project_objects(client, project: str) -> None:
     import docker.errors
 
     selector = {"label": f"{PROJECT_LABEL}={project}"}
-    # Summaries and ids only: a container may vanish between listing and removal (Swarm's do).
+    # Summaries and ids only: a container may vanish between listing and removal (Swarm's do), or
+    # be in the middle of Swarm's own removal of it.
     for container in client.api.containers(all=True, filters=selector):
-        with contextlib.suppress(docker.errors.NotFound):
-            client.api.remove_container(container["Id"], force=True)
+        remove_container(client, container["Id"])
     for image in client.api.images(filters=selector):
         with contextlib.suppress(docker.errors.NotFound):
             client.api.remove_image(image["Id"], force=True)

@@ -1,14 +1,12 @@
 """Sharded runs for real: on the local engine, and as a Swarm job pulling from the loopback registry."""
 
-import contextlib
 import subprocess
 import time
 
-import docker.errors
 import pandas as pd
 import pytest
 
-from tests.integration.conftest import remove_project_objects
+from tests.integration.conftest import remove_container, remove_project_objects
 from tests.integration.test_registry import client_env, login_env  # noqa: F401 (a fixture)
 
 ROWS = 569  # the bundled data set that `predict` scores by default
@@ -75,8 +73,7 @@ def pushed(make_project, registry, client_env, engine, swarm):  # noqa: F811
     while engine.volumes.list(filters={"name": volume}) and time.monotonic() < deadline:
         # Swarm removes the shards' containers lazily; every container that holds this volume is ours.
         for container in engine.api.containers(all=True, filters={"volume": volume}):
-            with contextlib.suppress(docker.errors.NotFound):
-                engine.api.remove_container(container["Id"], force=True)
+            remove_container(engine, container["Id"])
         subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True)
         time.sleep(0.5)
     assert not engine.volumes.list(filters={"name": volume}), f"the volume {volume} was left behind"
