@@ -10,9 +10,11 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 # --- the image: the base, the job's requirements in /opt/venv, and src/ ------------------------
 FROM ${BASE_IMAGE}
+# Where the job writes: output_dir of the job contract (pyproject.toml), passed by `inv build`.
+ARG JOB_OUTPUT_DIR=/app/output
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app \
- && mkdir -p /app/output \
- && chown app:app /app/output
+ && mkdir -p "${JOB_OUTPUT_DIR}" \
+ && chown app:app "${JOB_OUTPUT_DIR}"
 
 # The requirements, before the code, so that a code-only change reuses this layer. uv installs
 # several times faster than pip (README, "Benchmarks"). The virtualenv is kept in a BuildKit cache

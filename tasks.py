@@ -55,7 +55,7 @@ def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image
         detach="run in the background and print the container's name",
         env="KEY=VALUE for the job's environment (repeatable); a bare KEY passes your shell's value",
         port="publish a port, [IP:]HOST:CONTAINER, e.g. 8080:80 (repeatable)",
-        volume="mount HOST_PATH:CONTAINER_PATH[:ro] (repeatable); output/ is mounted at /app/output",
+        volume="mount HOST_PATH:CONTAINER_PATH[:ro] (repeatable); output/ is mounted at the job's output_dir",
         name="the container's name (default: the project's name and a random suffix)",
         image="image to run (default: IMAGE_NAME:latest)",
         env_file="env file read with python-dotenv (repeatable; default: .env when present)",
@@ -66,7 +66,7 @@ def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image
         read_only="read-only root filesystem, with a tmpfs /tmp and output/ writable (--no-read-only: off)",
         drop_caps="drop every Linux capability (--no-drop-caps: keep Docker's default set)",
         new_privileges="allow privilege escalation through setuid binaries (off by default)",
-        shards="run N shards in parallel (default command: predict), then merge their parts",
+        shards="run N shards (the job's shard_command, pyproject.toml), then its merge_command",
         parallel="with --shards, how many run at once (default: one per CPU)",
     ),
 )

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
+from pathlib import Path
 from typing import NamedTuple
 
 from docker_tasks import stores
@@ -137,6 +138,44 @@ def run_container(client, plan: RunPlan):
             remove_container(container)
             raise
     return container
+
+
+def copy_out(client, plan: RunPlan, folder: str, destination: Path) -> int:
+    """Copy the files under `folder` of a container created (never started) from `plan` into
+    `destination`: how a named volume's contents reach this machine. Return how many were copied."""
+    import tarfile
+    import tempfile
+
+    container = None
+    with docker_errors():
+        try:
+            container = client.containers.create(**create_kwargs(plan))
+            stream, _ = container.get_archive(folder.rstrip("/"))
+            with tempfile.TemporaryFile() as buffer:
+                for chunk in stream:
+                    buffer.write(chunk)
+                buffer.seek(0)
+                with tarfile.open(fileobj=buffer) as archive:
+                    return _extract_files(archive, destination)
+        finally:
+            if container is not None:
+                remove_container(container)
+
+
+def _extract_files(archive, destination: Path) -> int:
+    """Write the archive's regular files under `destination`; any other entry, and any path that
+    would leave it, is skipped."""
+    copied = 0
+    for member in archive:
+        relative = Path(*Path(member.name).parts[1:])  # below the archived folder itself
+        if not member.isfile() or relative.is_absolute() or ".." in relative.parts or not relative.parts:
+            continue
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.extractfile(member) as source, open(target, "wb") as copy:
+            copy.write(source.read())
+        copied += 1
+    return copied
 
 
 def lost_engine_errors() -> tuple[type[BaseException], ...]:

@@ -62,6 +62,7 @@ class RunPlan:
     user: str | None = None
     detach: bool = False
     remove: bool = True
+    output_dir: str = "/app/output"  # where the job writes in the container (job.py); not an option of its own
     gpus: dict | None = None
     memory: str | None = None  # as `docker run --memory` takes it; swap is not added on top
     hardening: Hardening = field(default_factory=lambda: Hardening())

@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from docker_tasks import batch, engine, git_state, labels, registry, selection, shards, tables
+from docker_tasks import job as job_contract
 from docker_tasks.commands import show
 from docker_tasks.envfiles import container_environment
 from docker_tasks.errors import TaskError, merge_failure
 from docker_tasks.run_options import DEFENCES, TMPFS, TMPFS_SIZE, Hardening, RunPlan
-from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings, lookup
+from docker_tasks.settings import TASKS_ONLY, Settings, lookup
 from docker_tasks.tags import build_tag
 
 SERVICE = f"{labels.NAMESPACE}.swarm-job"
@@ -58,13 +59,14 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
                  env_files: Sequence[str], image: str | None, command: list[str] | None, dry_run: bool,
                  environ: Mapping[str, str] = os.environ, batch_client=None) -> None:
     """Register a job definition for the image and submit an array job of `shards_count` children."""
+    job = job_contract.require_sharding(settings.job, settings.root)
     queue = queue or lookup("BATCH_JOB_QUEUE", environ, settings.root)
     if not queue:
         raise TaskError("which job queue? give --queue or set BATCH_JOB_QUEUE")
     image = image or pushed_image(settings)
     definition = batch.job_definition(
         name=settings.project, image=image, vcpus=vcpus, memory_mib=memory_mib,
-        environment=job_environment(settings, env_files, environ), command=command or shards.DEFAULT_COMMAND,
+        environment=job_environment(settings, env_files, environ), command=command or list(job.shard_command),
         shards=shards_count,
     )
     job = batch.submission(name=batch.job_name(settings.project, image.rpartition(":")[2]), queue=queue,
@@ -97,7 +99,7 @@ def service_kwargs(settings: Settings, *, name: str, image: str, command: list[s
 
     env = {**environment, "SHARD_COUNT": str(shards_count), "SWARM_TASK_SLOT": "{{.Task.Slot}}"}
     ownership = {labels.PROJECT: settings.project, labels.IMAGE: image, SERVICE: name}
-    mounts = [Mount(CONTAINER_OUTPUT_DIR, volume, type="volume")]
+    mounts = [Mount(settings.job.output_dir, volume, type="volume")]
     if hardening.read_only:
         mounts += [Mount(path, None, type="tmpfs", tmpfs_size=TMPFS_SIZE) for path in TMPFS]
     return {
@@ -146,7 +148,8 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
               environ: Mapping[str, str] = os.environ) -> None:
     """Run the image as a Swarm replicated job, wait for every shard, merge, and remove the service."""
     at_once = shards.check_counts(shards_count, parallel, shards_count)
-    command = command or shards.DEFAULT_COMMAND
+    job = job_contract.require_sharding(settings.job, settings.root)
+    command = command or list(job.shard_command)
     name = f"{settings.project}-shards-{secrets.token_hex(3)}"
     volume = f"{settings.project}-shards"
     kwargs = service_kwargs(settings, name=name, image=image or pushed_image(settings), command=command,
@@ -174,8 +177,9 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
         raise TaskError(f"shard(s) {', '.join(map(str, failed))} of {shards_count} did not complete "
                         f"({', '.join(sorted({states[s] for s in failed}))}); the service was removed")
     print(f"all {shards_count} shard(s) completed; the service was removed")
-    if command[0] == "predict":
+    if job.merges_after(command):
         _merge_from_volume(client, settings, kwargs["image"], volume)
+    _copy_from_volume(client, settings, kwargs["image"], volume)
 
 
 def _local_exit(client, status: dict) -> str | None:
@@ -227,19 +231,26 @@ def _wait(client, service, shards_count: int, timeout: float) -> dict[int, str]:
         time.sleep(0.5)
 
 
+def _volume_plan(settings: Settings, image: str, volume: str, command: list[str] | None, step: str) -> RunPlan:
+    return RunPlan(image=image, name=f"{settings.project}-{step}-{secrets.token_hex(3)}",
+                   labels=labels.for_container(settings.project, image), command=command,
+                   volumes=[f"{volume}:{settings.job.output_dir}"], output_dir=settings.job.output_dir)
+
+
 def _merge_from_volume(client, settings: Settings, image: str, volume: str) -> None:
-    """Merge the parts in the shared volume into output/predictions-merged.csv on this machine."""
-    output = settings.root / "output"
-    output.mkdir(exist_ok=True)
-    info = output.stat()
-    plan = RunPlan(image=image, name=f"{settings.project}-merge-{secrets.token_hex(3)}",
-                   labels=labels.for_container(settings.project, image),
-                   command=["merge", "--output", "/app/merged/predictions-merged.csv"],
-                   volumes=[f"{volume}:{CONTAINER_OUTPUT_DIR}", f"{output}:/app/merged"],
-                   user=f"{info.st_uid}:{info.st_gid}")
+    """Run the job's merge command over the parts in the shared volume, where it writes its result."""
+    plan = _volume_plan(settings, image, volume, list(settings.job.merge_command), "merge")
     ended = engine.follow_to_exit(engine.run_container(client, plan), remove=True)
     if ended.code != 0:
         raise merge_failure(*ended)
+
+
+def _copy_from_volume(client, settings: Settings, image: str, volume: str) -> None:
+    """Copy what the shards (and the merge) wrote in the shared volume to output/ on this machine."""
+    output = settings.root / "output"
+    plan = _volume_plan(settings, image, volume, None, "copy")  # never started
+    copied = engine.copy_out(client, plan, settings.job.output_dir, output)
+    print(f"copied {copied} file(s) from the volume {volume} to {output}")
 
 
 def swarm_status(settings: Settings, *, name: str | None) -> None:

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from docker_tasks import job as job_contract
 from docker_tasks.envfiles import read_env_file
+from docker_tasks.job import Job
 from docker_tasks.selection import parse_keep
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -22,8 +24,6 @@ DEFAULTS: dict[str, str | None] = {
 # Read by the tasks, never handed to the job from env files: settings and registry credentials.
 TASKS_ONLY = frozenset(DEFAULTS) | {"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "REGISTRY_TOKEN", "BATCH_JOB_QUEUE"}
 
-# Where the image's job writes (see the Dockerfile's WORKDIR and src/config.py's OUTPUT_DIR).
-CONTAINER_OUTPUT_DIR = "/app/output"
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Settings:
     root: Path
     keep_builds: int = 3
     platform: str | None = None
+    job: Job = Job()  # the job contract, from pyproject.toml (docker_tasks/job.py)
 
     @property
     def project(self) -> str:
@@ -70,4 +71,5 @@ def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | N
         root=root,
         keep_builds=parse_keep(values["KEEP_BUILDS"] or "", "KEEP_BUILDS"),
         platform=values["PLATFORM"],
+        job=job_contract.read(root),
     )

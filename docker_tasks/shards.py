@@ -1,7 +1,7 @@
 """Plans for a sharded run: N copies of one container, each told its place (pure functions).
 
-The job reads SHARD_INDEX and SHARD_COUNT (src/sharding.py), scores its slice and writes a part;
-a last container runs `merge` over the parts.
+Each shard runs the job's shard command (job.py) with SHARD_INDEX and SHARD_COUNT set, and does
+its slice; a last container runs the job's merge command, if it has one.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from collections.abc import Sequence
 
 from docker_tasks.errors import TaskError
 from docker_tasks.run_options import RunPlan
-
-DEFAULT_COMMAND = ["predict"]
 
 
 def check_counts(shards: int, parallel: int | None, cpus: int) -> int:
@@ -24,8 +22,9 @@ def check_counts(shards: int, parallel: int | None, cpus: int) -> int:
     return min(shards, parallel or cpus)
 
 
-def shard_plans(plan: RunPlan, shards: int) -> list[RunPlan]:
-    command = plan.command or DEFAULT_COMMAND
+def shard_plans(plan: RunPlan, shards: int, command: Sequence[str]) -> list[RunPlan]:
+    """`shards` copies of the plan running `command` (the one given after `--`, else the job's)."""
+    command = list(plan.command or command)
     return [
         dataclasses.replace(
             plan, name=f"{plan.name}-shard{index}", command=command, detach=True,
@@ -35,8 +34,8 @@ def shard_plans(plan: RunPlan, shards: int) -> list[RunPlan]:
     ]
 
 
-def merge_plan(plan: RunPlan) -> RunPlan:
-    return dataclasses.replace(plan, name=f"{plan.name}-merge", command=["merge"], detach=False)
+def merge_plan(plan: RunPlan, command: Sequence[str]) -> RunPlan:
+    return dataclasses.replace(plan, name=f"{plan.name}-merge", command=list(command), detach=False)
 
 
 def combined_status(codes: Sequence[int]) -> int:

@@ -164,6 +164,23 @@ def engine_checks(engine) -> list[Check]:
     return checks
 
 
+def job_checks(root: Path) -> list[Check]:
+    """The job contract (job.py): what it declares, and whether src/ can keep it."""
+    from docker_tasks import job
+
+    try:
+        declared = job.read(root)
+    except TaskError as exc:
+        return [Check(False, str(exc))]
+    sources = job.job_sources(root)
+    problem = job.sharding_problem(declared, sources) if declared.shard_command else None
+    checks = [Check(False, problem) if problem else Check(True, declared.describe())]
+    checks += [Check(None, f"`{word}`, a command of the job contract, appears nowhere in src/ as a string",
+                     f"declare your job's own commands in {job.SECTION}, or leave them out if it does not shard")
+               for word in job.unnamed_commands(declared, sources)]
+    return checks
+
+
 def doctor(root: Path) -> None:
     """Check the setup, a line each, and fail if anything needs fixing."""
     from docker_tasks import dependencies, engine, git_state
@@ -179,6 +196,7 @@ def doctor(root: Path) -> None:
                             "`inv reqs --write` rewrites it"))
     except TaskError as exc:
         checks.append(Check(False, str(exc)))
+    checks += job_checks(root)
     checks.append(hadolint_check(root))
     for check in checks:
         print(check.line())

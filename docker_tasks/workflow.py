@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from docker_tasks import commands, engine, git_state, labels, records, registry, stores, tables
+from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import TaskError, job_ending, merge_failure
@@ -28,7 +29,7 @@ from docker_tasks.run_options import (
     unmounted_host_paths,
     volume_target,
 )
-from docker_tasks.settings import CONTAINER_OUTPUT_DIR, TASKS_ONLY, Settings, read_dotenv
+from docker_tasks.settings import TASKS_ONLY, Settings, read_dotenv
 from docker_tasks.tags import build_tag, tags_for_build
 
 CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -60,6 +61,7 @@ def build(
         check_build_args(extra_args, read_dotenv(settings.root))
     args = {
         "BASE_IMAGE": settings.base_image,
+        "JOB_OUTPUT_DIR": settings.job.output_dir,
         **labels.oci_build_args(settings.project, git, git_state.build_time(git, now)),
         **extra_args,
     }
@@ -137,10 +139,10 @@ def plan_run(
     binds = [parse_volume(v, cwd) for v in volumes]
     if memory:
         parse_memory(memory)  # checked now, before any Docker call
-    output_dir = settings.root / "output"
+    output_dir, target = settings.root / "output", settings.job.output_dir
     user = None
-    if CONTAINER_OUTPUT_DIR not in map(volume_target, binds):
-        binds.append(f"{output_dir}:{CONTAINER_OUTPUT_DIR}")
+    if target not in map(volume_target, binds):
+        binds.append(f"{output_dir}:{target}")
         user = output_owner(output_dir)
     image = image or f"{settings.image_name}:latest"
     return RunPlan(
@@ -158,6 +160,7 @@ def plan_run(
         gpus=parse_gpus(gpus) if gpus else None,
         memory=memory,
         hardening=hardening,
+        output_dir=target,
     )
 
 
@@ -179,12 +182,12 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
     (settings.root / "output").mkdir(exist_ok=True)
     client = engine.connect()
     image = require_image(client, plan.image)
-    record_folder = output_folder(plan.volumes)
+    record_folder = output_folder(plan)
     started = _now()
     container = engine.run_container(client, plan)
     record = records.new_record(
         name=plan.name, image=image, reference=plan.image, command=plan.command, entrypoint=plan.entrypoint,
-        env_keys=plan.environment, binds=plan.volumes, output_target=CONTAINER_OUTPUT_DIR,
+        env_keys=plan.environment, binds=plan.volumes, output_target=plan.output_dir,
         started=started, detached=plan.detach, container_id=container.id,
     )
     if record_folder:
@@ -211,22 +214,24 @@ def warn_about_unmounted_paths(plan: RunPlan) -> None:
 def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int | None, dry_run: bool) -> None:
     """Run `shards` copies of the job on this engine, at most `parallel` at once, then merge their parts."""
     at_once = shards_module.check_counts(shards, parallel, os.cpu_count() or 1)
+    job = job_contract.require_sharding(settings.job, settings.root)
+    if plan.detach:
+        raise TaskError("--shards runs in the foreground, to see every shard end; leave out --detach")
     warn_about_unmounted_paths(plan)
-    plans = shards_module.shard_plans(plan, shards)
-    merge = shards_module.merge_plan(plan)
+    plans = shards_module.shard_plans(plan, shards, job.shard_command)
+    merge = shards_module.merge_plan(plan, job.merge_command) if job.merges_after(plans[0].command) else None
     if dry_run:
         for shard in plans:
             print(commands.show(commands.docker_run(shard)))
-        print(f"# at most {at_once} at once; when all succeed:")
-        print(commands.show(commands.docker_run(merge)))
+        if merge:
+            print(f"# at most {at_once} at once; when all succeed:")
+            print(commands.show(commands.docker_run(merge)))
         return
     (settings.root / "output").mkdir(exist_ok=True)
     client = engine.connect()
     require_image(client, plan.image)
-    if plan.detach:
-        raise TaskError("--shards runs in the foreground, to merge the parts; leave out --detach")
-    folder = output_folder(plan.volumes)
-    stale = sorted(folder.glob("part-*-of-*.csv")) if folder else []
+    folder = output_folder(plan)
+    stale = sorted(folder.glob(job.parts)) if folder and job.parts else []
     for part in stale:  # the parts of an earlier sharded run would not merge with these
         part.unlink()
     if stale:
@@ -238,7 +243,7 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
         failed = [str(i) for i, code in enumerate(codes) if code != 0]
         raise TaskError(f"shard(s) {', '.join(failed)} of {shards} failed (first exit code {status}); their output "
                         "is above. The parts that finished are in output/", exit_code=status)
-    if plans[0].command[0] != "predict":
+    if not merge:
         print(f"all {shards} shards finished")
         return
     print(f"all {shards} shards finished; merging")
@@ -254,11 +259,11 @@ def _shard_report(shards: int):
     return report
 
 
-def output_folder(binds: Sequence[str]) -> Path | None:
+def output_folder(plan: RunPlan) -> Path | None:
     """The host folder mounted where the job writes, if it is a folder on this machine."""
-    for bind in binds:
+    for bind in plan.volumes:
         source, target = bind.split(":")[:2]
-        if target == CONTAINER_OUTPUT_DIR and Path(source).is_absolute() and Path(source).is_dir():
+        if target == plan.output_dir and Path(source).is_absolute() and Path(source).is_dir():
             return Path(source)
     return None
 

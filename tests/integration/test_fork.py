@@ -87,3 +87,66 @@ def test_run_records_carry_the_mounted_inputs(built, engine):
     (mounted,) = record["inputs"]
     assert mounted["mounted_at"] == "/data" and mounted["files"] == 1
     assert mounted["bytes"] == (built.root / "README.md").stat().st_size and len(mounted["sha256"]) == 64
+
+
+SHARDED_JOB = '''"""A fork's job of another shape: each shard counts its share of the words, no merge step."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+RESULTS = Path("/app/results")
+
+if __name__ == "__main__" and sys.argv[1:2] == ["count"]:
+    index, count = int(os.environ["SHARD_INDEX"]), int(os.environ["SHARD_COUNT"])
+    words = [f"word{i}" for i in range(100)][index::count]
+    (RESULTS / f"chunk-{index}.json").write_text(json.dumps({"shard": index, "words": len(words)}))
+    print(f"shard {index} of {count} counted {len(words)} words", flush=True)
+'''
+
+
+def test_a_fork_declares_its_own_job_contract_and_shards_by_it(make_project, engine):
+    fork = make_project()
+    shutil.rmtree(fork.root / "src")
+    (fork.root / "src").mkdir()
+    (fork.root / "src" / "main.py").write_text(SHARDED_JOB)
+    pyproject = fork.root / "pyproject.toml"
+    sample_contract = pyproject.read_text()
+    without_contract = sample_contract.split("[tool.dockertasks.job]")[0] + \
+        "[tool.pytest" + sample_contract.split("[tool.pytest", 1)[1]
+    pyproject.write_text(without_contract)
+    git(fork.root, "add", "-A")
+    git(fork.root, "commit", "-qm", "my own job, which declares nothing yet")
+    ok(fork.inv("build"))
+    ours = {"label": f"dockertasks.project={fork.image_name}"}
+
+    for task in (("run", "--shards", "2"), ("run", "--shards", "2", "--dry-run"),
+                 ("swarm-run", "--shards", "2", "--image", "r/x:1", "--dry-run"),
+                 ("batch-submit", "--shards", "2", "--queue", "q", "--image", "r/x:1", "--dry-run")):
+        refused = fork.inv(*task)
+        assert refused.returncode == 1, task
+        assert refused.stderr.strip().splitlines() == [
+            "error: the job does not run in shards: it declares no shard_command in [tool.dockertasks.job] in "
+            "pyproject.toml. Declare the command each shard runs, which reads SHARD_INDEX and SHARD_COUNT (see "
+            "README.md, \"The job contract\"), or run it once with `inv run`"], task
+    assert engine.containers.list(all=True, filters=ours) == []  # refused before any container started
+
+    pyproject.write_text(without_contract + '\n[tool.dockertasks.job]\noutput_dir = "/app/results"\n'
+                         'shard_command = ["count"]\nparts = "chunk-*.json"\n')
+    git(fork.root, "commit", "-qam", "declare the job contract")
+    doctor = fork.inv("doctor").stdout
+    assert "✓ the job writes to /app/results; each shard runs `count`, with no merge step" in doctor
+    ok(fork.inv("build"))
+    image = f"{fork.image_name}:latest"
+    owner = engine.containers.run(image, entrypoint="stat", command=["-c", "%U", "/app/results"], remove=True,
+                                  labels={"dockertasks.project": fork.image_name})
+    assert owner.decode().strip() == "app"  # the Dockerfile made the declared folder for the job's user
+
+    (fork.root / "output").mkdir(exist_ok=True)
+    (fork.root / "output" / "chunk-7.json").write_text("{}")  # a part of an earlier sharded run
+    ran = ok(fork.inv("run", "--shards", "2"))
+    assert "removed 1 part file(s) of an earlier sharded run" in ran.stdout
+    assert "all 2 shards finished" in ran.stdout and "merging" not in ran.stdout
+    chunks = {p.name: json.loads(p.read_text()) for p in (fork.root / "output").glob("chunk-*.json")}
+    assert chunks == {"chunk-0.json": {"shard": 0, "words": 50}, "chunk-1.json": {"shard": 1, "words": 50}}

@@ -1,9 +1,12 @@
+import dataclasses
+
 import boto3
 import pytest
 from botocore.stub import Stubber
 
 from docker_tasks import batch, scaleout
 from docker_tasks.errors import TaskError
+from docker_tasks.job import Job
 from docker_tasks.run_options import Hardening
 from docker_tasks.settings import Settings
 
@@ -54,8 +57,19 @@ def test_job_names_keep_to_batchs_alphabet():
 
 @pytest.fixture
 def project(tmp_path):
+    """A project whose job shards: it declares `score` and reads its shard from the environment."""
     (tmp_path / ".env").write_text(f"LOG_LEVEL=DEBUG\nDB_PASSWORD={SECRET_ARN}\nIMAGE_NAME=app-name\n")
-    return Settings(image_name="app-name", base_image="py", registry=None, root=tmp_path)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.py").write_text('import os\nSHARD = int(os.environ["SHARD_INDEX"])\n')
+    return Settings(image_name="app-name", base_image="py", registry=None, root=tmp_path,
+                    job=Job(shard_command=("score",)))
+
+
+def test_a_job_that_does_not_shard_is_refused_before_any_request(project):
+    unsharded = dataclasses.replace(project, job=Job())
+    with pytest.raises(TaskError, match="the job does not run in shards: it declares no shard_command"):
+        scaleout.batch_submit(unsharded, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                              image=IMAGE, command=None, dry_run=True, environ={})
 
 
 def test_submit_sends_exactly_these_requests(project, capsys):
@@ -67,7 +81,7 @@ def test_submit_sends_exactly_these_requests(project, capsys):
                           expected_params=batch.job_definition(
                               name="app-name", image=IMAGE, vcpus="2", memory_mib=4096,
                               environment={"LOG_LEVEL": "DEBUG", "DB_PASSWORD": SECRET_ARN},
-                              command=["predict"], shards=4))
+                              command=["score"], shards=4))
         stub.add_response("submit_job", {"jobName": "app-name-abc123", "jobId": "job-1"},
                           expected_params={"jobName": "app-name-abc123", "jobQueue": "ml-queue",
                                            "jobDefinition": arn, "arrayProperties": {"size": 4}})

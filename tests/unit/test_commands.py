@@ -56,5 +56,5 @@ def test_a_memory_limit_shows_in_the_run_command_without_swap():
 
 def test_every_shard_and_the_merge_show_the_gpus_they_get():
     plan = RunPlan(image="i", name="n", labels={}, gpus=parse_gpus('"device=0,1"'))
-    for shard in [*shards.shard_plans(plan, 2), shards.merge_plan(plan)]:
+    for shard in [*shards.shard_plans(plan, 2, ['predict']), shards.merge_plan(plan, ['merge'])]:
         assert """--gpus '"device=0,1"'""" in commands.show(commands.docker_run(shard))

@@ -7,18 +7,23 @@ from docker_tasks.run_options import RunPlan
 PLAN = RunPlan(image="app:latest", name="app-1", labels={"k": "v"}, environment={"A": "1"})
 
 
-def test_each_shard_is_told_its_place_and_runs_predict_by_default():
-    plans = shards.shard_plans(PLAN, 3)
+def test_each_shard_is_told_its_place_and_runs_the_job_s_shard_command():
+    plans = shards.shard_plans(PLAN, 3, ("score", "--fast"))
     assert [p.name for p in plans] == ["app-1-shard0", "app-1-shard1", "app-1-shard2"]
     assert [p.environment for p in plans] == [
         {"A": "1", "SHARD_INDEX": str(i), "SHARD_COUNT": "3"} for i in range(3)
     ]
-    assert all(p.command == ["predict"] and p.labels == {"k": "v"} for p in plans)
+    assert all(p.command == ["score", "--fast"] and p.labels == {"k": "v"} for p in plans)
+
+
+def test_a_command_given_after_the_double_dash_wins():
+    given = RunPlan(image="app:latest", name="app-1", labels={}, command=["score", "--input", "big.csv"])
+    assert shards.shard_plans(given, 2, ("score",))[1].command == ["score", "--input", "big.csv"]
 
 
 def test_the_merge_runs_after_in_the_foreground():
-    merge = shards.merge_plan(PLAN)
-    assert (merge.name, merge.command, merge.detach) == ("app-1-merge", ["merge"], False)
+    merge = shards.merge_plan(PLAN, ("combine",))
+    assert (merge.name, merge.command, merge.detach) == ("app-1-merge", ["combine"], False)
 
 
 @pytest.mark.parametrize("count, parallel, cpus, at_once", [(4, None, 2, 2), (4, 3, 2, 3), (1, None, 8, 1)])

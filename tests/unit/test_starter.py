@@ -105,3 +105,32 @@ def test_doctor_says_why_it_cannot_see_the_engine():
     (engine_line, builder_line) = [c.line() for c in starter.engine_checks(FakeEngine(reachable=False))]
     assert engine_line.startswith("✗ cannot reach the Docker engine")
     assert builder_line.startswith("✓ buildx 0.13.1")
+
+
+def job_project(tmp_path, contract: str, source: str):
+    (tmp_path / "pyproject.toml").write_text(f"[tool.dockertasks.job]\n{contract}")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.py").write_text(source)
+    return tmp_path
+
+
+def test_doctor_shows_the_job_contract(tmp_path):
+    source = 'import os\nos.environ["SHARD_INDEX"]\nif a == "score": 1\n'
+    root = job_project(tmp_path, 'shard_command = ["score"]\n', source)
+    assert [c.line() for c in starter.job_checks(root)] == [
+        "✓ the job writes to /app/output; each shard runs `score`, with no merge step"]
+
+
+def test_doctor_says_what_a_fork_s_job_lacks_to_shard(tmp_path):
+    root = job_project(tmp_path, 'shard_command = ["predict"]\nmerge_command = ["merge"]\n', "print('my own job')\n")
+    lines = [c.line() for c in starter.job_checks(root)]
+    assert lines[0].startswith("✗ nothing in src/ reads SHARD_INDEX or SHARD_COUNT, so every shard would do the")
+    assert lines[1:] == [f"! `{w}`, a command of the job contract, appears nowhere in src/ as a string — declare your "
+                         "job's own commands in [tool.dockertasks.job] in pyproject.toml, or leave them out if it does "
+                         "not shard" for w in ("predict", "merge")]
+
+
+def test_doctor_takes_a_job_that_does_not_shard_as_it_is(tmp_path):
+    root = job_project(tmp_path, "", "print('my own job')\n")
+    (check,) = starter.job_checks(root)
+    assert check.passed and "does not run in shards" in check.what
