@@ -8,6 +8,7 @@ exceptions in pyproject.toml, under [tool.deptry.per_rule_ignores] DEP002.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import subprocess
@@ -113,11 +114,14 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
+def diff(path: str, before: str, after: str) -> str:
+    """A unified diff of a file's text, as the rewrites show them before they write."""
+    return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}"))
+
+
 def reqs(root: Path, *, write: bool, dry_run: bool) -> None:
     """Compare requirements.txt with src/'s imports; with `write`, rewrite it, pinned."""
     from importlib.metadata import packages_distributions
-
-    from docker_tasks.starter import diff
 
     found = run_deptry(root)
     if found.clean:

@@ -12,7 +12,6 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -243,12 +242,6 @@ def remove(client, kind: str, reference: str, force: bool = False) -> str:
     return "removed"
 
 
-def engine_time(text: str) -> datetime:
-    """A time as the engine writes it (RFC 3339 with nanoseconds, `...:05.123456789Z`)."""
-    whole, _, fraction = text.rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}+00:00")
-
-
 def image_summaries(client, filters: dict) -> list[dict]:
     """`GET /images/json` summaries, each `Created` to the microsecond rather than the second
     (builds less than a second apart are common, and `--keep` must know which came last), and
@@ -259,7 +252,7 @@ def image_summaries(client, filters: dict) -> list[dict]:
     for summary in summaries:
         details = inspect(client, "image", summary["Id"])
         if details:  # None: removed since the listing
-            exact.append({**summary, "Created": engine_time(details["Created"]).timestamp(),
+            exact.append({**summary, "Created": stores.engine_time(details["Created"]).timestamp(),
                           "InspectedSize": details.get("Size", 0)})
     return exact
 
@@ -274,6 +267,19 @@ def inspect(client, kind: str, reference: str) -> dict | None:
             return inspector(reference)
         except docker.errors.NotFound:
             return None
+
+
+def owned_image(client, project: str, reference: str) -> dict:
+    """An image's details, if this project's tasks built it; else a one-line error, and it is left alone."""
+    from docker_tasks.labels import PROJECT
+
+    image = inspect(client, "image", reference)
+    if image is None:
+        raise TaskError(f"no image {reference}; `inv images` lists {project}'s images, `inv build` makes one")
+    if (image["Config"].get("Labels") or {}).get(PROJECT) != project:
+        raise TaskError(f"{reference} was not built by this project's tasks (it has no {PROJECT} label), "
+                        "so the tasks leave it alone")
+    return image
 
 
 def layers_size(client) -> int:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from docker_tasks import cleanup, engine, git_state, labels, selection, stores, tables
 from docker_tasks.commands import show
 from docker_tasks.errors import TaskError
-from docker_tasks.settings import Settings
+from docker_tasks.settings import Settings, parse_keep
 from docker_tasks.tags import build_tag, check_tag
 
 
@@ -46,16 +46,6 @@ def _pick(client, settings: Settings, name: str | None, every: bool, task: str) 
 
 # --- versions -----------------------------------------------------------------------------------
 
-def owned_image(client, settings: Settings, reference: str) -> dict:
-    image = engine.inspect(client, "image", reference)
-    if image is None:
-        raise TaskError(f"no image {reference}; `inv images` lists {settings.project}'s images, `inv build` makes one")
-    if (image["Config"].get("Labels") or {}).get(labels.PROJECT) != settings.project:
-        raise TaskError(f"{reference} was not built by this project's tasks (it has no {labels.PROJECT} label), "
-                        "so the tasks leave it alone")
-    return image
-
-
 def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bool, force: bool,
         git_tag: bool, dry_run: bool) -> None:
     """Give an image of this project a version tag, and optionally its commit a git tag."""
@@ -67,7 +57,7 @@ def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bo
         source = build_tag(git, _now())
     client = engine.connect()
     source_ref, target_ref = f"{settings.image_name}:{source}", f"{settings.image_name}:{version}"
-    image = owned_image(client, settings, source_ref)
+    image = engine.owned_image(client, settings.project, source_ref)
     image_labels = image["Config"].get("Labels") or {}
     if labels.built_dirty(image_labels) and not allow_dirty:
         raise TaskError(f"{source_ref} was built from uncommitted changes, so a version of it could not be rebuilt; "
@@ -239,11 +229,11 @@ def rmi(settings: Settings, *, tags: Sequence[str], every: bool, keep: str | Non
         raise TaskError("say which images: `inv rmi --tag TAG` (repeatable), `inv rmi --all` or `inv rmi --keep N`")
     for tag_name in tags:
         check_tag(tag_name)
-    kept_builds = None if keep is None else selection.parse_keep(keep)
+    kept_builds = None if keep is None else parse_keep(keep)
     client = engine.connect()
     if tags:
-        targets = [(f"{settings.image_name}:{t}", owned_image(client, settings, f"{settings.image_name}:{t}"))
-                   for t in tags]
+        references = [f"{settings.image_name}:{t}" for t in tags]
+        targets = [(ref, engine.owned_image(client, settings.project, ref)) for ref in references]
     else:
         images = _images(client, settings)
         chosen = images if every else selection.superseded(images, settings.image_name, kept_builds)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from docker_tasks import engine, labels
+from docker_tasks import labels, stores
 from docker_tasks.selection import ENDED
 from docker_tasks.tables import human_size
 
@@ -98,7 +98,7 @@ def settle(record: dict, container: dict | None) -> dict | None:
     state = container.get("State") or {}
     if state.get("Status") not in ENDED:
         return None
-    return finished(record, engine.engine_time(state["FinishedAt"]), state["ExitCode"])
+    return finished(record, stores.engine_time(state["FinishedAt"]), state["ExitCode"])
 
 
 def write(folder: Path, record: dict) -> Path:

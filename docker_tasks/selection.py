@@ -96,13 +96,6 @@ def version_tags(image: dict, image_name: str) -> list[str]:
     return [t for t in repo_tags(image, image_name) if t not in {build, "latest"}]
 
 
-def parse_keep(value: str, source: str = "--keep") -> int:
-    """How many of the newest builds to keep: a whole number, 0 or more."""
-    if not value.strip().isdigit():
-        raise TaskError(f"{source} {value!r}: give how many of the newest builds to keep, e.g. 3")
-    return int(value)
-
-
 def superseded(images: Sequence[dict], image_name: str, keep: int) -> list[dict]:
     """Images past the `keep` newest builds, except `latest` and any image with a version tag."""
     ordered = sorted(images, key=lambda i: i.get("Created", 0), reverse=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from docker_tasks import job as job_contract
 from docker_tasks.envfiles import read_env_file
+from docker_tasks.errors import TaskError
 from docker_tasks.job import Job
-from docker_tasks.selection import parse_keep
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,13 @@ class Settings:
     def project(self) -> str:
         """The project's name in ownership labels: the image name's last path component."""
         return self.image_name.rsplit("/", 1)[-1]
+
+
+def parse_keep(value: str, source: str = "--keep") -> int:
+    """How many of the newest builds to keep: a whole number, 0 or more."""
+    if not value.strip().isdigit():
+        raise TaskError(f"{source} {value!r}: give how many of the newest builds to keep, e.g. 3")
+    return int(value)
 
 
 def resolve(name: str, flag: str | None, environ: Mapping[str, str], dotenv: Mapping[str, str | None]) -> str | None:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from docker_tasks import engine, git_state, labels, registry, selection, tables
 from docker_tasks.commands import show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
-from docker_tasks.lifecycle import owned_image
 from docker_tasks.settings import Settings, lookup
 from docker_tasks.tags import build_tag, split_reference
 
@@ -103,7 +102,7 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
     chosen = _tags_to_push(settings, images, version=version, tags=tags, all_versions=all_versions)
     checked = []
     for tag in chosen:
-        image = owned_image(client, settings, f"{settings.image_name}:{tag}")
+        image = engine.owned_image(client, settings.project, f"{settings.image_name}:{tag}")
         if labels.built_dirty(image["Config"].get("Labels")) and not allow_dirty:
             raise TaskError(f"{settings.image_name}:{tag} was built from uncommitted changes; commit and "
                             "`inv build` first, or add --allow-dirty")

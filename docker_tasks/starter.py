@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 import shutil
@@ -11,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from docker_tasks.dependencies import diff
 from docker_tasks.errors import TaskError
 from docker_tasks.stores import Engine, too_old
 
@@ -41,10 +41,6 @@ def rename_plan(texts: Mapping[str, str], old: str, new: str) -> dict[str, str]:
     """The new text of every file that changes; empty when there is nothing to do."""
     changed = {path: renamed(path, text, old, new) for path, text in texts.items()}
     return {path: text for path, text in changed.items() if text != texts[path]}
-
-
-def diff(path: str, before: str, after: str) -> str:
-    return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}"))
 
 
 def init(root: Path, *, old: str, new: str, dry_run: bool) -> None:

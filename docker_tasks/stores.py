@@ -1,4 +1,4 @@
-"""Which engine and image store the tasks talk to, and what the figures they report mean there.
+"""Which engine and image store the tasks talk to, and how to read what they report.
 
 Docker keeps images in one of two stores. The classic one (overlay2 and other graph drivers)
 keeps unpacked layers only. The containerd image store (the default of Docker Desktop and of
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 CONTAINERD = "containerd"
 CLASSIC = "classic"
@@ -88,6 +89,12 @@ def buildkit_version(inspect_output: str) -> str | None:
     if not found or found[1].startswith(("v0.0.0", "0.0.0")):
         return None
     return found[1].lstrip("v")
+
+
+def engine_time(text: str) -> datetime:
+    """A time as the engine writes it (RFC 3339 with nanoseconds, `...:05.123456789Z`)."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}+00:00")
 
 
 def unpacked_size(listed: int, inspected: int, store: str) -> int:

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from docker_tasks import engine
+from docker_tasks import engine, stores
 from docker_tasks.errors import TaskError
 
 
@@ -52,6 +52,6 @@ def test_buildx_present(tmp_path, monkeypatch):
 
 
 def test_engine_times_keep_microseconds_of_the_nanoseconds():
-    assert engine.engine_time("2026-11-24T12:00:07.123456789Z") == datetime(2026, 11, 24, 12, 0, 7, 123456,
+    assert stores.engine_time("2026-11-24T12:00:07.123456789Z") == datetime(2026, 11, 24, 12, 0, 7, 123456,
                                                                              tzinfo=UTC)
-    assert engine.engine_time("2026-11-24T12:00:07Z") == datetime(2026, 11, 24, 12, 0, 7, tzinfo=UTC)
+    assert stores.engine_time("2026-11-24T12:00:07Z") == datetime(2026, 11, 24, 12, 0, 7, tzinfo=UTC)

@@ -2,6 +2,7 @@ import pytest
 
 from docker_tasks import selection
 from docker_tasks.errors import TaskError
+from docker_tasks.settings import parse_keep
 
 OURS = [
     {"Id": "aaa111", "Names": ["/app-1"], "State": "running", "Created": 10},
@@ -82,7 +83,7 @@ def test_git_tag_names(version, git_tag):
 @pytest.mark.parametrize("value", ["x", "-1", "1.5", ""])
 def test_keep_must_be_a_whole_number(value):
     with pytest.raises(TaskError, match="how many of the newest builds"):
-        selection.parse_keep(value)
+        parse_keep(value)
 
 
 def test_keep_orders_builds_within_one_second():
