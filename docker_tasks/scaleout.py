@@ -17,7 +17,7 @@ from pathlib import Path
 
 from docker_tasks import batch, engine, git_state, labels, registry, selection, shards, tables
 from docker_tasks import job as job_contract
-from docker_tasks.commands import show
+from docker_tasks.commands import MASK, show
 from docker_tasks.envfiles import container_environment
 from docker_tasks.errors import TaskError, merge_failure
 from docker_tasks.run_options import DEFENCES, TMPFS, TMPFS_SIZE, Hardening, RunPlan
@@ -49,7 +49,7 @@ def masked(requests: dict) -> dict:
     for value in printed.values():
         for variable in value.get("containerProperties", {}).get("environment", []):
             if variable["name"] != "SHARD_COUNT":
-                variable["value"] = "***"
+                variable["value"] = MASK
     return printed
 
 
@@ -124,7 +124,7 @@ def service_command(kwargs: dict) -> list[str]:
     argv += ["--cap-drop", "ALL"] if kwargs["cap_drop"] else []
     for variable in kwargs["env"]:
         key, _, value = variable.partition("=")
-        argv += ["--env", f"{key}={value if key in {'SHARD_COUNT', 'SWARM_TASK_SLOT'} else '***'}"]
+        argv += ["--env", f"{key}={value if key in {'SHARD_COUNT', 'SWARM_TASK_SLOT'} else MASK}"]
     for key, value in kwargs["labels"].items():
         argv += ["--label", f"{key}={value}"]
     for mount in kwargs["mounts"]:
@@ -247,7 +247,7 @@ def _merge_from_volume(client, settings: Settings, image: str, volume: str) -> N
 
 def _copy_from_volume(client, settings: Settings, image: str, volume: str) -> None:
     """Copy what the shards (and the merge) wrote in the shared volume to output/ on this machine."""
-    output = settings.root / "output"
+    output = settings.output_folder
     plan = _volume_plan(settings, image, volume, None, "copy")  # never started
     copied = engine.copy_out(client, plan, settings.job.output_dir, output)
     print(f"copied {copied} file(s) from the volume {volume} to {output}")

@@ -37,6 +37,11 @@ class Settings:
     job: Job = Job()  # the job contract, from pyproject.toml (docker_tasks/job.py)
 
     @property
+    def output_folder(self) -> Path:
+        """The folder on this machine that is mounted where the job writes."""
+        return self.root / "output"
+
+    @property
     def project(self) -> str:
         """The project's name in ownership labels: the image name's last path component."""
         return self.image_name.rsplit("/", 1)[-1]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from docker_tasks import engine, git_state, labels, registry, selection, tables
-from docker_tasks.commands import show
+from docker_tasks.commands import MASK, show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.settings import Settings, lookup
 from docker_tasks.tags import build_tag, split_reference
@@ -68,7 +68,7 @@ def login(settings: Settings, *, registry_flag: str | None, ecr: bool, environ: 
         username, secret = credentials(environ, settings, interactive=interactive)
     status, output = engine.docker_login(registry.login_command(server, username), secret)
     if status != 0:
-        raise TaskError(registry.explain_registry_error(output.replace(secret, "***"), server))
+        raise TaskError(registry.explain_registry_error(output.replace(secret, MASK), server))
     print(f"logged in to {server} as {username}; docker stored the credentials, so `docker push` works too")
 
 

@@ -139,7 +139,7 @@ def plan_run(
     binds = [parse_volume(v, cwd) for v in volumes]
     if memory:
         parse_memory(memory)  # checked now, before any Docker call
-    output_dir, target = settings.root / "output", settings.job.output_dir
+    output_dir, target = settings.output_folder, settings.job.output_dir
     user = None
     if target not in map(volume_target, binds):
         binds.append(f"{output_dir}:{target}")
@@ -179,7 +179,7 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
     if dry_run:
         print(commands.show(commands.docker_run(plan)))
         return
-    (settings.root / "output").mkdir(exist_ok=True)
+    settings.output_folder.mkdir(exist_ok=True)
     client = engine.connect()
     image = require_image(client, plan.image)
     record_folder = output_folder(plan)
@@ -227,7 +227,7 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
             print(f"# at most {at_once} at once; when all succeed:")
             print(commands.show(commands.docker_run(merge)))
         return
-    (settings.root / "output").mkdir(exist_ok=True)
+    settings.output_folder.mkdir(exist_ok=True)
     client = engine.connect()
     require_image(client, plan.image)
     folder = output_folder(plan)
@@ -270,7 +270,7 @@ def output_folder(plan: RunPlan) -> Path | None:
 
 def runs(settings: Settings, *, folder: str | None, limit: int) -> None:
     """Print the run records in the output folder, newest first."""
-    where = Path(folder) if folder else settings.root / "output"
+    where = Path(folder) if folder else settings.output_folder
     found = records.read_all(where)[:limit] if where.is_dir() else []
     if not found:
         print(f"no run records in {where}; `inv run` writes one beside the job's outputs")
