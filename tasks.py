@@ -193,7 +193,7 @@ def clean(c, keep=None, all_=False, yes=False, image_name=None, dry_run=False):
     from docker_tasks import lifecycle
 
     project = load(image_name=image_name, keep_builds=keep)
-    lifecycle.clean(project, keep=project.keep_builds, everything=all_, yes=yes, dry_run=dry_run,
+    lifecycle.clean(project, keep=project.keep_builds, every=all_, yes=yes, dry_run=dry_run,
                     interactive=sys.stdin.isatty())
 
 

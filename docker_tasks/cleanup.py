@@ -49,14 +49,14 @@ def cache_dirs(root: Path) -> list[Path]:
 
 
 def plan(
-    containers: Sequence[dict], images: Sequence[dict], root: Path, *, image_name: str, keep: int, everything: bool
+    containers: Sequence[dict], images: Sequence[dict], root: Path, *, image_name: str, keep: int, every: bool
 ) -> CleanPlan:
     """This project's stopped containers, its dangling and superseded images, and the local caches.
 
-    `everything` takes running containers and every image too; otherwise `latest`, the version
+    `every` takes running containers and every image too; otherwise `latest`, the version
     tags and the `keep` newest builds stay.
     """
-    if everything:
+    if every:
         return CleanPlan(containers=list(containers), images=list(images), paths=cache_dirs(root))
     tagged = [i for i in images if not is_dangling(i)]
     return CleanPlan(

@@ -185,12 +185,14 @@ def lost_engine_errors() -> tuple[type[BaseException], ...]:
     return requests.exceptions.ConnectionError, urllib3.exceptions.ProtocolError, ConnectionError
 
 
-class Exit(NamedTuple):
+class JobEnd(NamedTuple):
+    """How a container ended: its exit code, and whether the kernel killed it for memory."""
+
     code: int
     out_of_memory: bool = False
 
 
-def follow_to_exit(container, remove: bool) -> Exit:
+def follow_to_exit(container, remove: bool) -> JobEnd:
     """Stream a container's output until it exits, and say how it ended.
 
     Ctrl-C stops the container (SIGTERM, then SIGKILL after 10 s) rather than leaving it running.
@@ -203,11 +205,11 @@ def follow_to_exit(container, remove: bool) -> Exit:
                 sys.stdout.flush()
             code = container.wait().get("StatusCode", 1)
             container.reload()
-            ended = Exit(code, bool(container.attrs["State"].get("OOMKilled")))
+            ended = JobEnd(code, bool(container.attrs["State"].get("OOMKilled")))
         except KeyboardInterrupt:
             print(f"\nstopping {container.name} ...", file=sys.stderr)
             container.stop(timeout=10)
-            ended = Exit(130)
+            ended = JobEnd(130)
         except lost_engine_errors():
             remove = False  # kept, for `inv ps` and `inv logs` once the engine is back
             raise

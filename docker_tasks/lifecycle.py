@@ -271,12 +271,12 @@ def _reclaimed(client, layers_before: int) -> str:
 
 # --- clean --------------------------------------------------------------------------------------
 
-def clean(settings: Settings, *, keep: int, everything: bool, yes: bool, dry_run: bool,
+def clean(settings: Settings, *, keep: int, every: bool, yes: bool, dry_run: bool,
           interactive: bool, confirm: Callable[[str], str] = input) -> None:
     """Remove stopped containers, dangling and superseded images, and local caches."""
     client = engine.connect()
     found = cleanup.plan(_containers(client, settings), _images(client, settings), settings.root,
-                         image_name=settings.image_name, keep=keep, everything=everything)
+                         image_name=settings.image_name, keep=keep, every=every)
     if found.empty:
         print(f"nothing to clean: {settings.project} has no stopped containers, old images or caches")
         return
@@ -293,7 +293,7 @@ def clean(settings: Settings, *, keep: int, everything: bool, yes: bool, dry_run
             print(show(["rm", "-r", str(path)]))
         print("(dry run: nothing was removed)")
         return
-    if everything and not yes:
+    if every and not yes:
         question = (f"remove {len(found.containers)} container(s), running ones included, and all "
                     f"{len(found.images)} image(s) of {settings.project}? [y/N] ")
         if not interactive:

@@ -22,19 +22,19 @@ def ids(items):
 
 
 def test_stopped_containers_dangling_and_superseded_images(tmp_path):
-    found = cleanup.plan(CONTAINERS, IMAGES, tmp_path, image_name="app", keep=3, everything=False)
+    found = cleanup.plan(CONTAINERS, IMAGES, tmp_path, image_name="app", keep=3, every=False)
     assert ids(found.containers) == ["s", "c"]
     # the 3 newest builds (new, v2, b3) stay; v2 would stay anyway, for its version tag
     assert ids(found.images) == ["dangling", "b2", "b1"]
 
 
 def test_keep_zero_still_keeps_latest_and_versions(tmp_path):
-    found = cleanup.plan([], IMAGES, tmp_path, image_name="app", keep=0, everything=False)
+    found = cleanup.plan([], IMAGES, tmp_path, image_name="app", keep=0, every=False)
     assert ids(found.images) == ["dangling", "b3", "b2", "b1"]
 
 
-def test_everything_takes_running_containers_and_every_image(tmp_path):
-    found = cleanup.plan(CONTAINERS, IMAGES, tmp_path, image_name="app", keep=3, everything=True)
+def test_every_takes_running_containers_and_every_image(tmp_path):
+    found = cleanup.plan(CONTAINERS, IMAGES, tmp_path, image_name="app", keep=3, every=True)
     assert ids(found.containers) == ["r", "s", "c"]
     assert ids(found.images) == ids(IMAGES)
 
@@ -49,4 +49,4 @@ def test_caches_are_found_but_not_inside_the_virtualenv_or_git(tmp_path):
 
 
 def test_an_empty_plan_is_empty(tmp_path):
-    assert cleanup.plan([], [], tmp_path, image_name="app", keep=3, everything=False).empty
+    assert cleanup.plan([], [], tmp_path, image_name="app", keep=3, every=False).empty
