@@ -14,16 +14,22 @@ help:
 	@echo "Usage: make TARGET (the tasks behind them: $(INV) --list)"
 	@sed -n 's/^\.PHONY: \([a-z-]*\) *## \(.*\)/\1|\2/p' $(MAKEFILE_LIST) | awk -F'|' '{ printf "  %-8s %s\n", $$1, $$2 }'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The tasks' tools alone, for the targets that only drive Docker; the job's requirements too,
+# for those that import the job (its tests, `inv reqs` and `inv doctor`).
+$(VENV)/.tools: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.tools requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
 .PHONY: setup  ## Create .venv with the tasks' tools and the job's requirements
 setup: $(VENV)/.installed
 
 .PHONY: build  ## Build the image (inv build)
-build: setup
+build: $(VENV)/.tools
 	$(INV) build
 
 .PHONY: run  ## Build the image and run the sample job in it; results land in output/
@@ -40,9 +46,9 @@ lint: setup
 	$(VENV)/bin/hadolint Dockerfile
 
 .PHONY: bench  ## Measure builds, image size and start-up against the seed approach (several minutes)
-bench: setup
+bench: $(VENV)/.tools
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 .PHONY: clean  ## Remove this project's stopped containers, dangling images and local caches
-clean: setup
+clean: $(VENV)/.tools
 	$(INV) clean

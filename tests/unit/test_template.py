@@ -52,6 +52,15 @@ def test_make_help_lists_every_target():
     assert set(re.findall(r"^  ([a-z-]+) +\S", shown, re.M)) == targets
 
 
+@pytest.mark.parametrize("target", ["clean", "build", "bench"])
+def test_targets_that_only_drive_docker_install_only_the_tools(target, tmp_path):
+    planned = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    installs = [line for line in planned.splitlines() if "pip install" in line]
+    assert installs and all("requirements-dev.txt" in line and "requirements.txt" not in
+                            line.replace("requirements-dev.txt", "") for line in installs)
+
+
 def task_objects():
     return sorted(Collection.from_module(tasks).tasks.items())
 
