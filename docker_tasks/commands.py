@@ -7,7 +7,8 @@ paste. Environment values are masked, because they are often secrets.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from docker_tasks.run_options import TMPFS, RunPlan, gpus_flag
@@ -86,3 +87,27 @@ def docker_images(project_filter: Mapping[str, list[str]]) -> list[str]:
 
 def show(argv: list[str]) -> str:
     return shlex.join(argv)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change a task makes: the command a person would type, and the action that does the same
+    and returns the line that reports it. A dry run prints the commands; a run carries out the
+    actions. Both come from the same steps, so what is shown is what runs."""
+
+    argv: list[str]
+    act: Callable[[], str]
+    note: str = ""  # what the command is about, shown beside it in a dry run
+
+
+def carry_out(steps: Iterable[Step], *, dry_run: bool) -> None:
+    for step in steps:
+        if dry_run:
+            print(show(step.argv) + (f"   # {step.note}" if step.note else ""))
+        else:
+            print(step.act())
+
+
+def remark(line: str, *, dry_run: bool) -> str:
+    """A line that is not a step: a comment in a dry run, so that its output stays a script."""
+    return f"# {line}" if dry_run else line

@@ -6,6 +6,7 @@ steps take `dry_run`, treat an empty selection as a no-op, and take "already gon
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 import time
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from docker_tasks import cleanup, engine, git_state, labels, selection, stores, tables
-from docker_tasks.commands import show
+from docker_tasks.commands import Step, carry_out, remark, show
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import Settings, parse_keep
 from docker_tasks.tags import build_tag, check_tag
@@ -70,21 +71,26 @@ def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bo
     git_name = selection.git_tag_name(version)
     if git_tag and (not sha or sha == "none"):
         raise TaskError(f"{source_ref} has no git commit in its labels, so it cannot get a git tag")
-    if dry_run:
-        print(show(["docker", "tag", source_ref, target_ref]))
-        if git_tag:
-            print(show(["git", "tag", "--annotate", *(["--force"] if force else []), git_name, sha,
-                        "--message", f"{settings.project} {version}"]))
-        return
+    steps = []
     if existing and existing["Id"] == image["Id"]:
-        print(f"{target_ref} already names {source_ref}; nothing to change")
+        print(remark(f"{target_ref} already names {source_ref}; nothing to change", dry_run=dry_run))
     else:
-        with engine.docker_errors():
-            client.api.tag(image["Id"], settings.image_name, version, force=True)
-        print(f"tagged {source_ref} as {target_ref}")
+        def retag() -> str:
+            with engine.docker_errors():
+                client.api.tag(image["Id"], settings.image_name, version, force=True)
+            return f"tagged {source_ref} as {target_ref}"
+
+        steps.append(Step(["docker", "tag", source_ref, target_ref], retag))
     if git_tag:
-        git_state.create_tag(settings.root, git_name, sha, f"{settings.project} {version} ({target_ref})", force=force)
-        print(f"created git tag {git_name} at {sha[:12]}; share it with `git push origin {git_name}`")
+        message = f"{settings.project} {version} ({target_ref})"
+
+        def create_git_tag() -> str:
+            git_state.create_tag(settings.root, git_name, sha, message, force=force)
+            return f"created git tag {git_name} at {sha[:12]}; share it with `git push origin {git_name}`"
+
+        steps.append(Step(["git", "tag", "--annotate", *(["--force"] if force else []), git_name, sha,
+                           "--message", message], create_git_tag))
+    carry_out(steps, dry_run=dry_run)
 
 
 # --- containers ---------------------------------------------------------------------------------
@@ -129,23 +135,17 @@ def logs(settings: Settings, *, name: str | None, follow: bool, tail: str, dry_r
 
 
 def _act_on_running(settings: Settings, *, name: str | None, every: bool, dry_run: bool, task: str,
-                    command: list[str], act: Callable[[object, dict], str]) -> None:
+                    step: Callable[[object, dict], Step]) -> None:
     """Shared by stop and kill: pick, skip what is not running, act, report each container."""
     client = engine.connect()
     picked = _pick(client, settings, name, every, task)
     running = [c for c in picked if selection.is_running(c)]
     for container in picked:
         if not selection.is_running(container):
-            print(f"{cleanup.describe_container(container)} is not running; nothing to do")
-    if not running:
-        if every:
-            print(f"no running containers of {settings.project}; nothing to {task}")
-        return
-    for container in running:
-        if dry_run:
-            print(show([*command, selection.container_name(container)]))
-        else:
-            print(act(client, container))
+            print(remark(f"{cleanup.describe_container(container)} is not running; nothing to do", dry_run=dry_run))
+    if not running and every:
+        print(remark(f"no running containers of {settings.project}; nothing to {task}", dry_run=dry_run))
+    carry_out([step(client, container) for container in running], dry_run=dry_run)
 
 
 def stop(settings: Settings, *, name: str | None, every: bool, timeout: int, dry_run: bool) -> None:
@@ -153,28 +153,36 @@ def stop(settings: Settings, *, name: str | None, every: bool, timeout: int, dry
     if timeout < 0:
         raise TaskError(f"--timeout {timeout}: give the seconds to wait before SIGKILL, 0 or more")
 
-    def act(client, container: dict) -> str:
-        started = time.monotonic()
-        code = engine.stop_container(client, container["Id"], timeout)
-        if code is None:
-            return f"{selection.container_name(container)} is already gone"
-        return f"stopped {selection.container_name(container)} in {time.monotonic() - started:.1f}s (exit code {code})"
-
     _act_on_running(settings, name=name, every=every, dry_run=dry_run, task="stop",
-                    command=["docker", "stop", "--time", str(timeout)], act=act)
+                    step=lambda client, container: _container_stop(client, container, timeout))
+
+
+def _stopped(client, container: dict, timeout: int) -> str:
+    started = time.monotonic()
+    code = engine.stop_container(client, container["Id"], timeout)
+    if code is None:
+        return f"{selection.container_name(container)} is already gone"
+    return f"stopped {selection.container_name(container)} in {time.monotonic() - started:.1f}s (exit code {code})"
+
+
+def _container_stop(client, container: dict, timeout: int) -> Step:
+    return Step(["docker", "stop", "--time", str(timeout), selection.container_name(container)],
+                functools.partial(_stopped, client, container, timeout))
 
 
 def kill(settings: Settings, *, name: str | None, every: bool, signal: str, dry_run: bool) -> None:
     """Send a signal (SIGKILL by default) to running containers."""
     signame = selection.parse_signal(signal)
 
-    def act(client, container: dict) -> str:
-        with engine.docker_errors():
-            client.api.kill(container["Id"], signal=signame)
-        return f"sent {signame} to {selection.container_name(container)}"
+    def kill_step(client, container: dict) -> Step:
+        def act() -> str:
+            with engine.docker_errors():
+                client.api.kill(container["Id"], signal=signame)
+            return f"sent {signame} to {selection.container_name(container)}"
 
-    _act_on_running(settings, name=name, every=every, dry_run=dry_run, task="kill",
-                    command=["docker", "kill", "--signal", signame], act=act)
+        return Step(["docker", "kill", "--signal", signame, selection.container_name(container)], act)
+
+    _act_on_running(settings, name=name, every=every, dry_run=dry_run, task="kill", step=kill_step)
 
 
 def rm(settings: Settings, *, name: str | None, every: bool, force: bool, dry_run: bool) -> None:
@@ -185,17 +193,18 @@ def rm(settings: Settings, *, name: str | None, every: bool, force: bool, dry_ru
         print(f"no containers of {settings.project}; nothing to remove")
         return
     refused = [selection.container_name(c) for c in picked if selection.is_running(c) and not force]
-    for container in picked:
-        cname = selection.container_name(container)
-        if cname in refused:
-            continue
-        if dry_run:
-            print(show(["docker", "rm", *(["--force"] if force else []), cname]))
-        else:
-            print(f"{engine.remove(client, 'container', container['Id'], force=force)}: container {cname}")
+    carry_out([_container_removal(client, c, force) for c in picked if selection.container_name(c) not in refused],
+              dry_run=dry_run)
     if refused:
         raise TaskError(f"still running, so not removed: {', '.join(refused)}; "
                         "stop them first (`inv stop --name NAME`) or add --force")
+
+
+def _container_removal(client, container: dict, force: bool) -> Step:
+    cname = selection.container_name(container)
+    shown = cleanup.describe_container(container)
+    return Step(["docker", "rm", *(["--force"] if force else []), cname],
+                lambda: f"{engine.remove(client, 'container', container['Id'], force=force)}: {shown}", shown)
 
 
 # --- images -------------------------------------------------------------------------------------
@@ -208,18 +217,23 @@ def _users(client) -> dict[str, list[str]]:
     return users
 
 
-def _remove_image(client, image: dict, image_name: str, force: bool, dry_run: bool = False) -> list[str]:
-    """Remove an image as selection.removal_references says, or, in a dry run, show the command."""
-    references = selection.removal_references(image, image_name)
-    if dry_run:
-        report = [show(["docker", "rmi", *(["--force"] if force else []), *references])] if references else []
-    else:
-        report = [f"{engine.remove(client, 'image', ref, force=force)}: "
-                  f"{cleanup.describe_image(image) if ref == image['Id'] else ref}" for ref in references]
+def _image_removal(client, reference: str, force: bool, shown: str | None = None, note: str = "") -> Step:
+    """Untag `reference`, or remove the image it names when it is the last tag or the id."""
+    def act() -> str:
+        outcome = engine.remove(client, "image", reference, force=force)
+        return f"{outcome}: {shown or reference}" + (" (kept: a container uses it)" if outcome == "in use" else "")
+
+    return Step(["docker", "rmi", *(["--force"] if force else []), reference], act, note)
+
+
+def _remove_image(client, image: dict, image_name: str, force: bool, dry_run: bool) -> None:
+    """Remove an image as selection.removal_references says; say which of its tags stay."""
+    shown = cleanup.describe_image(image)
+    carry_out([_image_removal(client, ref, force, shown if ref == image["Id"] else None, shown)
+               for ref in selection.removal_references(image, image_name)], dry_run=dry_run)
     others = selection.foreign_tags(image, image_name)
     if others:
-        report.append(f"{'# ' if dry_run else ''}kept: image {tables.short_id(image)}, also tagged {', '.join(others)}")
-    return report
+        print(remark(f"kept: image {tables.short_id(image)}, also tagged {', '.join(others)}", dry_run=dry_run))
 
 
 def rmi(settings: Settings, *, tags: Sequence[str], every: bool, keep: str | None, force: bool, dry_run: bool) -> None:
@@ -251,10 +265,9 @@ def rmi(settings: Settings, *, tags: Sequence[str], every: bool, keep: str | Non
             refused.append(f"{shown} (used by {', '.join(in_use)})")
             continue
         if reference:
-            print(show(["docker", "rmi", *(["--force"] if force else []), reference]) if dry_run
-                  else f"{engine.remove(client, 'image', reference, force=force)}: {reference}")
+            carry_out([_image_removal(client, reference, force)], dry_run=dry_run)
         else:
-            print("\n".join(_remove_image(client, image, settings.image_name, force, dry_run)))
+            _remove_image(client, image, settings.image_name, force, dry_run)
     if not dry_run:
         print(_reclaimed(client, before))
     if refused:
@@ -280,20 +293,7 @@ def clean(settings: Settings, *, keep: int, every: bool, yes: bool, dry_run: boo
     if found.empty:
         print(f"nothing to clean: {settings.project} has no stopped containers, old images or caches")
         return
-    if dry_run:
-        for container in found.containers:
-            cname = selection.container_name(container)
-            if selection.is_running(container):
-                print(show(["docker", "stop", cname]))
-            print(f"docker rm {cname}   # {cleanup.describe_container(container)}")
-        for image in found.images:
-            print(f"# {cleanup.describe_image(image)}")
-            print("\n".join(_remove_image(client, image, settings.image_name, force=False, dry_run=True)))
-        for path in found.paths:
-            print(show(["rm", "-r", str(path)]))
-        print("(dry run: nothing was removed)")
-        return
-    if every and not yes:
+    if every and not yes and not dry_run:
         question = (f"remove {len(found.containers)} container(s), running ones included, and all "
                     f"{len(found.images)} image(s) of {settings.project}? [y/N] ")
         if not interactive:
@@ -302,19 +302,25 @@ def clean(settings: Settings, *, keep: int, every: bool, yes: bool, dry_run: boo
         if confirm(question).strip().lower() not in {"y", "yes"}:
             print("nothing removed")
             return
-    before = engine.layers_size(client)
+    before = 0 if dry_run else engine.layers_size(client)
+    steps = []
     for container in found.containers:
         if selection.is_running(container):
-            engine.stop_container(client, container["Id"], timeout=10)
-        outcome = engine.remove(client, "container", container["Id"])
-        print(f"{outcome}: {cleanup.describe_container(container)}")
+            steps.append(_container_stop(client, container, timeout=10))
+        steps.append(_container_removal(client, container, force=False))
+    carry_out(steps, dry_run=dry_run)
     for image in found.images:
-        for line in _remove_image(client, image, settings.image_name, force=False):
-            print(line + (" (kept: a container uses it)" if line.startswith("in use") else ""))
-    layers = _reclaimed(client, before)
-    caches = 0
-    for path in found.paths:
-        caches += cleanup.folder_size(path)
-        shutil.rmtree(path, ignore_errors=True)
-        print(f"removed: {path.relative_to(settings.root)}")
-    print(layers + (f", and {tables.human_size(caches)} of local caches" if found.paths else ""))
+        _remove_image(client, image, settings.image_name, force=False, dry_run=dry_run)
+    layers = "" if dry_run else _reclaimed(client, before)
+    caches = sum(cleanup.folder_size(path) for path in found.paths)
+    carry_out([Step(["rm", "-r", str(path)], functools.partial(_remove_folder, path, settings.root))
+               for path in found.paths], dry_run=dry_run)
+    if dry_run:
+        print("# (dry run: nothing was removed)")
+    else:
+        print(layers + (f", and {tables.human_size(caches)} of local caches" if found.paths else ""))
+
+
+def _remove_folder(path, root) -> str:
+    shutil.rmtree(path, ignore_errors=True)
+    return f"removed: {path.relative_to(root)}"

@@ -58,3 +58,14 @@ def test_every_shard_and_the_merge_show_the_gpus_they_get():
     plan = RunPlan(image="i", name="n", labels={}, gpus=parse_gpus('"device=0,1"'))
     for shard in [*shards.shard_plans(plan, 2, ['predict']), shards.merge_plan(plan, ['merge'])]:
         assert """--gpus '"device=0,1"'""" in commands.show(commands.docker_run(shard))
+
+
+def test_a_dry_run_prints_the_steps_that_a_run_carries_out(capsys):
+    done = []
+    steps = [commands.Step(["docker", "rm", "app-1"], lambda: done.append("rm") or "removed: app-1", "stopped"),
+             commands.Step(["docker", "rmi", "app:a b"], lambda: done.append("rmi") or "removed: app:a b")]
+    commands.carry_out(steps, dry_run=True)
+    assert capsys.readouterr().out == "docker rm app-1   # stopped\ndocker rmi 'app:a b'\n" and done == []
+    commands.carry_out(steps, dry_run=False)
+    assert capsys.readouterr().out == "removed: app-1\nremoved: app:a b\n" and done == ["rm", "rmi"]
+    assert commands.remark("kept", dry_run=True) == "# kept" and commands.remark("kept", dry_run=False) == "kept"
