@@ -284,6 +284,75 @@ def owned_image(client, project: str, reference: str) -> dict:
     return image
 
 
+def containers(client, filters: dict | None = None) -> list[dict]:
+    """`GET /containers/json` summaries, stopped containers included."""
+    with docker_errors():
+        return client.api.containers(all=True, filters=filters)
+
+
+def images(client, filters: dict) -> list[dict]:
+    """`GET /images/json` summaries, as the engine sends them (image_summaries refines them)."""
+    with docker_errors():
+        return client.api.images(filters=filters)
+
+
+def tag_image(client, image_id: str, repository: str, tag: str) -> None:
+    with docker_errors():
+        client.api.tag(image_id, repository, tag, force=True)
+
+
+def kill(client, container_id: str, signal: str) -> None:
+    with docker_errors():
+        client.api.kill(container_id, signal=signal)
+
+
+def stream_logs(client, container_id: str, *, follow: bool, tail: str) -> Iterator[bytes]:
+    """A container's output as it comes; errors arrive as TaskError."""
+    with docker_errors():
+        yield from client.api.logs(container_id, stream=True, follow=follow, tail=tail if tail == "all" else int(tail))
+
+
+def push(client, repository: str, tag: str) -> Iterator[dict]:
+    """The engine's progress events of a push; errors arrive as TaskError."""
+    with docker_errors():
+        yield from client.api.push(repository, tag=tag, stream=True, decode=True)
+
+
+def pull(client, name: str, tag: str) -> Iterator[dict]:
+    """The engine's progress events of a pull; errors arrive as TaskError."""
+    with docker_errors():
+        yield from client.api.pull(name, tag=tag, stream=True, decode=True)
+
+
+def swarm_state(client) -> str:
+    """This engine's part in a swarm: `active`, `inactive`, `pending`, ..."""
+    with docker_errors():
+        return client.info().get("Swarm", {}).get("LocalNodeState", "inactive")
+
+
+def create_service(client, kwargs: dict):
+    with docker_errors():
+        return client.services.create(**kwargs)
+
+
+def services(client, filters: dict) -> list:
+    with docker_errors():
+        return client.services.list(filters=filters)
+
+
+def service_tasks(service) -> list[dict]:
+    with docker_errors():
+        return service.tasks()
+
+
+def remove_service(service) -> None:
+    """Remove a Swarm service; one that is already gone is not an error."""
+    import docker.errors
+
+    with docker_errors(), suppress(docker.errors.NotFound):
+        service.remove()
+
+
 def layers_size(client) -> int:
     """Bytes the engine's image layers take on disk, to measure what a clean-up reclaimed."""
     with docker_errors():

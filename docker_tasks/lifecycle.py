@@ -25,13 +25,11 @@ def _now() -> datetime:
 
 
 def _containers(client, settings: Settings) -> list[dict]:
-    with engine.docker_errors():
-        return client.api.containers(all=True, filters=labels.container_filter(settings.project))
+    return engine.containers(client, labels.container_filter(settings.project))
 
 
 def _all_containers(client) -> list[dict]:
-    with engine.docker_errors():
-        return client.api.containers(all=True)
+    return engine.containers(client)
 
 
 def _images(client, settings: Settings) -> list[dict]:
@@ -76,8 +74,7 @@ def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bo
         print(remark(f"{target_ref} already names {source_ref}; nothing to change", dry_run=dry_run))
     else:
         def retag() -> str:
-            with engine.docker_errors():
-                client.api.tag(image["Id"], settings.image_name, version, force=True)
+            engine.tag_image(client, image["Id"], settings.image_name, version)
             return f"tagged {source_ref} as {target_ref}"
 
         steps.append(Step(["docker", "tag", source_ref, target_ref], retag))
@@ -124,14 +121,12 @@ def logs(settings: Settings, *, name: str | None, follow: bool, tail: str, dry_r
         print(show(["docker", "logs", *(["--follow"] if follow else []), "--tail", tail, cname]))
         return
     print(f"--- logs of {cname} ({container.get('Status', '')}) ---", file=sys.stderr)
-    with engine.docker_errors():
-        try:
-            for chunk in client.api.logs(container["Id"], stream=True, follow=follow,
-                                         tail=tail if tail == "all" else int(tail)):
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
-        except KeyboardInterrupt:
-            print(f"\nstopped following {cname}; it keeps running", file=sys.stderr)
+    try:
+        for chunk in engine.stream_logs(client, container["Id"], follow=follow, tail=tail):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        print(f"\nstopped following {cname}; it keeps running", file=sys.stderr)
 
 
 def _act_on_running(settings: Settings, *, name: str | None, every: bool, dry_run: bool, task: str,
@@ -176,8 +171,7 @@ def kill(settings: Settings, *, name: str | None, every: bool, signal: str, dry_
 
     def kill_step(client, container: dict) -> Step:
         def act() -> str:
-            with engine.docker_errors():
-                client.api.kill(container["Id"], signal=signame)
+            engine.kill(client, container["Id"], signame)
             return f"sent {signame} to {selection.container_name(container)}"
 
         return Step(["docker", "kill", "--signal", signame, selection.container_name(container)], act)

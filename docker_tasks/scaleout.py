@@ -136,9 +136,7 @@ def service_command(kwargs: dict) -> list[str]:
 
 
 def _require_swarm(client) -> None:
-    with engine.docker_errors():
-        state = client.info().get("Swarm", {}).get("LocalNodeState")
-    if state != "active":
+    if engine.swarm_state(client) != "active":
         raise TaskError("this Docker engine is not part of a swarm: `docker swarm init` (or `docker swarm join`), "
                         "then run again")
 
@@ -160,8 +158,7 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
         return
     client = engine.connect()
     _require_swarm(client)
-    with engine.docker_errors():
-        service = client.services.create(**kwargs)
+    service = engine.create_service(client, kwargs)
     print(f"created the Swarm job {name}: {shards_count} shard(s) of {kwargs['image']}, {at_once} at once; "
           f"outputs go to the volume {volume}")
     if detach:
@@ -170,8 +167,7 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
     try:
         states = _wait(client, service, shards_count, timeout)
     finally:
-        with engine.docker_errors():
-            service.remove()
+        engine.remove_service(service)
     failed = sorted(slot for slot, state in states.items() if state != "complete")
     if failed:
         raise TaskError(f"shard(s) {', '.join(map(str, failed))} of {shards_count} did not complete "
@@ -184,15 +180,11 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
 
 def _local_exit(client, status: dict) -> str | None:
     """The state a task's container on this node shows, when Swarm has not caught up with its exit."""
-    import docker.errors
-
     container = (status.get("ContainerStatus") or {}).get("ContainerID")
-    if client is None or not container:
+    details = engine.inspect(client, "container", container) if client is not None and container else None
+    if details is None:  # none yet, on another node, or already gone
         return None
-    try:
-        state = client.api.inspect_container(container)["State"]
-    except docker.errors.NotFound:  # on another node, or already gone
-        return None
+    state = details["State"]
     if state["Status"] not in selection.ENDED:
         return None
     return "complete" if state["ExitCode"] == 0 else f"failed: task: non-zero exit ({state['ExitCode']})"
@@ -201,7 +193,7 @@ def _local_exit(client, status: dict) -> str | None:
 def _task_states(service, client=None) -> dict[int, str]:
     """Each shard's latest state, with Swarm's reason when it did not complete."""
     latest: dict[int, tuple[str, str]] = {}
-    for task in service.tasks():
+    for task in engine.service_tasks(service):
         slot, stamp, status = task.get("Slot", 0), task.get("UpdatedAt", ""), task["Status"]
         state = status["State"]
         if state == "running":
@@ -218,8 +210,7 @@ def _wait(client, service, shards_count: int, timeout: float) -> dict[int, str]:
     seen: dict[int, str] = {}
     deadline = time.monotonic() + timeout
     while True:
-        with engine.docker_errors():
-            states = _task_states(service, client)
+        states = _task_states(service, client)
         for slot, state in sorted(states.items()):
             if seen.get(slot) != state:
                 print(f"shard {slot}/{shards_count}: {state}", flush=True)
@@ -258,18 +249,17 @@ def swarm_status(settings: Settings, *, name: str | None) -> None:
     client = engine.connect()
     _require_swarm(client)
     filters = {"label": [f"{labels.PROJECT}={settings.project}", SERVICE]}
-    with engine.docker_errors():
-        services = [s for s in client.services.list(filters=filters) if not name or s.name == name]
-        if name and not services:
-            raise TaskError(f"no Swarm job named {name} of {settings.project}; it may have finished and been removed")
-        rows, finished = [], []
-        for service in services:
-            states = _task_states(service, client)
-            rows += [(service.name, str(slot), state) for slot, state in sorted(states.items())]
-            total = service.attrs["Spec"]["Mode"].get("ReplicatedJob", {}).get("TotalCompletions", 0)
-            if len(states) >= total and all(state.split(":")[0] in FINISHED for state in states.values()):
-                service.remove()
-                finished.append(service.name)
+    services = [s for s in engine.services(client, filters) if not name or s.name == name]
+    if name and not services:
+        raise TaskError(f"no Swarm job named {name} of {settings.project}; it may have finished and been removed")
+    rows, finished = [], []
+    for service in services:
+        states = _task_states(service, client)
+        rows += [(service.name, str(slot), state) for slot, state in sorted(states.items())]
+        total = service.attrs["Spec"]["Mode"].get("ReplicatedJob", {}).get("TotalCompletions", 0)
+        if len(states) >= total and all(state.split(":")[0] in FINISHED for state in states.values()):
+            engine.remove_service(service)
+            finished.append(service.name)
     if not rows:
         print(f"no Swarm jobs of {settings.project} are running")
         return

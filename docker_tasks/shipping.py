@@ -97,8 +97,7 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
     repository = registry.target_repository(settings.image_name, registry_flag or settings.registry)
     server = repository.split("/")[0]
     client = engine.connect()
-    with engine.docker_errors():
-        images = client.api.images(filters=labels.project_filter(settings.project))
+    images = engine.images(client, labels.project_filter(settings.project))
     chosen = _tags_to_push(settings, images, version=version, tags=tags, all_versions=all_versions)
     checked = []
     for tag in chosen:
@@ -120,9 +119,8 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
             print(show(["docker", "push", target]))
             continue
         print(f"pushing {target}")
-        with engine.docker_errors():
-            client.api.tag(image["Id"], repository, tag, force=True)
-            outcome = _follow(client.api.push(repository, tag=tag, stream=True, decode=True))
+        engine.tag_image(client, image["Id"], repository, tag)
+        outcome = _follow(engine.push(client, repository, tag))
         if outcome.error or not outcome.digest:
             raise TaskError(registry.explain_registry_error(outcome.error or "the registry sent no digest", server))
         print(f"pushed {repository}@{outcome.digest}")
@@ -148,8 +146,7 @@ def pull(settings: Settings, *, reference: str, dry_run: bool) -> None:
         return
     client = engine.connect()
     print(f"pulling {reference}")
-    with engine.docker_errors():
-        outcome = _follow(client.api.pull(name, tag=digest or tag or "latest", stream=True, decode=True))
+    outcome = _follow(engine.pull(client, name, digest or tag or "latest"))
     if outcome.error:
         raise TaskError(registry.explain_registry_error(outcome.error, server))
     image = engine.inspect(client, "image", reference)

@@ -61,6 +61,36 @@ def test_targets_that_only_drive_docker_install_only_the_tools(target, tmp_path)
                             line.replace("requirements-dev.txt", "") for line in installs)
 
 
+TASK_MODULES = {"workflow", "lifecycle", "shipping", "scaleout", "starter", "dependencies"}
+SEAMS = {"engine", "git_state"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The docker_tasks modules (and docker itself) that a module imports, at any depth."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("docker_tasks"):
+            found |= {node.module.split(".")[1]} if "." in node.module else {alias.name for alias in node.names}
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            found |= {"docker" for name in names if name.split(".")[0] == "docker"}
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "docker_tasks").glob("*.py")), ids=lambda p: p.stem)
+def test_each_module_imports_only_from_the_layers_below_it(path):
+    module, imported = path.stem, imported_modules(path) - {path.stem}
+    if module in TASK_MODULES:
+        allowed_docker = module == "scaleout"  # builds docker.types for a service; talks through engine
+        assert allowed_docker or "docker" not in imported
+    elif module in SEAMS:
+        assert not imported & TASK_MODULES
+    else:  # a pure module; git_state's GitState is a plain value
+        assert not imported & (TASK_MODULES | {"engine", "docker"}), (module, imported)
+
+
 def task_objects():
     return sorted(Collection.from_module(tasks).tasks.items())
 
