@@ -1,9 +1,10 @@
 """Build, run and manage this project's Docker image: `inv --list` shows the tasks.
 
-Each task gathers its flags and hands them to docker_tasks/, where the steps are: workflow.py
-for building and running, lifecycle.py for versions, containers, images and the clean-up.
-Settings come from the flag, then the environment, then `.env`, then the defaults in
-docker_tasks/settings.py.
+Each task gathers its flags and hands them to a task module of docker_tasks/: workflow.py builds
+and runs, lifecycle.py versions, lists and removes, shipping.py talks to registries, scaleout.py
+to Swarm and AWS Batch, starter.py renames and checks the project (docker_tasks/__init__.py
+shows the layers). Settings come from the flag, then the environment, then `.env`, then the
+defaults in docker_tasks/settings.py; the job contract comes from pyproject.toml.
 """
 
 import os
