@@ -21,7 +21,7 @@ from docker_tasks.commands import MASK, show
 from docker_tasks.envfiles import container_environment
 from docker_tasks.errors import TaskError, merge_failure
 from docker_tasks.run_options import DEFENCES, TMPFS, TMPFS_SIZE, Hardening, RunPlan
-from docker_tasks.settings import TASKS_ONLY, Settings, lookup
+from docker_tasks.settings import TASKS_ONLY, Settings
 from docker_tasks.tags import build_tag
 
 SERVICE = f"{labels.NAMESPACE}.swarm-job"
@@ -60,7 +60,7 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
                  environ: Mapping[str, str] = os.environ, batch_client=None) -> None:
     """Register a job definition for the image and submit an array job of `shards_count` children."""
     job = job_contract.require_sharding(settings.job, settings.root)
-    queue = queue or lookup("BATCH_JOB_QUEUE", environ, settings.root)
+    queue = queue or settings.lookup("BATCH_JOB_QUEUE", environ)
     if not queue:
         raise TaskError("which job queue? give --queue or set BATCH_JOB_QUEUE")
     image = image or pushed_image(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from docker_tasks import job as job_contract
@@ -35,6 +35,11 @@ class Settings:
     keep_builds: int = 3
     platform: str | None = None
     job: Job = Job()  # the job contract, from pyproject.toml (docker_tasks/job.py)
+    dotenv: Mapping[str, str | None] = field(default_factory=dict)  # .env, read once
+
+    def lookup(self, name: str, environ: Mapping[str, str]) -> str | None:
+        """A value that is not a setting of the tasks (a credential, say): the environment, then `.env`."""
+        return environ.get(name) or self.dotenv.get(name) or None
 
     @property
     def output_folder(self) -> Path:
@@ -62,11 +67,6 @@ def resolve(name: str, flag: str | None, environ: Mapping[str, str], dotenv: Map
     return DEFAULTS[name]
 
 
-def lookup(name: str, environ: Mapping[str, str], root: Path = PROJECT_ROOT) -> str | None:
-    """A value that is not a setting of the tasks (a credential, say): the environment, then `.env`."""
-    return environ.get(name) or read_dotenv(root).get(name) or None
-
-
 def read_dotenv(root: Path) -> dict[str, str | None]:
     path = root / ".env"
     return read_env_file(path) if path.is_file() else {}
@@ -84,4 +84,5 @@ def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | N
         keep_builds=parse_keep(values["KEEP_BUILDS"] or "", "KEEP_BUILDS"),
         platform=values["PLATFORM"],
         job=job_contract.read(root),
+        dotenv=dotenv,
     )

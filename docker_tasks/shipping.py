@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from docker_tasks import engine, git_state, labels, registry, selection, tables
 from docker_tasks.commands import MASK, show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
-from docker_tasks.settings import Settings, lookup
+from docker_tasks.settings import Settings
 from docker_tasks.tags import build_tag, split_reference
 
 Prompt = Callable[[str], str]
@@ -21,8 +21,8 @@ def credentials(environ: Mapping[str, str], settings: Settings, *, interactive: 
                 read_stdin: Callable[[], str] = sys.stdin.readline) -> tuple[str, str]:
     """REGISTRY_USERNAME with REGISTRY_PASSWORD or REGISTRY_TOKEN (environment, then .env), else
     a prompt in a terminal, else the password on standard input. Never a command-line argument."""
-    username = lookup("REGISTRY_USERNAME", environ, settings.root)
-    secret = lookup("REGISTRY_PASSWORD", environ, settings.root) or lookup("REGISTRY_TOKEN", environ, settings.root)
+    username = settings.lookup("REGISTRY_USERNAME", environ)
+    secret = settings.lookup("REGISTRY_PASSWORD", environ) or settings.lookup("REGISTRY_TOKEN", environ)
     if not username:
         if not interactive:
             raise TaskError("no registry user name: set REGISTRY_USERNAME in the environment or .env")

@@ -29,7 +29,7 @@ from docker_tasks.run_options import (
     unmounted_host_paths,
     volume_target,
 )
-from docker_tasks.settings import TASKS_ONLY, Settings, read_dotenv
+from docker_tasks.settings import TASKS_ONLY, Settings
 from docker_tasks.tags import build_tag, tags_for_build
 
 CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -58,7 +58,7 @@ def build(
               "commit your code (git init; git add -A; git commit) for traceable tags")
     extra_args = dict(parse_assignment(item, environ, flag="--build-arg") for item in build_args)
     if extra_args:
-        check_build_args(extra_args, read_dotenv(settings.root))
+        check_build_args(extra_args, settings.dotenv)
     args = {
         "BASE_IMAGE": settings.base_image,
         "JOB_OUTPUT_DIR": settings.job.output_dir,

@@ -5,7 +5,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from docker_tasks import shipping
+from docker_tasks import settings, shipping
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import Settings
 
@@ -13,6 +13,11 @@ from docker_tasks.settings import Settings
 @pytest.fixture
 def project(tmp_path):
     return Settings(image_name="app", base_image="py", registry=None, root=tmp_path)
+
+
+def with_dotenv(project, text: str) -> Settings:
+    (project.root / ".env").write_text(text)
+    return settings.load({}, project.root, image_name=project.image_name)
 
 
 def never(*_):
@@ -25,7 +30,7 @@ def test_credentials_from_the_environment(project):
 
 
 def test_credentials_from_dotenv(project):
-    (project.root / ".env").write_text("REGISTRY_USERNAME=me\nREGISTRY_PASSWORD='p w'\n")
+    project = with_dotenv(project, "REGISTRY_USERNAME=me\nREGISTRY_PASSWORD='p w'\n")
     assert shipping.credentials({}, project, interactive=False, read_stdin=never) == ("me", "p w")
 
 
