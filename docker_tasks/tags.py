@@ -80,8 +80,8 @@ def build_tag(git: GitState, now: datetime) -> str:
     return git.short_sha
 
 
-def tags_for_build(image_name: str, git: GitState, now: datetime, extra: list[str] = ()) -> list[str]:
-    """Full references for a build: its own tag, `latest`, and any extra tags asked for."""
+def tags_for_build(image_name: str, own_tag: str, extra: list[str] = ()) -> list[str]:
+    """Full references for a build: its own tag (build_tag), `latest`, and any extra tags asked for."""
     check_image_name(image_name)
-    names = [build_tag(git, now), "latest", *(check_tag(t) for t in extra)]
+    names = [own_tag, "latest", *(check_tag(t) for t in extra)]
     return [f"{image_name}:{t}" for t in dict.fromkeys(names)]

@@ -52,7 +52,8 @@ def build(
     """Build the image with BuildKit; return the tags it got."""
     now = _now()
     git = git_state.read(settings.root)
-    tags = tags_for_build(settings.image_name, git, now, list(extra_tags))
+    own_tag = build_tag(git, now)
+    tags = tags_for_build(settings.image_name, own_tag, list(extra_tags))
     if git.problem:
         print(f"warning: {git.problem}, so this build is tagged {tags[0]} instead of a commit SHA; "
               "commit your code (git init; git add -A; git commit) for traceable tags")
@@ -66,7 +67,7 @@ def build(
         **extra_args,
     }
     argv = commands.buildx_build(
-        settings.root, tags, labels.for_image(settings.project, git, build_tag(git, now)), args,
+        settings.root, tags, labels.for_image(settings.project, git, own_tag), args,
         platform=platform or settings.platform, no_cache=no_cache,
     )
     if dry_run:

@@ -63,11 +63,11 @@ def test_without_git_the_tag_is_a_dated_fallback():
 
 
 def test_build_tags_add_latest_and_extras_without_duplicates():
-    assert tags_for_build("reg.io/app", CLEAN, NOW, ["2.0", "latest"]) == [
+    assert tags_for_build("reg.io/app", build_tag(CLEAN, NOW), ["2.0", "latest"]) == [
         "reg.io/app:aaaaaaaaaaaa", "reg.io/app:latest", "reg.io/app:2.0",
     ]
 
 
 def test_build_tags_reject_a_bad_extra_tag():
     with pytest.raises(TaskError, match="tag '-x'"):
-        tags_for_build("app", CLEAN, NOW, ["-x"])
+        tags_for_build("app", "aaaaaaaaaaaa", ["-x"])
