@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -186,19 +187,29 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
     record_folder = output_folder(plan)
     started = _now()
     container = engine.run_container(client, plan)
-    record = records.new_record(
-        name=plan.name, image=image, reference=plan.image, command=plan.command, entrypoint=plan.entrypoint,
-        env_keys=plan.environment, binds=plan.volumes, output_target=plan.output_dir,
-        started=started, detached=plan.detach, container_id=container.id,
-    )
-    if record_folder:
-        records.write(record_folder, record)
-    if plan.detach:
-        print(f"started {plan.name} in the background")
-        print(f"  follow its logs: inv logs --follow --name {plan.name}")
-        print(f"  stop it:         inv stop --name {plan.name}")
-        return
-    ended = engine.follow_to_exit(container, remove=plan.remove)
+
+    def record_the_start() -> dict:
+        """The run's record, written as soon as its inputs are fingerprinted: meanwhile the job's
+        output is already streaming, and a detached run is already announced."""
+        record = records.new_record(
+            name=plan.name, image=image, reference=plan.image, command=plan.command, entrypoint=plan.entrypoint,
+            env_keys=plan.environment, binds=plan.volumes, output_target=plan.output_dir,
+            started=started, detached=plan.detach, container_id=container.id,
+        )
+        if record_folder:
+            records.write(record_folder, record)
+        return record
+
+    with ThreadPoolExecutor(max_workers=1) as recorder:
+        recording = recorder.submit(record_the_start)
+        if plan.detach:
+            print(f"started {plan.name} in the background")
+            print(f"  follow its logs: inv logs --follow --name {plan.name}")
+            print(f"  stop it:         inv stop --name {plan.name}")
+            recording.result()
+            return
+        ended = engine.follow_to_exit(container, remove=plan.remove)
+        record = recording.result()
     if record_folder:
         records.write(record_folder, records.finished(record, _now(), ended.code))
     if ended.code != 0:
