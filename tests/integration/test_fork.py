@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+import sys
 
 from tests.integration.conftest import git
 
@@ -43,6 +44,9 @@ def test_fork_rename_replace_the_job_build_and_run(make_project, engine):
     assert f'"IMAGE_NAME": "{name}"' in (fork.root / "docker_tasks" / "settings.py").read_text()
     assert (fork.root / "README.md").read_text().startswith(f"# {name}:")
     assert "already named" in ok(fork.inv("init", "--name", name)).stdout  # idempotent
+    unit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not docker", "-p", "no:cacheprovider"],
+                          cwd=fork.root, capture_output=True, text=True, timeout=600)
+    assert unit.returncode == 0, unit.stdout[-3000:]  # the renamed project's own tests stay green
 
     shutil.rmtree(fork.root / "src")
     (fork.root / "src").mkdir()

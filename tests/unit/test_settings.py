@@ -3,12 +3,14 @@ import pytest
 from docker_tasks import settings
 from docker_tasks.errors import TaskError
 
+PROJECT = settings.DEFAULTS["IMAGE_NAME"]  # app-name, or what `inv init --name` made it
+
 
 @pytest.mark.parametrize("flag, environ, dotenv, expected", [
     ("flag", {"IMAGE_NAME": "env"}, {"IMAGE_NAME": "dotenv"}, "flag"),
     (None, {"IMAGE_NAME": "env"}, {"IMAGE_NAME": "dotenv"}, "env"),
     (None, {}, {"IMAGE_NAME": "dotenv"}, "dotenv"),
-    (None, {"IMAGE_NAME": ""}, {"IMAGE_NAME": ""}, "app-name"),
+    (None, {"IMAGE_NAME": ""}, {"IMAGE_NAME": ""}, PROJECT),
 ], ids=["flag-wins", "then-env", "then-dotenv", "then-default"])
 def test_flag_then_environment_then_dotenv_then_default(flag, environ, dotenv, expected):
     assert settings.resolve("IMAGE_NAME", flag, environ, dotenv) == expected
@@ -25,7 +27,7 @@ def test_load_reads_dotenv_from_the_project_root(tmp_path):
 
 def test_defaults_without_dotenv(tmp_path):
     loaded = settings.load({}, root=tmp_path)
-    assert (loaded.image_name, loaded.base_image, loaded.registry) == ("app-name", "python:3.11-slim", None)
+    assert (loaded.image_name, loaded.base_image, loaded.registry) == (PROJECT, "python:3.11-slim", None)
 
 
 def test_a_broken_dotenv_is_a_clear_error(tmp_path):
