@@ -35,12 +35,12 @@ import docker.errors
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from docker_tasks import stores  # noqa: E402 (the project's root is on the path only now)
+from docker_tasks import settings, stores  # noqa: E402 (the project's root is on the path only now)
 
 STORE = stores.image_store(docker.from_env().info())
 RESULTS = ROOT / "bench" / "results"
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
-BASE_IMAGE = os.environ.get("BASE_IMAGE", "python:3.11-slim")
+BASE_IMAGE = settings.load(os.environ, ROOT).base_image  # as the tasks resolve it, .env included
 SMALL_PACKAGE = "six==1.17.0"  # the "one small package" of the requirements-change rebuild
 CONTEXT_SIZE = re.compile(r"transferring context: ([\d.]+)([kMG]?B)")
 UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}

@@ -17,10 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from docker_tasks import settings
 from tests.integration.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_LABEL = "dockertasks.project"
+# As the tasks resolve it: the environment, then this checkout's .env (which copies do not get), then
+# the default; so a BASE_IMAGE set in .env serves the tests too.
+BASE_IMAGE = settings.load(os.environ, ROOT).base_image
 
 
 def pytest_collection_modifyitems(items):
@@ -76,7 +80,7 @@ class Project:
         return [sys.executable, "-m", "invoke"]
 
     def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
-        return {**os.environ, "IMAGE_NAME": self.image_name, **(env or {})}
+        return {**os.environ, "IMAGE_NAME": self.image_name, "BASE_IMAGE": BASE_IMAGE, **(env or {})}
 
     def inv(self, *args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
         return subprocess.run([*self.invoke_command(), *args], cwd=self.root, env=self.environment(env),

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import BASE_IMAGE
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
@@ -70,8 +72,7 @@ def test_gpus_become_a_device_request_and_a_clear_error_without_a_gpu_runtime(bu
 
 def test_a_plain_docker_build_works_without_the_tasks(built, engine):
     tag = f"{built.image_name}-plain:test"
-    base = os.environ.get("BASE_IMAGE")
-    base_arg = ["--build-arg", f"BASE_IMAGE={base}"] if base else []
+    base_arg = ["--build-arg", f"BASE_IMAGE={BASE_IMAGE}"]
     command = ["docker", "build", "--quiet", "--tag", tag, *base_arg, "."]
     try:
         result = subprocess.run(command, cwd=built.root, capture_output=True, text=True, timeout=900)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import BASE_IMAGE  # present after any build
+
 pytestmark = pytest.mark.image_store  # images: how they are listed, sized, removed, pushed
 
-BASE_IMAGE = os.environ.get("BASE_IMAGE", "python:3.11-slim")  # present after any build
 
 
 def ok(result):
