@@ -120,3 +120,25 @@ def test_the_dockerfile_passes_hadolint():
     hadolint = Path(sys.executable).parent / "hadolint"
     linted = subprocess.run([str(hadolint), str(ROOT / "Dockerfile")], capture_output=True, text=True)
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+DATA_SCIENCE_CODE = """import sys
+sys.path.insert(0, "tools")
+from helpers import *
+import numpy as np, pandas as pd
+import os
+
+def fit(X, y, l=0.1, cache={}):
+    f = lambda v: v * l
+    return [f(x) for x in X]  # """ + "a comment that runs on " * 8 + "\n"
+
+
+@pytest.mark.parametrize("path, passes", [("src/train.py", True), ("tests/job/test_train.py", True),
+                                          ("docker_tasks/train.py", False), ("tasks.py", False)])
+def test_lint_holds_the_job_to_what_breaks_code_and_the_tasks_to_more(path, passes):
+    checked = subprocess.run([sys.executable, "-m", "ruff", "check", "--stdin-filename", path, "-"], cwd=ROOT,
+                             input=DATA_SCIENCE_CODE, capture_output=True, text=True)
+    assert (checked.returncode == 0) is passes, checked.stdout
+    broken = subprocess.run([sys.executable, "-m", "ruff", "check", "--stdin-filename", path, "-"], cwd=ROOT,
+                            input="print(undefined_name)\n", capture_output=True, text=True)
+    assert broken.returncode == 1 and "F821" in broken.stdout
