@@ -16,6 +16,22 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin
  && mkdir -p "${JOB_OUTPUT_DIR}" \
  && chown app:app "${JOB_OUTPUT_DIR}"
 
+# The system libraries the job needs (system-packages.txt: one Debian package a line, e.g.
+# libgomp1 for lightgbm and xgboost), in a layer of their own before the requirements, so that a
+# changed requirements.txt does not install them again. apt's downloads stay in BuildKit's cache,
+# not in the image; an empty list installs nothing. A line `name=version` pins a version, so the
+# versions are the list's to pin (DL3008), and the list is split into words on purpose (SC2086).
+# hadolint ignore=DL3008,SC2086
+RUN --mount=type=bind,source=system-packages.txt,target=/tmp/system-packages.txt \
+    --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    packages="$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' /tmp/system-packages.txt)" \
+ && if [ -n "$packages" ]; then \
+      rm -f /etc/apt/apt.conf.d/docker-clean \
+      && apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages; \
+    fi
+
 # The requirements, before the code, so that a code-only change reuses this layer. uv installs
 # several times faster than pip (README, "Benchmarks"). The virtualenv is kept in a BuildKit cache
 # (one per Python version) and synced to the exact locked set, so a changed requirements.txt

