@@ -250,14 +250,15 @@ def init(c, name, dry_run=False):
 
 
 @task(help={
-    "write": "rewrite requirements.txt: drop what is unused, add what is missing, pinned to installed versions",
+    "write": "rewrite requirements.txt: add what src/ imports and it lacks, pin every line to the installed version",
+    "prune": "with --write, also remove what src/ never imports (check first: a backend is never imported)",
     "dry_run": "show the rewrite --write would make",
 })
-def reqs(c, write=False, dry_run=False):
+def reqs(c, write=False, prune=False, dry_run=False):
     """Compare requirements.txt with what src/ imports (with deptry)."""
     from docker_tasks import dependencies, settings
 
-    dependencies.reqs(settings.PROJECT_ROOT, write=write, dry_run=dry_run)
+    dependencies.reqs(settings.PROJECT_ROOT, write=write, prune=prune, dry_run=dry_run)
 
 
 @task

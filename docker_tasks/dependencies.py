@@ -21,6 +21,13 @@ from pathlib import Path
 from docker_tasks.errors import TaskError
 
 NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+# A requirement line: name, extras, version specifier, environment marker, comment.
+REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<extras>\[[^\]]*\])?\s*(?P<spec>[^;#]*?)\s*"
+                         r"(?P<marker>;[^#]*?)?\s*(?P<comment>#.*)?$")
+UNIMPORTED = ("{names}: in requirements.txt but never imported by src/. If another package loads it (keras its "
+              "tensorflow backend, pandas its pyarrow engine, a plugin), keep it and list it in pyproject.toml under "
+              "[tool.deptry.per_rule_ignores] DEP002; if the job does not need it, `inv reqs --write --prune` "
+              "removes it")
 
 
 def canonical(name: str) -> str:
@@ -65,24 +72,40 @@ def run_deptry(root: Path, source: str = "src", requirements: str = "requirement
         return findings_from(json.loads(report.read_text()))
 
 
+def pinned(line: str, version_of: Callable[[str], str | None]) -> str:
+    """A requirement line pinned to the installed version (`name[extras]==X; marker  # comment`);
+    a line that is pinned already, not a requirement, or not installed here stays as it is."""
+    match = REQUIREMENT.match(line.strip())
+    if not match or match["spec"].startswith("==") or match["spec"].startswith(("@", "http", "git+")):
+        return line
+    version = version_of(match["name"])
+    if not version:
+        return line
+    marker = f"; {match['marker'][1:].strip()}" if match["marker"] else ""
+    comment = f"  {match['comment']}" if match["comment"] else ""
+    return f"{match['name']}{match['extras'] or ''}=={version}{marker}{comment}"
+
+
 def propose(
     requirements_text: str,
     found: Findings,
     distributions: Mapping[str, list[str]],
     version_of: Callable[[str], str | None],
+    prune: bool = False,
 ) -> str:
-    """requirements.txt without the unused packages and with the missing ones, pinned.
+    """requirements.txt with every line pinned to the installed version and the missing packages
+    added, pinned; the unused ones go only with `prune`, since a package may be used unimported.
 
     `distributions` maps an import name to the distributions that provide it (importlib.metadata's
     packages_distributions), and `version_of` gives a distribution's installed version.
     """
-    unused = {canonical(n) for n in found.unused}
+    unused = {canonical(n) for n in found.unused} if prune else set()
     kept = []
     for line in requirements_text.splitlines():
         match = NAME.match(line)
         if match and not line.lstrip().startswith("#") and canonical(match.group(1)) in unused:
             continue
-        kept.append(line)
+        kept.append(line if line.lstrip().startswith("#") else pinned(line, version_of))
     added = []
     for module in found.missing + found.transitive:
         names = distributions.get(module)
@@ -119,22 +142,27 @@ def diff(path: str, before: str, after: str) -> str:
     return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}"))
 
 
-def reqs(root: Path, *, write: bool, dry_run: bool) -> None:
-    """Compare requirements.txt with src/'s imports; with `write`, rewrite it, pinned."""
+def reqs(root: Path, *, write: bool, prune: bool, dry_run: bool) -> None:
+    """Compare requirements.txt with src/'s imports; with `write`, add what is missing and pin every
+    line; with `prune` too, remove what nothing imports."""
     from importlib.metadata import packages_distributions
 
     found = run_deptry(root)
-    if found.clean:
-        print("✓ requirements.txt matches what src/ imports")
-        return
-    for line in describe(found):
-        print(f"✗ {line}")
-    if not (write or dry_run):
-        raise TaskError("requirements.txt does not match src/'s imports; `inv reqs --write` rewrites it "
-                        "(see the proposal first with `inv reqs --dry-run`)")
     path = root / "requirements.txt"
     before = path.read_text()
-    after = propose(before, found, packages_distributions(), installed_version)
+    after = propose(before, found, packages_distributions(), installed_version, prune=prune)
+    if found.clean and after == before:
+        print("✓ requirements.txt matches what src/ imports, every line pinned")
+        return
+    for line in describe(Findings(found.missing, found.transitive)):
+        print(f"✗ {line}")
+    if found.unused:
+        print(("removing " if prune else "! ") + UNIMPORTED.format(names=", ".join(found.unused)))
+    if after == before:
+        return
+    if not (write or dry_run):
+        raise TaskError("requirements.txt does not match src/'s imports, or has unpinned lines; `inv reqs --write` "
+                        "adds what is missing and pins every line (see it first with `inv reqs --dry-run`)")
     print(diff("requirements.txt", before, after), end="")
     if dry_run:
         print("(dry run: requirements.txt is unchanged)")

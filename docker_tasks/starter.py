@@ -208,9 +208,12 @@ def doctor(root: Path) -> None:
     checks += ignore_checks(root, lambda path: git_state.is_ignored(root, path))
     try:
         found = dependencies.run_deptry(root)
-        checks.append(Check(found.clean, "requirements.txt matches what src/ imports" if found.clean
-                            else "requirements.txt: " + "; ".join(dependencies.describe(found)),
-                            "`inv reqs --write` rewrites it"))
+        lacking = dependencies.Findings(found.missing, found.transitive)
+        checks.append(Check(lacking.clean, "requirements.txt has every package src/ imports" if lacking.clean
+                            else "requirements.txt: " + "; ".join(dependencies.describe(lacking)),
+                            "`inv reqs --write` adds them, pinned"))
+        if found.unused:  # a warning: a backend or a plugin is used without an import
+            checks.append(Check(None, dependencies.UNIMPORTED.format(names=", ".join(found.unused))))
     except TaskError as exc:
         checks.append(Check(False, str(exc)))
     checks.append(system_package_check(root))

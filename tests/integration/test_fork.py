@@ -54,8 +54,12 @@ def test_fork_rename_replace_the_job_build_and_run(make_project, engine):
     (fork.root / "src" / "main.py").write_text(NEW_JOB)
     (fork.root / "src" / "stats.py").write_text(NEW_MODULE)
     unmatched = fork.inv("reqs")
-    assert unmatched.returncode == 1 and "not imported by src/: " in unmatched.stdout
-    ok(fork.inv("reqs", "--write"))
+    assert unmatched.returncode == 1 and "imported but not in requirements.txt: numpy" in unmatched.stdout
+    assert "never imported by src/. If another package loads it" in unmatched.stdout  # kept, and why
+    kept = ok(fork.inv("reqs", "--write")).stdout
+    assert "+numpy==" in kept and "-scikit-learn" not in kept  # nothing is removed without --prune
+    pruned = ok(fork.inv("reqs", "--write", "--prune")).stdout
+    assert "removing " in pruned and "-scikit-learn==" in pruned
     import numpy
 
     pinned = [line for line in (fork.root / "requirements.txt").read_text().splitlines() if not line.startswith("#")]

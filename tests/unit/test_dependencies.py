@@ -1,6 +1,6 @@
 import pytest
 
-from docker_tasks.dependencies import Findings, canonical, describe, findings_from, propose
+from docker_tasks.dependencies import Findings, canonical, describe, findings_from, pinned, propose
 from docker_tasks.errors import TaskError
 
 REPORT = [
@@ -20,9 +20,29 @@ def test_deptrys_report_sorted_into_missing_transitive_and_unused():
     assert not found.clean and Findings().clean
 
 
-def test_the_proposal_drops_unused_and_pins_what_is_missing():
+def test_the_proposal_keeps_what_is_not_imported_and_pins_what_is_missing():
     proposed = propose(REQUIREMENTS, findings_from(REPORT), DISTRIBUTIONS, VERSIONS.get)
+    assert proposed == ("# what the job needs\nscikit-learn==1.9.1\nPandas==3.1.1  # data frames\n"
+                        "PyYAML==6.0.3\nrequests==2.32.0\n")
+
+
+def test_only_prune_drops_what_is_not_imported():
+    proposed = propose(REQUIREMENTS, findings_from(REPORT), DISTRIBUTIONS, VERSIONS.get, prune=True)
     assert proposed == "# what the job needs\nscikit-learn==1.9.1\nPyYAML==6.0.3\nrequests==2.32.0\n"
+
+
+@pytest.mark.parametrize("line, shown", [
+    ("tensorflow", "tensorflow==2.20.0"),
+    ("lightgbm>=4  # boosting", "lightgbm==4.6.0  # boosting"),
+    ("uvicorn[standard]~=0.30; python_version >= '3.11'", "uvicorn[standard]==0.35.0; python_version >= '3.11'"),
+    ("pandas==2.2.3", "pandas==2.2.3"),
+    ("notinstalled>=1", "notinstalled>=1"),
+    ("pkg @ https://example.com/pkg.whl", "pkg @ https://example.com/pkg.whl"),
+    ("-r other.txt", "-r other.txt"),
+])
+def test_every_requirement_is_pinned_to_the_installed_version(line, shown):
+    installed = {"tensorflow": "2.20.0", "lightgbm": "4.6.0", "uvicorn": "0.35.0", "pandas": "3.1.1", "pkg": "1"}
+    assert pinned(line, installed.get) == shown
 
 
 def test_a_missing_package_that_is_not_installed_cannot_be_pinned():
