@@ -62,15 +62,19 @@ def container_environment(
     """Files in order, then `--env` on top; a key listed without a value passes your shell's through.
 
     Keys in `withheld` (the tasks' own settings and registry credentials) are not taken from the
-    files: the job has no use for them, and a password has no business in its environment.
+    files: the job has no use for them, and a password has no business in its environment. A key
+    a file leaves empty (`DATA_PATH=`) is left out, so that the job takes its own default rather
+    than an empty string; `--env KEY=` still passes an empty value on purpose.
     """
     environment: dict[str, str] = {}
     for path in env_files:
         for key, value in read_env_file(path).items():
             if key in withheld:
                 continue
-            if value is not None:
+            if value:
                 environment[key] = value
+            elif value == "":
+                environment.pop(key, None)
             elif key in host_environ:
                 environment[key] = host_environ[key]
     environment.update(parse_assignment(item, host_environ) for item in assignments)

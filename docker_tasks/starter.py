@@ -12,6 +12,7 @@ from pathlib import Path
 
 from docker_tasks.dependencies import diff
 from docker_tasks.errors import TaskError
+from docker_tasks.settings import TASKS_ONLY
 from docker_tasks.stores import Engine, too_old
 
 # Where the project's name stands, file by file: what `inv init --name` rewrites.
@@ -72,24 +73,30 @@ class Check:
         return f"{mark} {self.what}" + (f" — {self.fix}" if self.fix and not self.passed else "")
 
 
-def env_keys(text: str) -> set[str]:
+def env_entries(text: str, name: str) -> dict[str, str | None]:
     from docker_tasks.envfiles import parse_env_text
 
-    return set(parse_env_text(text, ".env"))
+    return parse_env_text(text, name)
 
 
 def env_file_checks(root: Path) -> list[Check]:
     example, env = root / ".env.example", root / ".env"
-    if not env.is_file():
-        return [Check(False, ".env is missing", "cp .env.example .env, then fill it in")]
+    if not env.is_file():  # every setting has a default, so this is no failure
+        return [Check(None, "there is no .env, so every setting takes its default", "cp .env.example .env to set some")]
     try:
-        have, want = env_keys(env.read_text()), env_keys(example.read_text()) if example.is_file() else set()
+        entries = env_entries(env.read_text(), ".env")
+        want = set(env_entries(example.read_text(), ".env.example")) if example.is_file() else set()
     except TaskError as exc:
         return [Check(False, str(exc), "fix that line of the file")]
     checks = []
-    missing, extra = sorted(want - have), sorted(have - want)
-    checks.append(Check(not missing, ".env has every key of .env.example" if not missing
-                        else f".env lacks {', '.join(missing)}", "copy those lines from .env.example"))
+    missing, extra = sorted(want - set(entries)), sorted(set(entries) - want)
+    checks.append(Check(True, ".env sets every key of .env.example") if not missing else
+                  Check(None, f".env leaves out {', '.join(missing)}, which take their defaults",
+                        "copy a line from .env.example to set it; a sample job's key your job does not read can go"))
+    empty = sorted(key for key, value in entries.items() if value == "" and key not in TASKS_ONLY)
+    if empty:
+        checks.append(Check(None, f".env leaves {', '.join(empty)} empty, so `inv run` does not pass them and the "
+                                  "job takes its own defaults", "give them a value, or delete the lines"))
     if extra:
         checks.append(Check(None, f".env has keys .env.example does not document: {', '.join(extra)}",
                             "document them in .env.example"))

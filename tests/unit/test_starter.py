@@ -50,16 +50,25 @@ def test_dockerignore_rules(rules, path, excluded):
     assert starter.dockerignore_excludes(rules, path) is excluded
 
 
-def test_env_checks(tmp_path):
+def test_env_checks_warn_but_never_fail_on_keys_that_have_defaults(tmp_path):
     (tmp_path / ".env.example").write_text("A=\nB=\n")
-    assert [c.passed for c in starter.env_file_checks(tmp_path)] == [False]
+    assert [c.passed for c in starter.env_file_checks(tmp_path)] == [None]
     (tmp_path / ".env").write_text("A=1\nC=3\n")
     checks = starter.env_file_checks(tmp_path)
     assert [(c.passed, c.what) for c in checks] == [
-        (False, ".env lacks B"), (None, ".env has keys .env.example does not document: C"),
+        (None, ".env leaves out B, which take their defaults"),
+        (None, ".env has keys .env.example does not document: C"),
     ]
     (tmp_path / ".env").write_text("A=1\nB=2\n")
     assert [c.passed for c in starter.env_file_checks(tmp_path)] == [True]
+
+
+def test_env_checks_say_that_an_empty_job_setting_is_left_out(tmp_path):
+    (tmp_path / ".env.example").write_text("DATA_PATH=\nREGISTRY=\n")
+    (tmp_path / ".env").write_text("DATA_PATH=\nREGISTRY=\n")
+    lines = [c.line() for c in starter.env_file_checks(tmp_path)]
+    assert lines[1] == ("! .env leaves DATA_PATH empty, so `inv run` does not pass them and the job takes its own "
+                        "defaults — give them a value, or delete the lines")  # REGISTRY is the tasks' own
 
 
 def test_check_lines_carry_the_fix_only_when_failing():
