@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
 BENCH_ARGS ?= --runs 3 --update-readme
+# `make run DATA=./data ARGS="train --data /app/data/train.csv"`: a folder of yours, mounted
+# read-only at /app/data, and the job's arguments.
+DATA ?=
+ARGS ?=
 INV := $(VENV)/bin/inv
 
 .DEFAULT_GOAL := help
@@ -32,9 +36,9 @@ setup: $(VENV)/.installed
 build: $(VENV)/.tools
 	$(INV) build
 
-.PHONY: run  ## Build the image and run the sample job in it; results land in output/
+.PHONY: run  ## Build the image and run the job in it (DATA=folder, ARGS="..."); results land in output/
 run: build
-	$(INV) run
+	$(INV) run $(if $(DATA),--volume "$(abspath $(DATA)):/app/data:ro") $(if $(ARGS),-- $(ARGS))
 
 .PHONY: test  ## Run the unit tests and the integration tests against the Docker engine
 test: setup

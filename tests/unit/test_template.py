@@ -143,3 +143,10 @@ def test_lint_holds_the_job_to_what_breaks_code_and_the_tasks_to_more(path, pass
     broken = subprocess.run([sys.executable, "-m", "ruff", "check", "--stdin-filename", path, "-"], cwd=ROOT,
                             input="print(undefined_name)\n", capture_output=True, text=True)
     assert broken.returncode == 1 and "F821" in broken.stdout
+
+
+def test_make_run_mounts_a_data_folder_and_passes_arguments(tmp_path):
+    planned = subprocess.run(["make", "--no-print-directory", "-n", "run", f"VENV={tmp_path / 'venv'}", "DATA=./data",
+                              "ARGS=train --data /app/data/train.csv"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    assert planned[-1].endswith(f'inv run --volume "{ROOT / "data"}:/app/data:ro" -- train --data /app/data/train.csv')
