@@ -186,10 +186,12 @@ def lost_engine_errors() -> tuple[type[BaseException], ...]:
 
 
 class JobEnd(NamedTuple):
-    """How a container ended: its exit code, and whether the kernel killed it for memory."""
+    """How a container ended: its exit code, whether the kernel killed it for memory, and the end
+    of what it printed (for errors.job_hint)."""
 
     code: int
     out_of_memory: bool = False
+    last_output: str = ""
 
 
 def follow_to_exit(container, remove: bool) -> JobEnd:
@@ -198,14 +200,17 @@ def follow_to_exit(container, remove: bool) -> JobEnd:
     Ctrl-C stops the container (SIGTERM, then SIGKILL after 10 s) rather than leaving it running.
     If the engine goes away meanwhile, the container is left for `inv ps` and `inv logs` to explain.
     """
+    last = deque(maxlen=64)
     with docker_errors(lost=lambda: engine_lost(container.name)):
         try:
             for chunk in container.logs(stream=True, follow=True):
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()
+                last.append(chunk)
             code = container.wait().get("StatusCode", 1)
             container.reload()
-            ended = JobEnd(code, bool(container.attrs["State"].get("OOMKilled")))
+            printed = b"".join(last)[-4096:].decode(errors="replace")
+            ended = JobEnd(code, bool(container.attrs["State"].get("OOMKilled")), printed)
         except KeyboardInterrupt:
             print(f"\nstopping {container.name} ...", file=sys.stderr)
             container.stop(timeout=10)

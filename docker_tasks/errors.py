@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 NO_AWS_CREDENTIALS = ("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                       "or run `aws configure`")
 
@@ -55,6 +57,15 @@ def job_ending(code: int, out_of_memory: bool = False) -> str:
         return ("was stopped (exit code 143); its output is above. `inv stop`, `docker stop` and an engine shutting "
                 "down all end a job this way; run it again to finish it")
     return f"exited with code {code}; its output is above"
+
+
+def job_hint(last_output: str, output_dir: str) -> str:
+    """What the end of a failed job's output says the user can do, beyond its exit code; or ''."""
+    found = re.search(r"Read-only file system: '([^']*)'", last_output)
+    if found:
+        return (f"It wrote {found[1]!r} outside its output folder, and the container's root is read-only: write "
+                f"under {output_dir} (output/ on this machine), or /tmp for scratch files")
+    return ""
 
 
 def merge_failure(code: int, out_of_memory: bool = False) -> TaskError:

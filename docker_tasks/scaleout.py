@@ -233,7 +233,7 @@ def _merge_from_volume(client, settings: Settings, image: str, volume: str) -> N
     plan = _volume_plan(settings, image, volume, list(settings.job.merge_command), "merge")
     ended = engine.follow_to_exit(engine.run_container(client, plan), remove=True)
     if ended.code != 0:
-        raise merge_failure(*ended)
+        raise merge_failure(ended.code, ended.out_of_memory)
 
 
 def _copy_from_volume(client, settings: Settings, image: str, volume: str) -> None:

@@ -18,7 +18,7 @@ from docker_tasks import commands, engine, git_state, labels, records, registry,
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
-from docker_tasks.errors import TaskError, job_ending, merge_failure
+from docker_tasks.errors import TaskError, job_ending, job_hint, merge_failure
 from docker_tasks.run_options import (
     DEFENCES,
     Hardening,
@@ -213,7 +213,9 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
     if record_folder:
         records.write(record_folder, records.finished(record, _now(), ended.code))
     if ended.code != 0:
-        raise TaskError(f"the job in {plan.image} {job_ending(*ended)}", exit_code=ended.code)
+        hint = job_hint(ended.last_output, plan.output_dir)
+        raise TaskError(f"the job in {plan.image} {job_ending(ended.code, ended.out_of_memory)}"
+                        + (f". {hint}" if hint else ""), exit_code=ended.code)
 
 
 def warn_about_unmounted_paths(plan: RunPlan) -> None:
@@ -261,7 +263,7 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
     print(f"all {shards} shards finished; merging")
     ended = engine.follow_to_exit(engine.run_container(client, merge), remove=merge.remove)
     if ended.code != 0:
-        raise merge_failure(*ended)
+        raise merge_failure(ended.code, ended.out_of_memory)
 
 
 def _shard_report(shards: int):

@@ -56,6 +56,10 @@ BAD_INPUTS = {
     "image-not-found": Case(["run", "--image", "dockertasks-none:nope"], "image not found: dockertasks-none:nope"),
     "container-name-taken": Case(["run", "--name", "{taken}"], "that container name is taken", setup="taken-name"),
     "job-crashes": Case(["run", "--", "predict", "--input", "/nowhere.csv"], "exited with code 2", exit_code=2),
+    "writes-outside-output": Case(["run", "--entrypoint", "python", "--", "-c",  # a job that logs its error
+                                   "import sys\ntry: open('weights.h5', 'w')\nexcept OSError as e: sys.exit(str(e))"],
+                                  "It wrote 'weights.h5' outside its output folder, and the container's root is "
+                                  "read-only: write under /app/output"),
     "malformed-memory": Case(["run", "--memory", "lots"], "--memory 'lots' is not an amount of memory"),
     "bad-timeout": Case(["stop", "--all", "--timeout", "soon"], "--timeout expects a whole number, not 'soon'"),
     "unknown-signal": Case(["kill", "--all", "--signal", "NOPE"], "--signal 'NOPE' is not a signal"),

@@ -2,7 +2,7 @@ import docker.errors
 import pytest
 import requests
 
-from docker_tasks.errors import engine_lost, explain, job_ending, shards_lost
+from docker_tasks.errors import engine_lost, explain, job_ending, job_hint, shards_lost
 
 
 class FakeResponse:
@@ -53,3 +53,11 @@ def test_losing_the_engine_during_shards_names_the_shards_left():
     message = shards_lost(["app-1-shard0", "app-1-shard2"])
     assert message.startswith("lost the Docker engine while 2 shard(s) ran (app-1-shard0, app-1-shard2)")
     assert "`inv ps`" in message and "\n" not in message
+
+
+def test_a_write_outside_the_output_folder_names_the_folder_to_use():
+    printed = "Traceback (most recent call last):\n...\nOSError: [Errno 30] Read-only file system: 'weights/model.h5'\n"
+    assert job_hint(printed, "/app/output") == (
+        "It wrote 'weights/model.h5' outside its output folder, and the container's root is read-only: write under "
+        "/app/output (output/ on this machine), or /tmp for scratch files")
+    assert job_hint("ValueError: bad input\n", "/app/output") == ""
