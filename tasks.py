@@ -39,15 +39,19 @@ def load(**given):
         build_arg="KEY=VALUE for the Dockerfile's ARGs (repeatable)",
         platform="target platform, e.g. linux/amd64 for an amd64 cluster",
         base_image="base image (default: BASE_IMAGE, else python:3.11-slim)",
+        check="then check the image: it imports every module src/ imports, and src/ compiles",
     ),
 )
-def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image=None, image_name=None, dry_run=False):
+def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image=None, check=False, image_name=None,
+          dry_run=False):
     """Build the image with BuildKit and tag it with the git SHA and `latest`."""
     from docker_tasks import workflow
 
     project = load(image_name=image_name, base_image=base_image)
-    workflow.build(project, extra_tags=tag, build_args=build_arg, platform=platform,
-                   no_cache=no_cache, dry_run=dry_run)
+    tags = workflow.build(project, extra_tags=tag, build_args=build_arg, platform=platform,
+                          no_cache=no_cache, dry_run=dry_run)
+    if check and not dry_run:
+        workflow.check_image(project, tags[0])
 
 
 @task(
@@ -263,10 +267,10 @@ def reqs(c, write=False, prune=False, dry_run=False):
 
 @task
 def doctor(c):
-    """Check Docker, disk space, .env, ignores, requirements and the Dockerfile, with fixes."""
+    """Check Docker, disk space, .env, ignores, requirements, the Dockerfile and the image, with fixes."""
     from docker_tasks import settings, starter
 
-    starter.doctor(settings.PROJECT_ROOT)
+    starter.doctor(settings.PROJECT_ROOT, os.environ)
 
 
 @task(help={"folder": "where the records are (default: output/)", "limit": "how many to show"})

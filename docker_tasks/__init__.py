@@ -7,8 +7,8 @@ Three layers, each importing only from those below it:
 - `engine`, the one module that talks to Docker (the SDK and the `docker` CLI), and `git_state`,
   the one that reads the repository;
 - modules that compute from plain values: `settings`, `job` (the job contract), `stores`, `tags`,
-  `labels`, `envfiles`, `run_options`, `shards`, `commands` (command lines, and the steps a dry run
-  prints), `selection`, `cleanup`, `tables`, `records` and `registry` (which also keep their files
-  in the project), `batch` and `errors`. They never import docker, so they are unit-tested without
-  an engine, and `inv --list` stays fast.
+  `labels`, `envfiles`, `run_options`, `shards`, `smoke` (the image's check), `commands` (command
+  lines, and the steps a dry run prints), `selection`, `cleanup`, `tables`, `records` and
+  `registry` (which also keep their files in the project), `batch` and `errors`. They never import
+  docker, so they are unit-tested without an engine, and `inv --list` stays fast.
 """

@@ -177,6 +177,17 @@ def _extract_files(archive, destination: Path) -> int:
     return copied
 
 
+def run_to_end(client, plan: RunPlan, timeout: int = 600) -> tuple[int, str]:
+    """Run a short container to its end, quietly; return its exit code and what it printed."""
+    container = run_container(client, plan)
+    try:
+        with docker_errors():
+            code = container.wait(timeout=timeout).get("StatusCode", 1)
+            return code, container.logs().decode(errors="replace")
+    finally:
+        remove_container(container)
+
+
 def lost_engine_errors() -> tuple[type[BaseException], ...]:
     """What the SDK raises when the engine goes away in the middle of a request or a stream."""
     import requests.exceptions

@@ -205,7 +205,26 @@ def job_checks(root: Path) -> list[Check]:
     return checks
 
 
-def doctor(root: Path) -> None:
+def image_check(root: Path, environ: Mapping[str, str]) -> Check:
+    """The smoke check (smoke.py) of the project's `latest` image, when there is one."""
+    from docker_tasks import engine, settings, workflow
+
+    try:
+        project = settings.load(environ, root)
+        client = engine.connect()
+        image = f"{project.image_name}:latest"
+        if engine.inspect(client, "image", image) is None:
+            return Check(None, f"there is no {image} yet, so no image was checked", "`inv build --check` builds one "
+                                                                                 "and checks it")
+        found = workflow.smoke_check(project, image, client)
+    except TaskError as exc:
+        return Check(None, f"the image was not checked: {exc}")
+    if found:
+        return Check(False, f"{image} is broken: {'; '.join(found)}", "fix that, then `inv build --check`")
+    return Check(True, f"{image} imports every module src/ imports, and src/ compiles")
+
+
+def doctor(root: Path, environ: Mapping[str, str]) -> None:
     """Check the setup, a line each, and fail if anything needs fixing."""
     from docker_tasks import dependencies, engine, git_state
 
@@ -226,6 +245,7 @@ def doctor(root: Path) -> None:
     checks.append(system_package_check(root))
     checks += job_checks(root)
     checks.append(hadolint_check(root))
+    checks.append(image_check(root, environ))
     for check in checks:
         print(check.line())
     failed = sum(check.passed is False for check in checks)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import commands, engine, git_state, labels, records, registry, stores, tables
+from docker_tasks import commands, engine, git_state, labels, records, registry, smoke, stores, tables
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
@@ -82,6 +82,29 @@ def build(
     print(f"built {' '.join(tags)}")
     print("run it with: inv run")
     return tags
+
+
+def smoke_check(settings: Settings, image: str, client=None) -> list[str]:
+    """Run smoke.py's check in `image`: what is wrong with it, a line each; empty when nothing is."""
+    client = client or engine.connect()
+    modules = smoke.imported_modules(job_contract.job_sources(settings.root))
+    plan = RunPlan(image=image, name=f"{settings.project}-check-{secrets.token_hex(3)}",
+                   labels=labels.for_container(settings.project, image), entrypoint="python",
+                   command=["-c", smoke.SCRIPT, *modules], output_dir=settings.job.output_dir)
+    code, output = engine.run_to_end(client, plan)
+    found = smoke.problems(output)
+    if found is None:
+        last = output.strip().splitlines()[-1:] or [f"exit code {code}"]
+        return [f"the check could not run in {image}: {last[0][:300]}"]
+    return found
+
+
+def check_image(settings: Settings, image: str) -> None:
+    """`inv build --check`: the image imports what src/ imports and compiles src/, or a one-line error."""
+    found = smoke_check(settings, image)
+    if found:
+        raise TaskError(f"{image} is built but broken: {'; '.join(found)}")
+    print(f"checked {image}: it imports every module src/ imports, and src/ compiles")
 
 
 def build_failure(tail: Sequence[str]) -> str:

@@ -177,3 +177,27 @@ def test_system_packages_install_in_a_layer_that_requirements_do_not_rebuild(mak
     rebuilt = ok(fork.inv("build")).stdout
     step = re.search(r"^#(\d+) \[[^\]]*\] RUN --mount=type=bind,source=system-packages.txt", rebuilt, re.M)
     assert step and re.search(rf"^#{step.group(1)} CACHED$", rebuilt, re.M), rebuilt[-3000:]
+
+
+def test_build_check_and_doctor_tell_a_broken_image_from_a_sound_one(make_project):
+    fork = make_project()
+    main = fork.root / "src" / "main.py"
+    sound = main.read_text()
+    main.write_text("import yaml  # PyYAML, which requirements.txt leaves out\n" + sound)
+    (fork.root / "src" / "typo.py").write_text("def broken(:\n")
+    git(fork.root, "add", "-A")
+    git(fork.root, "commit", "-qm", "a job that cannot start")
+    broken = fork.inv("build", "--check")
+    assert broken.returncode == 1
+    line = broken.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {fork.image_name}:") and "is built but broken: importing yaml fails: the image " \
+        "has no module yaml; add its package to requirements.txt" in line and "src/typo.py does not compile" in line
+    doctor = fork.inv("doctor")
+    assert doctor.returncode == 1 and f"✗ {fork.image_name}:latest is broken: importing yaml fails" in doctor.stdout
+
+    main.write_text(sound)
+    (fork.root / "src" / "typo.py").unlink()
+    git(fork.root, "commit", "-qam", "the job starts again")
+    checked = ok(fork.inv("build", "--check")).stdout
+    assert "it imports every module src/ imports, and src/ compiles" in checked
+    assert f"✓ {fork.image_name}:latest imports every module src/ imports" in fork.inv("doctor").stdout

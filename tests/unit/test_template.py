@@ -22,7 +22,7 @@ TEMPLATE_FILES = {
     *(f"docker_tasks/{name}.py" for name in (
         "__init__", "batch", "cleanup", "commands", "dependencies", "engine", "envfiles", "errors", "git_state",
         "labels", "lifecycle", "records", "registry", "run_options", "scaleout", "selection", "settings", "shards",
-        "shipping", "starter", "stores", "tables", "tags", "tasking", "workflow", "job",
+        "shipping", "smoke", "starter", "stores", "tables", "tags", "tasking", "workflow", "job",
     )),
 }
 
