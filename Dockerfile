@@ -58,9 +58,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
-# src/ is not byte-compiled here: Python compiles it in milliseconds at start, while a RUN step
-# would add a quarter of a second to every code-only build.
-COPY src/ src/
+# What .dockerignore lets in: src/, and any folder of files the job reads that you allow there
+# (`!configs/`), each at the same path below /app as below the project root, so that a path
+# relative to the root, or to the code, finds it here too. src/ is not byte-compiled: Python
+# compiles it in milliseconds at start, while a RUN step would add a quarter of a second to every
+# code-only build.
+COPY . .
 
 # OCI labels, filled in by `inv build` (empty with a plain `docker build .`). They come last so
 # that a new commit changes no layer above.

@@ -201,3 +201,20 @@ def test_build_check_and_doctor_tell_a_broken_image_from_a_sound_one(make_projec
     checked = ok(fork.inv("build", "--check")).stdout
     assert "it imports every module src/ imports, and src/ compiles" in checked
     assert f"✓ {fork.image_name}:latest imports every module src/ imports" in fork.inv("doctor").stdout
+
+
+def test_files_the_job_reads_by_a_relative_path_reach_the_image_when_allowed(make_project):
+    fork = make_project()
+    (fork.root / "configs").mkdir()
+    (fork.root / "configs" / "params.json").write_text('{"alpha": 0.5}')
+    main = fork.root / "src" / "main.py"
+    main.write_text('import json, pathlib\nprint("alpha is", json.loads(pathlib.Path("configs/params.json")'
+                    '.read_text())["alpha"])\n')
+    ignore = fork.root / ".dockerignore"
+    ignore.write_text(ignore.read_text().replace("!src/\n", "!src/\n!configs/\n"))
+    git(fork.root, "add", "-A")
+    git(fork.root, "commit", "-qm", "a job that reads its config by a path relative to the project root")
+    local = subprocess.run([sys.executable, "src/main.py"], cwd=fork.root, capture_output=True, text=True)
+    assert local.stdout == "alpha is 0.5\n"  # as it runs in the checkout...
+    ok(fork.inv("build"))
+    assert "alpha is 0.5" in ok(fork.inv("run")).stdout  # ...so it runs in the container
