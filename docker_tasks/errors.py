@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 NO_AWS_CREDENTIALS = ("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                       "or run `aws configure`")
@@ -59,12 +60,18 @@ def job_ending(code: int, out_of_memory: bool = False) -> str:
     return f"exited with code {code}; its output is above"
 
 
-def job_hint(last_output: str, output_dir: str) -> str:
-    """What the end of a failed job's output says the user can do, beyond its exit code; or ''."""
+def job_hint(last_output: str, output_dir: str, in_checkout: Callable[[str], bool] = lambda path: False) -> str:
+    """What the end of a failed job's output says the user can do, beyond its exit code; or ''.
+    `in_checkout` tells whether a relative path names a file of the project on this machine."""
     found = re.search(r"Read-only file system: '([^']*)'", last_output)
     if found:
         return (f"It wrote {found[1]!r} outside its output folder, and the container's root is read-only: write "
                 f"under {output_dir} (output/ on this machine), or /tmp for scratch files")
+    found = re.search(r"No such file or directory: '([^'/][^']*)'", last_output)
+    if found and in_checkout(found[1]):
+        folder = found[1].split("/")[0]
+        return (f"It read {found[1]!r}, which is in your checkout but not in the image: let it in with a line "
+                f"`!{folder}{'/' if '/' in found[1] else ''}` in .dockerignore, and build again")
     return ""
 
 

@@ -236,7 +236,7 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
     if record_folder:
         records.write(record_folder, records.finished(record, _now(), ended.code))
     if ended.code != 0:
-        hint = job_hint(ended.last_output, plan.output_dir)
+        hint = job_hint(ended.last_output, plan.output_dir, lambda path: (settings.root / path).exists())
         raise TaskError(f"the job in {plan.image} {job_ending(ended.code, ended.out_of_memory)}"
                         + (f". {hint}" if hint else ""), exit_code=ended.code)
 

@@ -210,11 +210,17 @@ def test_files_the_job_reads_by_a_relative_path_reach_the_image_when_allowed(mak
     main = fork.root / "src" / "main.py"
     main.write_text('import json, pathlib\nprint("alpha is", json.loads(pathlib.Path("configs/params.json")'
                     '.read_text())["alpha"])\n')
-    ignore = fork.root / ".dockerignore"
-    ignore.write_text(ignore.read_text().replace("!src/\n", "!src/\n!configs/\n"))
     git(fork.root, "add", "-A")
     git(fork.root, "commit", "-qm", "a job that reads its config by a path relative to the project root")
     local = subprocess.run([sys.executable, "src/main.py"], cwd=fork.root, capture_output=True, text=True)
     assert local.stdout == "alpha is 0.5\n"  # as it runs in the checkout...
+    ok(fork.inv("build"))
+    left_out = fork.inv("run")
+    assert left_out.returncode == 1 and left_out.stderr.strip().endswith(
+        "It read 'configs/params.json', which is in your checkout but not in the image: let it in with a line "
+        "`!configs/` in .dockerignore, and build again")
+    ignore = fork.root / ".dockerignore"
+    ignore.write_text(ignore.read_text().replace("!src/\n", "!src/\n!configs/\n"))
+    git(fork.root, "commit", "-qam", "let the configs in")
     ok(fork.inv("build"))
     assert "alpha is 0.5" in ok(fork.inv("run")).stdout  # ...so it runs in the container

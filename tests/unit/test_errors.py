@@ -61,3 +61,13 @@ def test_a_write_outside_the_output_folder_names_the_folder_to_use():
         "It wrote 'weights/model.h5' outside its output folder, and the container's root is read-only: write under "
         "/app/output (output/ on this machine), or /tmp for scratch files")
     assert job_hint("ValueError: bad input\n", "/app/output") == ""
+
+
+def test_a_file_of_the_checkout_that_the_image_lacks_is_named_with_the_line_that_lets_it_in():
+    printed = "FileNotFoundError: [Errno 2] No such file or directory: 'configs/params.json'\n"
+    assert job_hint(printed, "/app/output", lambda path: path == "configs/params.json") == (
+        "It read 'configs/params.json', which is in your checkout but not in the image: let it in with a line "
+        "`!configs/` in .dockerignore, and build again")
+    assert job_hint(printed, "/app/output", lambda path: False) == ""  # not ours to explain
+    absolute = "FileNotFoundError: [Errno 2] No such file or directory: '/data/x.csv'\n"
+    assert job_hint(absolute, "/app/output", lambda path: True) == ""
