@@ -54,7 +54,7 @@ def test_fork_rename_replace_the_job_build_and_run(make_project, engine):
     (fork.root / "src" / "main.py").write_text(NEW_JOB)
     (fork.root / "src" / "stats.py").write_text(NEW_MODULE)
     unmatched = fork.inv("reqs")
-    assert unmatched.returncode == 1 and "imported but not in requirements.txt: numpy" in unmatched.stdout
+    assert unmatched.returncode == 1 and re.search(r"^✗ imported but .*: numpy$", unmatched.stdout, re.M)
     assert "never imported by src/. If another package loads it" in unmatched.stdout  # kept, and why
     kept = ok(fork.inv("reqs", "--write")).stdout
     assert "+numpy==" in kept and "-scikit-learn" not in kept  # nothing is removed without --prune
