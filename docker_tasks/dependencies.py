@@ -47,9 +47,10 @@ class Findings:
 
 
 def findings_from(report: list[dict]) -> Findings:
-    """Sort deptry's JSON report into what is missing, transitive and unused."""
+    """Sort deptry's JSON report into what is missing, transitive and unused. A package that only
+    requirements-dev.txt lists (DEP004) is missing too: the image installs requirements.txt alone."""
     found = Findings()
-    kinds = {"DEP001": found.missing, "DEP003": found.transitive, "DEP002": found.unused}
+    kinds = {"DEP001": found.missing, "DEP004": found.missing, "DEP003": found.transitive, "DEP002": found.unused}
     for issue in report:
         bucket = kinds.get(issue["error"]["code"])
         if bucket is not None and issue["module"] not in bucket:

@@ -8,27 +8,29 @@ REPORT = [
     {"error": {"code": "DEP001", "message": "'yaml' imported but missing"}, "module": "yaml"},
     {"error": {"code": "DEP003", "message": "'requests' imported but transitive"}, "module": "requests"},
     {"error": {"code": "DEP001", "message": "'yaml' imported but missing"}, "module": "yaml"},
+    {"error": {"code": "DEP004", "message": "'dotenv' imported but declared as a dev dependency"}, "module": "dotenv"},
 ]
 REQUIREMENTS = "# what the job needs\nscikit-learn==1.9.1\nPandas==3.1.1  # data frames\n"
-DISTRIBUTIONS = {"yaml": ["PyYAML"], "requests": ["requests"], "sklearn": ["scikit-learn"]}
-VERSIONS = {"PyYAML": "6.0.3", "requests": "2.32.0"}
+DISTRIBUTIONS = {"yaml": ["PyYAML"], "requests": ["requests"], "sklearn": ["scikit-learn"], "dotenv": ["python-dotenv"]}
+VERSIONS = {"PyYAML": "6.0.3", "requests": "2.32.0", "python-dotenv": "1.2.2"}
 
 
 def test_deptrys_report_sorted_into_missing_transitive_and_unused():
     found = findings_from(REPORT)
-    assert (found.missing, found.transitive, found.unused) == (["yaml"], ["requests"], ["pandas"])
+    assert (found.missing, found.transitive, found.unused) == (["yaml", "dotenv"], ["requests"], ["pandas"])
     assert not found.clean and Findings().clean
 
 
 def test_the_proposal_keeps_what_is_not_imported_and_pins_what_is_missing():
     proposed = propose(REQUIREMENTS, findings_from(REPORT), DISTRIBUTIONS, VERSIONS.get)
     assert proposed == ("# what the job needs\nscikit-learn==1.9.1\nPandas==3.1.1  # data frames\n"
-                        "PyYAML==6.0.3\nrequests==2.32.0\n")
+                        "python-dotenv==1.2.2\nPyYAML==6.0.3\nrequests==2.32.0\n")
 
 
 def test_only_prune_drops_what_is_not_imported():
     proposed = propose(REQUIREMENTS, findings_from(REPORT), DISTRIBUTIONS, VERSIONS.get, prune=True)
-    assert proposed == "# what the job needs\nscikit-learn==1.9.1\nPyYAML==6.0.3\nrequests==2.32.0\n"
+    assert proposed == ("# what the job needs\nscikit-learn==1.9.1\n"
+                        "python-dotenv==1.2.2\nPyYAML==6.0.3\nrequests==2.32.0\n")
 
 
 @pytest.mark.parametrize("line, shown", [
@@ -58,7 +60,7 @@ def test_canonical_names(name, normal):
 
 def test_describe_says_what_is_wrong():
     assert describe(findings_from(REPORT)) == [
-        "imported but not in requirements.txt: yaml",
+        "imported but not in requirements.txt: yaml, dotenv",
         "imported but only installed as another package's dependency: requests",
         "in requirements.txt but not imported by src/: pandas",
     ]
