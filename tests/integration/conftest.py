@@ -2,12 +2,15 @@
 
 Each session builds under image names of its own (`dockertasks-it-<random>`), so the tests never
 depend on, or touch, anything else the engine holds; they remove what they created, by label.
+The copies run the tests' own job (fixture_job/) in place of src/: the tasks are tested on a job
+of their own, so that their tests pass in a fork whose job looks nothing like the sample.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +24,7 @@ from docker_tasks import settings
 from tests.integration.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_JOB = Path(__file__).resolve().parent / "fixture_job"
 PROJECT_LABEL = "dockertasks.project"
 # As the tasks resolve it: the environment, then this checkout's .env (which copies do not get), then
 # the default; so a BASE_IMAGE set in .env serves the tests too.
@@ -53,14 +57,28 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def copy_project(destination: Path, *, with_git: bool = True) -> Path:
-    """Copy the project as a user's checkout would hold it: tracked and new files, nothing ignored."""
+def without_job_contract(pyproject: str) -> str:
+    """pyproject.toml's text without its [tool.dockertasks.job] table: a job that does not shard."""
+    return re.sub(r"^\[tool\.dockertasks\.job\]\n(?:(?!\[).*\n?)*", "", pyproject, flags=re.M)
+
+
+def copy_project(destination: Path, *, with_git: bool = True, sample: bool = False) -> Path:
+    """Copy the project as a user's checkout would hold it: tracked and new files, nothing ignored;
+    with the tests' own job in place of src/ and its tests, unless `sample`."""
     files = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
     for name in filter(None, files):
         source = ROOT / name
         if source.is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination / name)
+    if not sample:
+        shutil.rmtree(destination / "src")
+        shutil.rmtree(destination / "tests" / "job", ignore_errors=True)
+        shutil.copytree(FIXTURE_JOB / "src", destination / "src")
+        shutil.copy2(FIXTURE_JOB / "requirements.txt", destination / "requirements.txt")
+        pyproject = destination / "pyproject.toml"
+        pyproject.write_text(without_job_contract(pyproject.read_text()).rstrip("\n") + "\n\n"
+                             + (FIXTURE_JOB / "job-contract.toml").read_text())
     if with_git:
         git(destination, "init", "-q")
         git(destination, "config", "user.email", "tests@example.com")
@@ -135,10 +153,10 @@ def make_project(engine, tmp_path_factory):
     """A factory of project copies, each under its own image name; all removed at the end."""
     created: list[str] = []
 
-    def make(*, with_git: bool = True) -> Project:
+    def make(*, with_git: bool = True, sample: bool = False) -> Project:
         image_name = f"dockertasks-it-{uuid.uuid4().hex[:10]}"
         created.append(image_name)
-        root = copy_project(tmp_path_factory.mktemp(image_name) / "app-name", with_git=with_git)
+        root = copy_project(tmp_path_factory.mktemp(image_name) / "app-name", with_git=with_git, sample=sample)
         return Project(root, image_name)
 
     yield make

@@ -5,31 +5,35 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from importlib.metadata import version
 
-from tests.integration.conftest import git
+from tests.integration.conftest import git, without_job_contract
 
-NEW_JOB = '''"""A fork's own job: summary statistics of simulated data."""
+NEW_JOB = '''"""A fork's own job: summary statistics of simulated data, with settings from a file."""
 
 import json
 import os
+import random
 from pathlib import Path
 
-import numpy as np
+from dotenv import dotenv_values
 
 import stats
 
 if __name__ == "__main__":
-    rng = np.random.default_rng(int(os.environ.get("SEED", "1")))
-    values = rng.normal(loc=3.0, scale=2.0, size=10_000)
+    rng = random.Random(int(os.environ.get("SEED", "1")))
+    values = [rng.gauss(3.0, 2.0) for _ in range(10_000)]
     out = Path(__file__).resolve().parent.parent / "output"
-    (out / "result.json").write_text(json.dumps(stats.summarize(values)))
+    settings = dotenv_values("/nowhere.env")  # a third-party package the image must hold
+    (out / "result.json").write_text(json.dumps({**stats.summarize(values), "settings": settings}))
     print("wrote result.json", flush=True)
 '''
-NEW_MODULE = '''import numpy as np
+NEW_MODULE = '''import statistics
 
 
-def summarize(values: np.ndarray) -> dict:
-    return {"n": int(values.size), "mean": float(values.mean()), "std": float(values.std())}
+def summarize(values: list[float]) -> dict:
+    return {"n": len(values), "mean": statistics.fmean(values), "std": statistics.pstdev(values)}
 '''
 
 
@@ -54,16 +58,14 @@ def test_fork_rename_replace_the_job_build_and_run(make_project, engine):
     (fork.root / "src" / "main.py").write_text(NEW_JOB)
     (fork.root / "src" / "stats.py").write_text(NEW_MODULE)
     unmatched = fork.inv("reqs")
-    assert unmatched.returncode == 1 and re.search(r"^✗ imported but .*: numpy$", unmatched.stdout, re.M)
+    assert unmatched.returncode == 1 and re.search(r"^✗ imported but .*: dotenv$", unmatched.stdout, re.M)
     assert "never imported by src/. If another package loads it" in unmatched.stdout  # kept, and why
     kept = ok(fork.inv("reqs", "--write")).stdout
-    assert "+numpy==" in kept and "-scikit-learn" not in kept  # nothing is removed without --prune
+    assert "+python-dotenv==" in kept and "-six" not in kept  # nothing is removed without --prune
     pruned = ok(fork.inv("reqs", "--write", "--prune")).stdout
-    assert "removing " in pruned and "-scikit-learn==" in pruned
-    import numpy
-
+    assert "removing " in pruned and "-six==" in pruned
     pinned = [line for line in (fork.root / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
-    assert pinned == [f"numpy=={numpy.__version__}"]
+    assert pinned == [f"python-dotenv=={version('python-dotenv')}"]
     git(fork.root, "add", "-A")
     git(fork.root, "commit", "-qm", "my own job")
 
@@ -103,6 +105,7 @@ SHARDED_JOB = '''"""A fork's job of another shape: each shard counts its share o
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 RESULTS = Path("/app/results")
@@ -121,9 +124,7 @@ def test_a_fork_declares_its_own_job_contract_and_shards_by_it(make_project, eng
     (fork.root / "src").mkdir()
     (fork.root / "src" / "main.py").write_text(SHARDED_JOB)
     pyproject = fork.root / "pyproject.toml"
-    sample_contract = pyproject.read_text()
-    without_contract = sample_contract.split("[tool.dockertasks.job]")[0] + \
-        "[tool.pytest" + sample_contract.split("[tool.pytest", 1)[1]
+    without_contract = without_job_contract(pyproject.read_text())
     pyproject.write_text(without_contract)
     git(fork.root, "add", "-A")
     git(fork.root, "commit", "-qm", "my own job, which declares nothing yet")
@@ -172,7 +173,7 @@ def test_system_packages_install_in_a_layer_that_requirements_do_not_rebuild(mak
     assert b"libgomp.so.1" in found
 
     requirements = fork.root / "requirements.txt"
-    requirements.write_text(requirements.read_text() + "six==1.17.0\n")
+    requirements.write_text(requirements.read_text() + "tomli==2.2.1\n")
     git(fork.root, "commit", "-qam", "one more requirement")
     rebuilt = ok(fork.inv("build")).stdout
     step = re.search(r"^#(\d+) \[[^\]]*\] RUN --mount=type=bind,source=system-packages.txt", rebuilt, re.M)
@@ -224,3 +225,90 @@ def test_files_the_job_reads_by_a_relative_path_reach_the_image_when_allowed(mak
     git(fork.root, "commit", "-qam", "let the configs in")
     ok(fork.inv("build"))
     assert "alpha is 0.5" in ok(fork.inv("run")).stdout  # ...so it runs in the container
+
+
+DISPATCHER = '''"""A fork's entry point that dispatches to its scripts, as many ML projects' tools/ do."""
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts import each other by name
+
+from tools import evaluate, train
+
+if __name__ == "__main__":
+    command, *rest = sys.argv[1:] or ["train"]
+    sys.exit({"train": train.main, "evaluate": evaluate.main}[command](rest))
+'''
+TRAIN_SCRIPT = '''import argparse
+import csv
+import ctypes
+import json
+from pathlib import Path
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="train")
+    parser.add_argument("--data", type=Path, required=True)
+    args = parser.parse_args(argv)
+    ctypes.CDLL("libgomp.so.1")  # what lightgbm loads: a system library the slim image lacks
+    params = json.loads(Path("configs/params.json").read_text())  # relative to the project root
+    with open(args.data, newline="") as source:
+        rows = list(csv.DictReader(source))
+    model = {"mean": sum(float(r["y"]) for r in rows) / len(rows) * params["scale"]}
+    Path("output/model.json").write_text(json.dumps(model))
+    print(f"trained on {len(rows)} rows", flush=True)
+    return 0
+'''
+EVALUATE_SCRIPT = '''import json
+from pathlib import Path
+
+
+def main(argv):
+    model = json.loads(Path("output/model.json").read_text())
+    print(f"model mean {model['mean']:.2f}", flush=True)
+    return 0
+'''
+
+
+def test_a_fork_of_another_shape_goes_green_end_to_end(make_project, engine):
+    """What the README tells a fork to do, timed: a job of another shape, then lint, the tests, build,
+    doctor, run, tag and clean."""
+    started = time.monotonic()
+    fork = make_project()
+    shutil.rmtree(fork.root / "src")
+    (fork.root / "src" / "tools").mkdir(parents=True)
+    (fork.root / "src" / "main.py").write_text(DISPATCHER)
+    (fork.root / "src" / "tools" / "__init__.py").write_text("")
+    (fork.root / "src" / "tools" / "train.py").write_text(TRAIN_SCRIPT)
+    (fork.root / "src" / "tools" / "evaluate.py").write_text(EVALUATE_SCRIPT)
+    (fork.root / "configs").mkdir()
+    (fork.root / "configs" / "params.json").write_text('{"scale": 2}')
+    (fork.root / "system-packages.txt").write_text("libgomp1\n")
+    (fork.root / "requirements.txt").write_text("# standard library only\n")
+    ignore = fork.root / ".dockerignore"
+    ignore.write_text(ignore.read_text().replace("!src/\n", "!src/\n!configs/\n"))
+    pyproject = fork.root / "pyproject.toml"
+    pyproject.write_text(without_job_contract(pyproject.read_text()))  # it does not shard
+    data = fork.root / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("x,y\n1,2\n2,4\n3,6\n")
+    git(fork.root, "add", "-A")
+    git(fork.root, "commit", "-qm", "our own job")
+
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=fork.root, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+    unit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not docker", "-p", "no:cacheprovider"],
+                          cwd=fork.root, capture_output=True, text=True, timeout=600)
+    assert unit.returncode == 0, unit.stdout[-3000:]
+    ok(fork.inv("build", "--check"))
+    doctor = ok(fork.inv("doctor")).stdout
+    assert "✗" not in doctor and "does not run in shards" in doctor
+    ran = ok(fork.inv("run", "--volume", f"{data}:/app/data:ro", "--", "train", "--data", "/app/data/train.csv"))
+    assert "trained on 3 rows" in ran.stdout
+    assert "model mean 8.00" in ok(fork.inv("run", "--", "evaluate")).stdout
+    ok(fork.inv("tag", "--version", "1.0"))
+    assert "1.0" in ok(fork.inv("images")).stdout
+    ok(fork.inv("clean"))
+    print(f"\nthe fork's whole path took {time.monotonic() - started:.0f} s")

@@ -1,11 +1,8 @@
-from pathlib import Path
-
 import pytest
 
 from docker_tasks import job
 from docker_tasks.errors import TaskError
 
-ROOT = Path(__file__).resolve().parents[2]
 SHARDING_SOURCE = {"src/main.py": 'import os\nindex = int(os.environ["SHARD_INDEX"])\nif cmd == "score": ...\n'}
 
 
@@ -73,10 +70,3 @@ def test_commands_left_over_from_the_sample_are_pointed_out():
 def test_shards_are_merged_only_after_the_shard_command(command, merged):
     assert job.Job(shard_command=("score",), merge_command=("merge",)).merges_after(command) is merged
     assert job.Job(shard_command=("score",)).merges_after(command) is False
-
-
-def test_the_sample_job_keeps_its_own_contract():
-    declared = job.read(ROOT)
-    assert declared.shard_command == ("predict",) and declared.merge_command == ("merge",)
-    assert job.sharding_problem(declared, job.job_sources(ROOT)) is None
-    assert job.unnamed_commands(declared, job.job_sources(ROOT)) == []
