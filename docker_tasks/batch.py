@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
-from docker_tasks.run_options import DEFENCES, TMPFS, TMPFS_SIZE, Hardening
+from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan
 
 SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):")
 SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
@@ -35,12 +35,13 @@ def split_environment(environment: Mapping[str, str]) -> tuple[list[dict], list[
     return plain, secrets
 
 
-def job_definition(*, name: str, image: str, vcpus: str, memory_mib: int, environment: Mapping[str, str],
-                   command: Sequence[str], shards: int, hardening: Hardening = DEFENCES) -> dict:
-    plain, secrets = split_environment({**environment, "SHARD_COUNT": str(shards)})
+def job_definition(spec: RunPlan, *, vcpus: str, memory_mib: int, shards: int) -> dict:
+    """The job (the same value a local run renders) as a Batch job definition named after it."""
+    plain, secrets = split_environment({**spec.environment, "SHARD_COUNT": str(shards)})
+    hardening = spec.hardening
     properties = {
-        "image": image,
-        "command": list(command),
+        "image": spec.image,
+        "command": list(spec.command or []),
         "resourceRequirements": [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": str(memory_mib)}],
         "environment": plain,
         # The defences of a local run that Batch offers (on EC2; README, "Scaling out"): a read-only
@@ -54,7 +55,7 @@ def job_definition(*, name: str, image: str, vcpus: str, memory_mib: int, enviro
     }
     if secrets:
         properties["secrets"] = secrets
-    return {"jobDefinitionName": name, "type": "container", "containerProperties": properties}
+    return {"jobDefinitionName": spec.name, "type": "container", "containerProperties": properties}
 
 
 def submission(*, name: str, queue: str, definition: str, shards: int) -> dict:

@@ -20,7 +20,7 @@ from docker_tasks import job as job_contract
 from docker_tasks.commands import MASK, show
 from docker_tasks.envfiles import container_environment
 from docker_tasks.errors import TaskError, merge_failure
-from docker_tasks.run_options import DEFENCES, TMPFS, TMPFS_SIZE, Hardening, RunPlan
+from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan
 from docker_tasks.settings import TASKS_ONLY, Settings
 from docker_tasks.tags import build_tag
 
@@ -37,10 +37,15 @@ def pushed_image(settings: Settings) -> str:
     return f"{repository}:{build_tag(git, datetime.now(UTC))}"
 
 
-def job_environment(settings: Settings, env_files: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+def job_spec(settings: Settings, *, image: str, command: list[str], env_files: Sequence[str],
+             environ: Mapping[str, str]) -> RunPlan:
+    """The job as one value, with the defences of every run: Swarm (service_kwargs) and Batch
+    (batch.job_definition) render it as workflow.plan_run's plan is rendered for this engine."""
     default = settings.root / ".env"
     files = [Path(f) for f in env_files] or ([default] if default.is_file() else [])
-    return container_environment(files, [], environ, withheld=TASKS_ONLY)
+    return RunPlan(image=image, name=settings.project, labels=labels.for_container(settings.project, image),
+                   command=command, environment=container_environment(files, [], environ, withheld=TASKS_ONLY),
+                   output_dir=settings.job.output_dir)
 
 
 def masked(requests: dict) -> dict:
@@ -64,11 +69,9 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
     if not queue:
         raise TaskError("which job queue? give --queue or set BATCH_JOB_QUEUE")
     image = image or pushed_image(settings)
-    definition = batch.job_definition(
-        name=settings.project, image=image, vcpus=vcpus, memory_mib=memory_mib,
-        environment=job_environment(settings, env_files, environ), command=command or list(job.shard_command),
-        shards=shards_count,
-    )
+    spec = job_spec(settings, image=image, command=command or list(job.shard_command), env_files=env_files,
+                    environ=environ)
+    definition = batch.job_definition(spec, vcpus=vcpus, memory_mib=memory_mib, shards=shards_count)
     job = batch.submission(name=batch.job_name(settings.project, image.rpartition(":")[2]), queue=queue,
                            definition=settings.project, shards=shards_count)
     if dry_run:
@@ -89,21 +92,20 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
 
 # --- Docker Swarm ------------------------------------------------------------------------------
 
-def service_kwargs(settings: Settings, *, name: str, image: str, command: list[str], shards_count: int,
-                   at_once: int, environment: Mapping[str, str], volume: str,
-                   hardening: Hardening = DEFENCES) -> dict:
-    """docker-py `services.create` arguments for a replicated job of `shards_count` tasks, with the
-    defences of a local run that Swarm offers: a read-only root with a tmpfs /tmp, and no
-    capabilities. Swarm services have no no-new-privileges setting (README, "Scaling out")."""
+def service_kwargs(spec: RunPlan, *, name: str, shards_count: int, at_once: int, volume: str) -> dict:
+    """docker-py `services.create` arguments for the job as a replicated job of `shards_count`
+    tasks, with the defences of a local run that Swarm offers: a read-only root with a tmpfs /tmp,
+    and no capabilities. Swarm services have no no-new-privileges setting (README, "Scaling out")."""
     from docker.types import Mount, RestartPolicy, ServiceMode
 
-    env = {**environment, "SHARD_COUNT": str(shards_count), "SWARM_TASK_SLOT": "{{.Task.Slot}}"}
-    ownership = {labels.PROJECT: settings.project, labels.IMAGE: image, SERVICE: name}
-    mounts = [Mount(settings.job.output_dir, volume, type="volume")]
+    hardening = spec.hardening
+    env = {**spec.environment, "SHARD_COUNT": str(shards_count), "SWARM_TASK_SLOT": "{{.Task.Slot}}"}
+    ownership = {**spec.labels, SERVICE: name}
+    mounts = [Mount(spec.output_dir, volume, type="volume")]
     if hardening.read_only:
         mounts += [Mount(path, None, type="tmpfs", tmpfs_size=TMPFS_SIZE) for path in TMPFS]
     return {
-        "image": image, "args": command, "name": name,  # args: the entrypoint stays the image's
+        "image": spec.image, "args": spec.command, "name": name,  # args: the entrypoint stays the image's
         "mode": ServiceMode("replicated-job", replicas=shards_count, concurrency=at_once),
         "env": [f"{key}={value}" for key, value in env.items()],
         "labels": ownership, "container_labels": ownership,
@@ -150,9 +152,9 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
     command = command or list(job.shard_command)
     name = f"{settings.project}-shards-{secrets.token_hex(3)}"
     volume = f"{settings.project}-shards"
-    kwargs = service_kwargs(settings, name=name, image=image or pushed_image(settings), command=command,
-                            shards_count=shards_count, at_once=at_once,
-                            environment=job_environment(settings, env_files, environ), volume=volume)
+    spec = job_spec(settings, image=image or pushed_image(settings), command=command, env_files=env_files,
+                    environ=environ)
+    kwargs = service_kwargs(spec, name=name, shards_count=shards_count, at_once=at_once, volume=volume)
     if dry_run:
         print(show(service_command(kwargs)))
         return

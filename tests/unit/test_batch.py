@@ -7,7 +7,7 @@ from botocore.stub import Stubber
 from docker_tasks import batch, scaleout
 from docker_tasks.errors import TaskError
 from docker_tasks.job import Job
-from docker_tasks.run_options import Hardening
+from docker_tasks.run_options import Hardening, RunPlan, create_kwargs
 from docker_tasks.settings import Settings
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app-name:abc123"
@@ -15,9 +15,9 @@ SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-password-A
 
 
 def test_the_job_definition_references_secrets_by_arn():
-    definition = batch.job_definition(name="app-name", image=IMAGE, vcpus="2", memory_mib=4096,
-                                      environment={"LOG_LEVEL": "DEBUG", "DB_PASSWORD": SECRET_ARN},
-                                      command=["predict"], shards=8)
+    spec = RunPlan(image=IMAGE, name="app-name", labels={}, command=["predict"],
+                   environment={"LOG_LEVEL": "DEBUG", "DB_PASSWORD": SECRET_ARN})
+    definition = batch.job_definition(spec, vcpus="2", memory_mib=4096, shards=8)
     assert definition == {
         "jobDefinitionName": "app-name",
         "type": "container",
@@ -79,9 +79,9 @@ def test_submit_sends_exactly_these_requests(project, capsys):
         stub.add_response("register_job_definition", {"jobDefinitionName": "app-name", "jobDefinitionArn": arn,
                                                       "revision": 3},
                           expected_params=batch.job_definition(
-                              name="app-name", image=IMAGE, vcpus="2", memory_mib=4096,
-                              environment={"LOG_LEVEL": "DEBUG", "DB_PASSWORD": SECRET_ARN},
-                              command=["score"], shards=4))
+                              RunPlan(image=IMAGE, name="app-name", labels={}, command=["score"],
+                                      environment={"LOG_LEVEL": "DEBUG", "DB_PASSWORD": SECRET_ARN}),
+                              vcpus="2", memory_mib=4096, shards=4))
         stub.add_response("submit_job", {"jobName": "app-name-abc123", "jobId": "job-1"},
                           expected_params={"jobName": "app-name-abc123", "jobQueue": "ml-queue",
                                            "jobDefinition": arn, "arrayProperties": {"size": 4}})
@@ -115,8 +115,10 @@ def test_without_a_queue_it_says_which_setting(project):
 
 
 def test_the_swarm_service_is_a_replicated_job_with_a_shared_volume(project):
-    kwargs = scaleout.service_kwargs(project, name="app-name-shards-1", image="reg:5000/app-name:abc",
-                                     command=["predict"], shards_count=4, at_once=2, environment={"A": "1"},
+    spec = scaleout.job_spec(project, image="reg:5000/app-name:abc", command=["predict"], env_files=[],
+                             environ={})
+    spec = dataclasses.replace(spec, environment={"A": "1"})
+    kwargs = scaleout.service_kwargs(spec, name="app-name-shards-1", shards_count=4, at_once=2,
                                      volume="app-name-shards")
     assert kwargs["mode"] == {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 4}}
     assert kwargs["env"] == ["A=1", "SHARD_COUNT=4", "SWARM_TASK_SLOT={{.Task.Slot}}"]
@@ -127,14 +129,29 @@ def test_the_swarm_service_is_a_replicated_job_with_a_shared_volume(project):
 
 
 def test_the_swarm_service_has_the_defences_of_a_local_run(project):
-    kwargs = scaleout.service_kwargs(project, name="s", image="i", command=["predict"], shards_count=1, at_once=1,
-                                     environment={}, volume="v")
+    spec = RunPlan(image="i", name="app-name", labels={}, command=["predict"])
+    kwargs = scaleout.service_kwargs(spec, name="s", shards_count=1, at_once=1, volume="v")
     assert kwargs["read_only"] is True and kwargs["cap_drop"] == ["ALL"]
     assert {"Target": "/tmp", "Type": "tmpfs", "TmpfsOptions": {"SizeBytes": 512 << 20}}.items() <= \
         kwargs["mounts"][1].items()
     line = " ".join(scaleout.service_command(kwargs))
     assert "--init --read-only --cap-drop ALL" in line
     assert f"--mount type=tmpfs,target=/tmp,tmpfs-size={512 << 20}" in line
-    bare = scaleout.service_kwargs(project, name="s", image="i", command=["predict"], shards_count=1, at_once=1,
-                                   environment={}, volume="v", hardening=Hardening(False, False, False))
+    bare = scaleout.service_kwargs(dataclasses.replace(spec, hardening=Hardening(False, False, False)), name="s",
+                                   shards_count=1, at_once=1, volume="v")
     assert not bare["read_only"] and not bare["cap_drop"] and len(bare["mounts"]) == 1
+
+
+@pytest.mark.parametrize("hardening", [Hardening(), Hardening(False, False, False)], ids=["defaults", "off"])
+def test_one_job_spec_renders_alike_on_every_engine(hardening):
+    spec = RunPlan(image="reg.io/app:1", name="app-name", labels={"dockertasks.project": "app-name"},
+                   command=["predict", "--fast"], environment={"A": "1"}, hardening=hardening)
+    local = create_kwargs(spec)
+    swarm = scaleout.service_kwargs(spec, name="s", shards_count=2, at_once=1, volume="v")
+    on_batch = batch.job_definition(spec, vcpus="1", memory_mib=512, shards=2)["containerProperties"]
+    assert local["image"] == swarm["image"] == on_batch["image"] == "reg.io/app:1"
+    assert local["command"] == swarm["args"] == on_batch["command"] == ["predict", "--fast"]
+    assert bool(local.get("read_only")) is swarm["read_only"] is on_batch["readonlyRootFilesystem"] is \
+        hardening.read_only
+    assert (local.get("cap_drop") == ["ALL"]) is (swarm["cap_drop"] == ["ALL"]) is hardening.drop_capabilities
+    assert "A=1" in swarm["env"] and {"name": "A", "value": "1"} in on_batch["environment"]
