@@ -1,9 +1,9 @@
 """Build, run and manage this project's Docker image: `inv --list` shows the tasks.
 
-Each task gathers its flags and hands them to a task module of docker_tasks/: workflow.py builds
-and runs, lifecycle.py versions, lists and removes, shipping.py talks to registries, scaleout.py
-to Swarm and AWS Batch, starter.py renames and checks the project (docker_tasks/__init__.py
-shows the layers). Settings come from the flag, then the environment, then `.env`, then the
+Each task gathers its flags and hands them to a module of docker_tasks/tasks/: workflow builds
+and runs, lifecycle versions, lists and removes, shipping talks to registries, scaleout to Swarm
+and AWS Batch, starter renames and checks the project (docker_tasks/__init__.py shows the
+layers). Settings come from the flag, then the environment, then `.env`, then the
 defaults in docker_tasks/settings.py; the job contract comes from pyproject.toml.
 """
 
@@ -45,7 +45,7 @@ def load(**given):
 def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image=None, check=False, image_name=None,
           dry_run=False):
     """Build the image with BuildKit and tag it with the git SHA and `latest`."""
-    from docker_tasks import workflow
+    from docker_tasks.tasks import workflow
 
     project = load(image_name=image_name, base_image=base_image)
     tags = workflow.build(project, extra_tags=tag, build_args=build_arg, platform=platform,
@@ -79,8 +79,8 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
         entrypoint=None, gpus=None, memory=None, rm=True, read_only=True, drop_caps=True, new_privileges=False,
         shards=0, parallel=0, image_name=None, dry_run=False):
     """Run the image; arguments after `--` go to the job, e.g. `inv run -- predict --input x.csv`."""
-    from docker_tasks import workflow
     from docker_tasks.run_options import Hardening
+    from docker_tasks.tasks import workflow
 
     project = load(image_name=image_name)
     plan = workflow.plan_run(
@@ -98,7 +98,7 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
 @task(name="images", help=flags())
 def list_images(c, image_name=None, dry_run=False):
     """List this project's images with their tags, size, age and git revision."""
-    from docker_tasks import workflow
+    from docker_tasks.tasks import workflow
 
     workflow.images(load(image_name=image_name), dry_run=dry_run)
 
@@ -112,7 +112,7 @@ def list_images(c, image_name=None, dry_run=False):
 ))
 def tag(c, version, source=None, allow_dirty=False, force=False, git_tag=False, image_name=None, dry_run=False):
     """Give an image a version tag, e.g. `inv tag --version 2.0`."""
-    from docker_tasks import lifecycle
+    from docker_tasks.tasks import lifecycle
 
     lifecycle.tag(load(image_name=image_name), version=version, source=source, allow_dirty=allow_dirty,
                   force=force, git_tag=git_tag, dry_run=dry_run)
@@ -121,7 +121,7 @@ def tag(c, version, source=None, allow_dirty=False, force=False, git_tag=False, 
 @task(help=flags())
 def ps(c, image_name=None, dry_run=False):
     """List this project's containers, running and stopped."""
-    from docker_tasks import lifecycle
+    from docker_tasks.tasks import lifecycle
 
     lifecycle.ps(load(image_name=image_name), dry_run=dry_run)
 
@@ -133,7 +133,7 @@ def ps(c, image_name=None, dry_run=False):
 ))
 def logs(c, name=None, follow=False, tail="all", image_name=None, dry_run=False):
     """Show a container's output, by default the newest one's."""
-    from docker_tasks import lifecycle
+    from docker_tasks.tasks import lifecycle
 
     lifecycle.logs(load(image_name=image_name), name=name, follow=follow, tail=tail, dry_run=dry_run)
 
@@ -145,7 +145,7 @@ def logs(c, name=None, follow=False, tail="all", image_name=None, dry_run=False)
 ))
 def stop(c, name=None, all_=False, timeout=10, image_name=None, dry_run=False):
     """Stop containers gracefully: SIGTERM, then SIGKILL after the timeout."""
-    from docker_tasks import lifecycle
+    from docker_tasks.tasks import lifecycle
 
     lifecycle.stop(load(image_name=image_name), name=name, every=all_, timeout=timeout, dry_run=dry_run)
 
@@ -157,7 +157,7 @@ def stop(c, name=None, all_=False, timeout=10, image_name=None, dry_run=False):
 ))
 def kill(c, name=None, all_=False, signal="KILL", image_name=None, dry_run=False):
     """Send a signal to running containers, SIGKILL by default."""
-    from docker_tasks import lifecycle
+    from docker_tasks.tasks import lifecycle
 
     lifecycle.kill(load(image_name=image_name), name=name, every=all_, signal=signal, dry_run=dry_run)
 
@@ -169,7 +169,7 @@ def kill(c, name=None, all_=False, signal="KILL", image_name=None, dry_run=False
 ))
 def rm(c, name=None, all_=False, force=False, image_name=None, dry_run=False):
     """Remove containers; running ones only with --force."""
-    from docker_tasks import lifecycle
+    from docker_tasks.tasks import lifecycle
 
     lifecycle.rm(load(image_name=image_name), name=name, every=all_, force=force, dry_run=dry_run)
 
@@ -182,7 +182,7 @@ def rm(c, name=None, all_=False, force=False, image_name=None, dry_run=False):
 ))
 def rmi(c, tag=None, all_=False, keep=None, force=False, image_name=None, dry_run=False):
     """Remove this project's images: by tag, --all, or --keep N."""
-    from docker_tasks import lifecycle
+    from docker_tasks.tasks import lifecycle
 
     lifecycle.rmi(load(image_name=image_name), tags=tag, every=all_, keep=keep, force=force, dry_run=dry_run)
 
@@ -195,7 +195,7 @@ def rmi(c, tag=None, all_=False, keep=None, force=False, image_name=None, dry_ru
 ))
 def clean(c, keep=None, all_=False, yes=False, image_name=None, dry_run=False):
     """Remove stopped containers, old images and local caches of this project."""
-    from docker_tasks import lifecycle
+    from docker_tasks.tasks import lifecycle
 
     project = load(image_name=image_name, keep_builds=keep)
     lifecycle.clean(project, keep=project.keep_builds, every=all_, yes=yes, dry_run=dry_run,
@@ -208,7 +208,7 @@ def clean(c, keep=None, all_=False, yes=False, image_name=None, dry_run=False):
 ))
 def login(c, registry=None, ecr=False, image_name=None, dry_run=False):
     """Log in to a registry; credentials come from REGISTRY_USERNAME/REGISTRY_PASSWORD or a prompt."""
-    from docker_tasks import shipping
+    from docker_tasks.tasks import shipping
 
     shipping.login(load(image_name=image_name), registry_flag=registry, ecr=ecr, environ=os.environ,
                    interactive=sys.stdin.isatty(), dry_run=dry_run)
@@ -225,7 +225,7 @@ def login(c, registry=None, ecr=False, image_name=None, dry_run=False):
 def push(c, registry=None, version=None, tag=None, all_versions=False, allow_dirty=False,
          allow_platform_mismatch=False, image_name=None, dry_run=False):
     """Push this project's image to a registry: the current build and `latest` unless told otherwise."""
-    from docker_tasks import shipping
+    from docker_tasks.tasks import shipping
 
     shipping.push(load(image_name=image_name), registry_flag=registry, version=version, tags=tag,
                   all_versions=all_versions, allow_dirty=allow_dirty,
@@ -235,7 +235,7 @@ def push(c, registry=None, version=None, tag=None, all_versions=False, allow_dir
 @task(help=flags(reference="what to pull: NAME:TAG or NAME@sha256:DIGEST"))
 def pull(c, reference, image_name=None, dry_run=False):
     """Pull an image by tag or digest, e.g. to run exactly what was pushed."""
-    from docker_tasks import shipping
+    from docker_tasks.tasks import shipping
 
     shipping.pull(load(image_name=image_name), reference=reference, dry_run=dry_run)
 
@@ -246,8 +246,9 @@ def pull(c, reference, image_name=None, dry_run=False):
 })
 def init(c, name, dry_run=False):
     """Make the repository yours: rename the project in one step, e.g. `inv init --name my-model`."""
-    from docker_tasks import settings, starter
+    from docker_tasks import settings
     from docker_tasks.tags import check_project_name
+    from docker_tasks.tasks import starter
 
     starter.init(settings.PROJECT_ROOT, old=settings.DEFAULTS["IMAGE_NAME"], new=check_project_name(name),
                  dry_run=dry_run)
@@ -260,7 +261,8 @@ def init(c, name, dry_run=False):
 })
 def reqs(c, write=False, prune=False, dry_run=False):
     """Compare requirements.txt with what src/ imports (with deptry)."""
-    from docker_tasks import dependencies, settings
+    from docker_tasks import settings
+    from docker_tasks.tasks import dependencies
 
     dependencies.reqs(settings.PROJECT_ROOT, write=write, prune=prune, dry_run=dry_run)
 
@@ -268,7 +270,8 @@ def reqs(c, write=False, prune=False, dry_run=False):
 @task
 def doctor(c):
     """Check Docker, disk space, .env, ignores, requirements, the Dockerfile and the image, with fixes."""
-    from docker_tasks import settings, starter
+    from docker_tasks import settings
+    from docker_tasks.tasks import starter
 
     starter.doctor(settings.PROJECT_ROOT, os.environ)
 
@@ -276,7 +279,7 @@ def doctor(c):
 @task(help={"folder": "where the records are (default: output/)", "limit": "how many to show"})
 def runs(c, folder=None, limit=20):
     """List the records of recent runs, newest first."""
-    from docker_tasks import workflow
+    from docker_tasks.tasks import workflow
 
     workflow.runs(load(), folder=folder, limit=limit)
 
@@ -292,7 +295,7 @@ def runs(c, folder=None, limit=20):
 def batch_submit(c, shards=1, queue=None, vcpus="1", memory=2048, env_file=None, image=None, image_name=None,
                  dry_run=False):
     """Submit the job to AWS Batch as an array of shards; arguments after `--` go to the job."""
-    from docker_tasks import scaleout
+    from docker_tasks.tasks import scaleout
 
     scaleout.batch_submit(load(image_name=image_name), shards_count=shards, queue=queue, vcpus=vcpus,
                           memory_mib=memory, env_files=env_file, image=image,
@@ -310,7 +313,7 @@ def batch_submit(c, shards=1, queue=None, vcpus="1", memory=2048, env_file=None,
 def swarm_run(c, shards=1, parallel=0, image=None, env_file=None, detach=False, timeout=3600, image_name=None,
               dry_run=False):
     """Run the job as shards on Docker Swarm, wait, merge and remove the service; args after `--` go to the job."""
-    from docker_tasks import scaleout
+    from docker_tasks.tasks import scaleout
 
     scaleout.swarm_run(load(image_name=image_name), shards_count=shards, parallel=parallel or None, image=image,
                        command=arguments_after_double_dash(c.remainder, sys.argv), env_files=env_file,
@@ -320,6 +323,6 @@ def swarm_run(c, shards=1, parallel=0, image=None, env_file=None, detach=False, 
 @task(help={"name": "one Swarm job's name (default: all of this project's)", "image_name": IMAGE_NAME})
 def swarm_status(c, name=None, image_name=None):
     """Show each shard's state of this project's Swarm jobs; removes the finished ones."""
-    from docker_tasks import scaleout
+    from docker_tasks.tasks import scaleout
 
     scaleout.swarm_status(load(image_name=image_name), name=name)

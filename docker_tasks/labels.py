@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from docker_tasks.git_state import GitState
+from docker_tasks.seams.git_state import GitState
 
 NAMESPACE = "dockertasks"
 PROJECT = f"{NAMESPACE}.project"

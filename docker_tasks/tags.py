@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 
 from docker_tasks.errors import TaskError
-from docker_tasks.git_state import GitState
+from docker_tasks.seams.git_state import GitState
 
 # Docker's reference grammar (distribution/reference), without IPv6 registry hosts.
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")

@@ -4,11 +4,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from docker_tasks import batch, scaleout
+from docker_tasks import batch
 from docker_tasks.errors import TaskError
 from docker_tasks.job import Job
 from docker_tasks.run_options import Hardening, RunPlan, create_kwargs
 from docker_tasks.settings import Settings
+from docker_tasks.tasks import scaleout
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app-name:abc123"
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-password-AbCd"

@@ -1,7 +1,7 @@
 import pytest
 
-from docker_tasks.dependencies import Findings, canonical, describe, findings_from, pinned, propose
 from docker_tasks.errors import TaskError
+from docker_tasks.tasks.dependencies import Findings, canonical, describe, findings_from, pinned, propose
 
 REPORT = [
     {"error": {"code": "DEP002", "message": "'pandas' defined as a dependency but not used"}, "module": "pandas"},

@@ -3,8 +3,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from docker_tasks import engine, stores
+from docker_tasks import stores
 from docker_tasks.errors import TaskError
+from docker_tasks.seams import engine
 
 
 def test_docker_host_means_no_context():

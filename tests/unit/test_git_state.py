@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from docker_tasks.git_state import GitState, build_time, dirty_digest, read
+from docker_tasks.seams.git_state import GitState, build_time, dirty_digest, read
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from docker_tasks import labels
-from docker_tasks.git_state import GitState
+from docker_tasks.seams.git_state import GitState
 
 CREATED = datetime(2026, 11, 24, 12, tzinfo=UTC)
 

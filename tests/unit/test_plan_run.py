@@ -2,9 +2,9 @@ import os
 
 import pytest
 
-from docker_tasks import workflow
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import Settings
+from docker_tasks.tasks import workflow
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from docker_tasks import settings, shipping
+from docker_tasks import settings
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import Settings
+from docker_tasks.tasks import shipping
 
 
 @pytest.fixture

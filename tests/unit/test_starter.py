@@ -1,6 +1,6 @@
 import pytest
 
-from docker_tasks import starter
+from docker_tasks.tasks import starter
 
 TEXTS = {
     "docker_tasks/settings.py": 'DEFAULTS = {\n    "IMAGE_NAME": "app-name",\n}\nX = "app-name-like"\n',

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from docker_tasks.errors import TaskError
-from docker_tasks.git_state import GitState
+from docker_tasks.seams.git_state import GitState
 from docker_tasks.tags import build_tag, check_image_name, check_tag, split_reference, tags_for_build
 
 NOW = datetime(2026, 11, 24, 17, 5, 9, tzinfo=UTC)

@@ -1,7 +1,7 @@
 import pytest
 
-from docker_tasks import workflow
 from docker_tasks.errors import TaskError
+from docker_tasks.tasks import workflow
 
 
 def test_the_error_line_of_a_failed_build_is_kept():

@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from docker_tasks import cleanup, engine, git_state, labels, selection, stores, tables
+from docker_tasks import cleanup, labels, selection, stores, tables
 from docker_tasks.commands import Step, carry_out, remark, show
 from docker_tasks.errors import TaskError
+from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings, parse_keep
 from docker_tasks.tags import build_tag, check_tag
 

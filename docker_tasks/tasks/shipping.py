@@ -7,9 +7,10 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from docker_tasks import engine, git_state, labels, registry, selection, tables
+from docker_tasks import labels, registry, selection, tables
 from docker_tasks.commands import MASK, show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
+from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
 from docker_tasks.tags import build_tag, split_reference
 

@@ -15,12 +15,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import batch, engine, git_state, labels, registry, selection, shards, tables
+from docker_tasks import batch, labels, registry, selection, shards, tables
 from docker_tasks import job as job_contract
 from docker_tasks.commands import MASK, show
 from docker_tasks.envfiles import container_environment
 from docker_tasks.errors import TaskError, merge_failure
 from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan
+from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import TASKS_ONLY, Settings
 from docker_tasks.tags import build_tag
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import commands, engine, git_state, labels, records, registry, smoke, stores, tables
+from docker_tasks import commands, labels, records, registry, smoke, stores, tables
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
@@ -30,6 +30,7 @@ from docker_tasks.run_options import (
     unmounted_host_paths,
     volume_target,
 )
+from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import TASKS_ONLY, Settings
 from docker_tasks.tags import build_tag, tags_for_build
 

@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from docker_tasks.dependencies import diff
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import TASKS_ONLY
 from docker_tasks.stores import Engine, too_old
+from docker_tasks.tasks.dependencies import diff
 
 # Where the project's name stands, file by file: what `inv init --name` rewrites.
 NAMED_IN = ("docker_tasks/settings.py", ".env.example", "README.md", "Dockerfile", ".env")
@@ -207,7 +207,9 @@ def job_checks(root: Path) -> list[Check]:
 
 def image_check(root: Path, environ: Mapping[str, str]) -> Check:
     """The smoke check (smoke.py) of the project's `latest` image, when there is one."""
-    from docker_tasks import engine, settings, workflow
+    from docker_tasks import settings
+    from docker_tasks.seams import engine
+    from docker_tasks.tasks import workflow
 
     try:
         project = settings.load(environ, root)
@@ -226,7 +228,8 @@ def image_check(root: Path, environ: Mapping[str, str]) -> Check:
 
 def doctor(root: Path, environ: Mapping[str, str]) -> None:
     """Check the setup, a line each, and fail if anything needs fixing."""
-    from docker_tasks import dependencies, engine, git_state
+    from docker_tasks.seams import engine, git_state
+    from docker_tasks.tasks import dependencies
 
     checks = engine_checks(engine)
     checks.append(disk_check(root))
