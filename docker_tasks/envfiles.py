@@ -56,10 +56,11 @@ def parse_assignment(item: str, host_environ: Mapping[str, str], flag: str = "--
 
 
 def container_environment(
-    env_files: Iterable[Path], assignments: Iterable[str], host_environ: Mapping[str, str],
+    env_files: Iterable[Mapping[str, str | None]], assignments: Iterable[str], host_environ: Mapping[str, str],
     withheld: Collection[str] = (),
 ) -> dict[str, str]:
-    """Files in order, then `--env` on top; a key listed without a value passes your shell's through.
+    """Env files (as read_env_file reads them) in order, then `--env` on top; a key listed without a
+    value passes your shell's through.
 
     Keys in `withheld` (the tasks' own settings and registry credentials) are not taken from the
     files: the job has no use for them, and a password has no business in its environment. A key
@@ -67,8 +68,8 @@ def container_environment(
     than an empty string; `--env KEY=` still passes an empty value on purpose.
     """
     environment: dict[str, str] = {}
-    for path in env_files:
-        for key, value in read_env_file(path).items():
+    for env_file in env_files:
+        for key, value in env_file.items():
             if key in withheld:
                 continue
             if value:

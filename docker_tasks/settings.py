@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,10 @@ class Settings:
     platform: str | None = None
     job: Job = Job()  # the job contract, from pyproject.toml (docker_tasks/job.py)
     dotenv: Mapping[str, str | None] = field(default_factory=dict)  # .env, read once
+
+    def env_files(self, named: Sequence[str], cwd: Path) -> list[Mapping[str, str | None]]:
+        """What the job's environment comes from: the env files named, else .env (read at load)."""
+        return [read_env_file(cwd / name) for name in named] or [self.dotenv]
 
     def lookup(self, name: str, environ: Mapping[str, str]) -> str | None:
         """A value that is not a setting of the tasks (a credential, say): the environment, then `.env`."""

@@ -42,11 +42,9 @@ def job_spec(settings: Settings, *, image: str, command: list[str], env_files: S
              environ: Mapping[str, str]) -> RunPlan:
     """The job as one value, with the defences of every run: Swarm (service_kwargs) and Batch
     (batch.job_definition) render it as workflow.plan_run's plan is rendered for this engine."""
-    default = settings.root / ".env"
-    files = [Path(f) for f in env_files] or ([default] if default.is_file() else [])
+    environment = container_environment(settings.env_files(env_files, Path.cwd()), [], environ, withheld=TASKS_ONLY)
     return RunPlan(image=image, name=settings.project, labels=labels.for_container(settings.project, image),
-                   command=command, environment=container_environment(files, [], environ, withheld=TASKS_ONLY),
-                   output_dir=settings.job.output_dir)
+                   command=command, environment=environment, output_dir=settings.job.output_dir)
 
 
 def masked(requests: dict) -> dict:

@@ -160,8 +160,6 @@ def plan_run(
     cwd = cwd or Path.cwd()
     if name is not None and not CONTAINER_NAME.match(name):
         raise TaskError(f"--name {name!r}: use letters, digits, '_', '.' and '-', starting with a letter or digit")
-    default_env_file = settings.root / ".env"
-    files = [cwd / f for f in env_files] or ([default_env_file] if default_env_file.is_file() else [])
     binds = [parse_volume(v, cwd) for v in volumes]
     if memory:
         parse_memory(memory)  # checked now, before any Docker call
@@ -177,7 +175,7 @@ def plan_run(
         labels=labels.for_container(settings.project, image),
         command=command or None,
         entrypoint=entrypoint,
-        environment=container_environment(files, env, environ, withheld=TASKS_ONLY),
+        environment=container_environment(settings.env_files(env_files, cwd), env, environ, withheld=TASKS_ONLY),
         ports=parse_ports(ports),
         volumes=binds,
         user=user,

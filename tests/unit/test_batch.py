@@ -4,11 +4,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from docker_tasks import batch
+from docker_tasks import batch, settings
 from docker_tasks.errors import TaskError
 from docker_tasks.job import Job
 from docker_tasks.run_options import Hardening, RunPlan, create_kwargs
-from docker_tasks.settings import Settings
 from docker_tasks.tasks import scaleout
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app-name:abc123"
@@ -62,8 +61,7 @@ def project(tmp_path):
     (tmp_path / ".env").write_text(f"LOG_LEVEL=DEBUG\nDB_PASSWORD={SECRET_ARN}\nIMAGE_NAME=app-name\n")
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "main.py").write_text('import os\nSHARD = int(os.environ["SHARD_INDEX"])\n')
-    return Settings(image_name="app-name", base_image="py", registry=None, root=tmp_path,
-                    job=Job(shard_command=("score",)))
+    return dataclasses.replace(settings.load({}, tmp_path), job=Job(shard_command=("score",)))
 
 
 def test_a_job_that_does_not_shard_is_refused_before_any_request(project):

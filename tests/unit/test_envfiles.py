@@ -64,7 +64,8 @@ def test_files_then_flags_with_bare_keys_from_the_shell(tmp_path):
     first, second = tmp_path / "a.env", tmp_path / "b.env"
     first.write_text("A=from-a\nB=from-a\nPASSED\n")
     second.write_text("B=from-b\n")
-    environment = container_environment([first, second], ["C=flag", "A=flag"], {"PASSED": "shell"})
+    files = [read_env_file(first), read_env_file(second)]
+    environment = container_environment(files, ["C=flag", "A=flag"], {"PASSED": "shell"})
     assert environment == {"A": "flag", "B": "from-b", "PASSED": "shell", "C": "flag"}
 
 
@@ -72,5 +73,6 @@ def test_an_empty_value_in_a_file_leaves_the_key_out_so_the_job_takes_its_defaul
     first, second = tmp_path / "a.env", tmp_path / "b.env"
     first.write_text("DATA_PATH=/data/x.csv\nOUTPUT_DIR=\n")
     second.write_text("DATA_PATH=\n")
-    assert container_environment([first, second], [], {}) == {}
-    assert container_environment([first, second], ["DATA_PATH="], {}) == {"DATA_PATH": ""}  # asked for
+    files = [read_env_file(first), read_env_file(second)]
+    assert container_environment(files, [], {}) == {}
+    assert container_environment(files, ["DATA_PATH="], {}) == {"DATA_PATH": ""}  # asked for

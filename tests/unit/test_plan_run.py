@@ -2,6 +2,7 @@ import os
 
 import pytest
 
+from docker_tasks import settings
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import Settings
 from docker_tasks.tasks import workflow
@@ -10,6 +11,12 @@ from docker_tasks.tasks import workflow
 @pytest.fixture
 def project(tmp_path):
     return Settings(image_name="reg.io/team/app", base_image="py", registry=None, root=tmp_path)
+
+
+def with_dotenv(project: Settings, text: str) -> Settings:
+    """The project's settings once .env holds `text`: the tasks read .env once, when they load."""
+    (project.root / ".env").write_text(text)
+    return settings.load({}, project.root, image_name=project.image_name)
 
 
 def test_defaults_run_latest_with_output_mounted_as_its_owner(project):
@@ -25,7 +32,7 @@ def test_defaults_run_latest_with_output_mounted_as_its_owner(project):
 
 
 def test_dotenv_is_the_default_env_file_and_flags_win(project):
-    (project.root / ".env").write_text("A=from-dotenv\nB=from-dotenv\n")
+    project = with_dotenv(project, "A=from-dotenv\nB=from-dotenv\n")
     plan = workflow.plan_run(project, image=None, command=None, env=["B=flag"], cwd=project.root, environ={})
     assert plan.environment == {"A": "from-dotenv", "B": "flag"}
 
@@ -69,6 +76,6 @@ def test_output_owner_of_a_missing_folder_is_you(tmp_path):
 
 
 def test_the_tasks_settings_and_registry_credentials_stay_out_of_the_job(project):
-    (project.root / ".env").write_text("IMAGE_NAME=x\nREGISTRY_PASSWORD=s3cret\nLOG_LEVEL=DEBUG\n")
+    project = with_dotenv(project, "IMAGE_NAME=x\nREGISTRY_PASSWORD=s3cret\nLOG_LEVEL=DEBUG\n")
     plan = workflow.plan_run(project, image=None, command=None, cwd=project.root, environ={})
     assert plan.environment == {"LOG_LEVEL": "DEBUG"}
