@@ -264,10 +264,8 @@ def image_summaries(client, filters: dict) -> list[dict]:
     """`GET /images/json` summaries, each `Created` to the microsecond rather than the second
     (builds less than a second apart are common, and `--keep` must know which came last), and
     with `InspectedSize`, the size `docker image inspect` gives (see stores.unpacked_size)."""
-    with docker_errors():
-        summaries = client.api.images(filters=filters)
     exact = []
-    for summary in summaries:
+    for summary in images(client, filters):
         details = inspect(client, "image", summary["Id"])
         if details:  # None: removed since the listing
             exact.append({**summary, "Created": stores.engine_time(details["Created"]).timestamp(),

@@ -307,7 +307,7 @@ def clean(settings: Settings, *, keep: int, every: bool, yes: bool, dry_run: boo
     for image in found.images:
         _remove_image(client, image, settings.image_name, force=False, dry_run=dry_run)
     layers = "" if dry_run else _reclaimed(client, before)
-    caches = sum(cleanup.folder_size(path) for path in found.paths)
+    caches = 0 if dry_run else sum(cleanup.folder_size(path) for path in found.paths)  # before they go
     carry_out([Step(["rm", "-r", str(path)], functools.partial(_remove_folder, path, settings.root))
                for path in found.paths], dry_run=dry_run)
     if dry_run:

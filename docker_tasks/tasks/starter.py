@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from docker_tasks.envfiles import parse_env_text
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import TASKS_ONLY
 from docker_tasks.stores import Engine, too_old
@@ -73,19 +74,13 @@ class Check:
         return f"{mark} {self.what}" + (f" — {self.fix}" if self.fix and not self.passed else "")
 
 
-def env_entries(text: str, name: str) -> dict[str, str | None]:
-    from docker_tasks.envfiles import parse_env_text
-
-    return parse_env_text(text, name)
-
-
 def env_file_checks(root: Path) -> list[Check]:
     example, env = root / ".env.example", root / ".env"
     if not env.is_file():  # every setting has a default, so this is no failure
         return [Check(None, "there is no .env, so every setting takes its default", "cp .env.example .env to set some")]
     try:
-        entries = env_entries(env.read_text(), ".env")
-        want = set(env_entries(example.read_text(), ".env.example")) if example.is_file() else set()
+        entries = parse_env_text(env.read_text(), ".env")
+        want = set(parse_env_text(example.read_text(), ".env.example")) if example.is_file() else set()
     except TaskError as exc:
         return [Check(False, str(exc), "fix that line of the file")]
     checks = []
