@@ -1,6 +1,8 @@
 # The batch job's image. `inv build` builds it with tags and labels; a plain `docker build .`
-# works too. The base image is a build argument so that it can come from a private mirror.
-ARG BASE_IMAGE=python:3.11-slim
+# works too. The base image is a build argument so that it can come from a private mirror. Its
+# default is pinned by digest, as tags move: `inv base` says whether the tag has moved since, and
+# `inv base --update` moves the pin. A BASE_IMAGE given in .env or the environment wins.
+ARG BASE_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 # --- uv, the installer: a stage of its own, mounted where needed, never part of the image ------
 FROM ${BASE_IMAGE} AS uv
@@ -8,19 +10,38 @@ ARG UV_VERSION=0.13.8
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --disable-pip-version-check --no-compile --no-deps "uv==${UV_VERSION}"
 
+# --- requirements.lock, written by `inv lock` and never part of the image -----------------------
+# requirements.txt resolved for this image's Python, with the hash of every file each version
+# has (all platforms'), keeping the versions the current lock pins; LOCK_UPGRADE=1 moves them to
+# the newest that requirements.txt allows.
+FROM uv AS lock
+ARG LOCK_UPGRADE=""
+WORKDIR /context
+RUN --mount=type=bind,target=/context \
+    --mount=type=cache,target=/root/.cache/uv \
+    { cp requirements.lock /requirements.lock 2>/dev/null || true; } \
+ && UV_PYTHON_DOWNLOADS=never uv pip compile --quiet --generate-hashes --custom-compile-command "inv lock" \
+      ${LOCK_UPGRADE:+--upgrade} requirements.txt -o /requirements.lock
+FROM scratch AS locked
+COPY --from=lock /requirements.lock /
+
 # --- the image: the base, the job's requirements in /opt/venv, and src/ ------------------------
 FROM ${BASE_IMAGE}
 # Where the job writes: output_dir of the job contract (pyproject.toml), passed by `inv build`.
 ARG JOB_OUTPUT_DIR=/app/output
+# The user's password-change day is left blank: useradd would write today's, and the image would
+# differ from one built on another day.
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app \
+ && sed -i -E 's/^(app:[^:]*):[0-9]*:/\1::/' /etc/shadow \
  && mkdir -p "${JOB_OUTPUT_DIR}" \
  && chown app:app "${JOB_OUTPUT_DIR}"
 
 # The system libraries the job needs (system-packages.txt: one Debian package a line, e.g.
 # libgomp1 for lightgbm and xgboost), in a layer of their own before the requirements, so that a
 # changed requirements.txt does not install them again. apt's downloads stay in BuildKit's cache,
-# not in the image; an empty list installs nothing. A line `name=version` pins a version, so the
-# versions are the list's to pin (DL3008), and the list is split into words on purpose (SC2086).
+# not in the image, and so do apt's and dpkg's logs, which hold the time of the build; an empty
+# list installs nothing. A line `name=version` pins a version, so the versions are the list's to
+# pin (DL3008), and the list is split into words on purpose (SC2086).
 # hadolint ignore=DL3008,SC2086
 RUN --mount=type=bind,source=system-packages.txt,target=/tmp/system-packages.txt \
     --mount=type=cache,target=/var/cache/apt,sharing=locked \
@@ -29,30 +50,36 @@ RUN --mount=type=bind,source=system-packages.txt,target=/tmp/system-packages.txt
  && if [ -n "$packages" ]; then \
       rm -f /etc/apt/apt.conf.d/docker-clean \
       && apt-get update -qq \
-      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages; \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages \
+      && rm -f /var/log/apt/*.log /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache; \
     fi
 
-# The requirements, before the code, so that a code-only change reuses this layer. uv installs
-# several times faster than pip (README, "Benchmarks"). The virtualenv is kept in a BuildKit cache
-# (one per Python version) and synced to the exact locked set, so a changed requirements.txt
-# installs and byte-compiles only what changed; the copy of it becomes the layer. Bytecode is
-# compiled here, once, rather than by every container start, but not for the packages' own test
-# suites (more than half the files of pandas, scipy and scikit-learn), which a job never imports.
-# One process: with the cache warm it only checks, and a worker pool costs more than that. Some
-# packages ship .py files that are not Python (templates, say): compileall counts them as
-# failures, which must not fail the build.
+# The requirements, exactly as requirements.lock pins them, each file checked against its hash,
+# before the code, so that a code-only change reuses this layer. uv installs several times faster
+# than pip (README, "Benchmarks"). For everyday builds the virtualenv is kept in a BuildKit cache
+# (one per Python version) and synced to the lock, so a changed lock installs and byte-compiles
+# only what changed; the copy of it becomes the layer. `inv build --reproducible` sets
+# REPRODUCIBLE_EPOCH to the commit's time instead: a fresh virtualenv, bytecode that records
+# hashes rather than times, and every file dated by the commit, so that the layer depends on the
+# lock alone. Bytecode is compiled here, once, rather than by every container start, but not for
+# the packages' own test suites (more than half the files of pandas, scipy and scikit-learn),
+# which a job never imports. One process: with the cache warm it only checks, and a worker pool
+# costs more than that. Some packages ship .py files that are not Python (templates, say):
+# compileall counts them as failures, which must not fail the build.
+ARG REPRODUCIBLE_EPOCH=""
 RUN --mount=from=uv,source=/usr/local/bin/uv,target=/usr/local/bin/uv \
-    --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt \
+    --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
     --mount=type=cache,target=/root/.cache/uv \
     --mount=type=cache,target=/opt/venvs,sharing=locked \
     export UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
- && cached="/opt/venvs/$(python -c 'import sys; print(sys.version.split()[0])')" \
- && { [ -x "$cached/bin/python" ] || uv venv --quiet --relocatable "$cached"; } \
- && uv pip compile --quiet --python "$cached/bin/python" /tmp/requirements.txt -o "$cached.lock" \
- && uv pip sync --python "$cached/bin/python" "$cached.lock" \
- && { "$cached/bin/python" -m compileall -qq -x '/tests?/' "$cached/lib" || true; } \
- && cp -a "$cached" /opt/venv \
- && rm -f /opt/venv/.lock
+ && if [ -n "$REPRODUCIBLE_EPOCH" ]; then venv=/opt/venv bytecode=unchecked-hash; \
+    else venv="/opt/venvs/$(python -c 'import sys; print(sys.version.split()[0])')" bytecode=timestamp; fi \
+ && { [ -x "$venv/bin/python" ] || uv venv --quiet --relocatable "$venv"; } \
+ && uv pip sync --require-hashes --python "$venv/bin/python" /tmp/requirements.lock \
+ && { "$venv/bin/python" -m compileall -qq --invalidation-mode "$bytecode" -x '/tests?/' "$venv/lib" || true; } \
+ && { [ "$venv" = /opt/venv ] || cp -a "$venv" /opt/venv; } \
+ && rm -f /opt/venv/.lock \
+ && if [ -n "$REPRODUCIBLE_EPOCH" ]; then find /opt/venv -exec touch -h -d "@$REPRODUCIBLE_EPOCH" {} +; fi
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -38,20 +38,57 @@ def load(**given):
         no_cache="rebuild every layer, ignoring BuildKit's cache",
         build_arg="KEY=VALUE for the Dockerfile's ARGs (repeatable)",
         platform="target platform, e.g. linux/amd64 for an amd64 cluster",
-        base_image="base image (default: BASE_IMAGE, else python:3.11-slim)",
+        base_image="base image (default: BASE_IMAGE, else the Dockerfile's pin; see `inv base`)",
         check="then check the image: it imports every module src/ imports, and src/ compiles",
+        reproducible="build so that the commit alone decides the image, for releases (slower; see `inv verify`)",
     ),
 )
-def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image=None, check=False, image_name=None,
-          dry_run=False):
+def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image=None, check=False,
+          reproducible=False, image_name=None, dry_run=False):
     """Build the image with BuildKit and tag it with the git SHA and `latest`."""
     from docker_tasks.tasks import workflow
 
     project = load(image_name=image_name, base_image=base_image)
     tags = workflow.build(project, extra_tags=tag, build_args=build_arg, platform=platform,
-                          no_cache=no_cache, dry_run=dry_run)
+                          no_cache=no_cache, reproducible=reproducible, dry_run=dry_run)
     if check and not dry_run:
         workflow.check_image(project, tags[0])
+
+
+@task(iterable=["build_arg"], help=flags(
+    build_arg="KEY=VALUE, as given to `inv build` (repeatable)",
+    platform="the platform the image was built for, as given to `inv build`",
+    base_image="base image, as given to `inv build` (default: BASE_IMAGE, else the Dockerfile's pin)",
+))
+def verify(c, build_arg=None, platform=None, base_image=None, image_name=None, dry_run=False):
+    """Rebuild the current commit without cache and say whether it gives the very same image."""
+    from docker_tasks.tasks import verification
+
+    verification.verify(load(image_name=image_name, base_image=base_image), build_args=build_arg,
+                        platform=platform, environ=os.environ, dry_run=dry_run)
+
+
+@task(help={
+    "upgrade": "move every package to the newest version requirements.txt allows",
+    "base_image": "base image whose Python resolves (default: BASE_IMAGE, else the Dockerfile's pin)",
+    "dry_run": DRY_RUN,
+})
+def lock(c, upgrade=False, base_image=None, dry_run=False):
+    """Write requirements.lock from requirements.txt: every package pinned, with hashes."""
+    from docker_tasks.tasks import dependencies
+
+    dependencies.lock(load(base_image=base_image), upgrade=upgrade, dry_run=dry_run)
+
+
+@task(help={
+    "update": "move the Dockerfile's pin to what the tag names now, and show what changed",
+    "dry_run": "with --update, show the change and write nothing",
+})
+def base(c, update=False, dry_run=False):
+    """Say whether the Dockerfile's base image pin is current; `--update` moves it."""
+    from docker_tasks.tasks import dependencies
+
+    dependencies.base(load(), update=update, dry_run=dry_run)
 
 
 @task(
@@ -255,16 +292,15 @@ def init(c, name, dry_run=False):
 
 
 @task(help={
-    "write": "rewrite requirements.txt: add what src/ imports and it lacks, pin every line to the installed version",
+    "write": "rewrite requirements.txt: add what src/ imports and it lacks, pin every line; then `inv lock`",
     "prune": "with --write, also remove what src/ never imports (check first: a backend is never imported)",
     "dry_run": "show the rewrite --write would make",
 })
 def reqs(c, write=False, prune=False, dry_run=False):
     """Compare requirements.txt with what src/ imports (with deptry)."""
-    from docker_tasks import settings
     from docker_tasks.tasks import dependencies
 
-    dependencies.reqs(settings.PROJECT_ROOT, write=write, prune=prune, dry_run=dry_run)
+    dependencies.reqs(load(), write=write, prune=prune, dry_run=dry_run)
 
 
 @task

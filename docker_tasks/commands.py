@@ -25,8 +25,15 @@ def buildx_build(
     platform: str | None = None,
     no_cache: bool = False,
     progress: str = "auto",
+    output: str | None = None,
+    target: str | None = None,
+    no_cache_filter: str | None = None,
 ) -> list[str]:
-    argv = ["docker", "buildx", "build", "--load", "--progress", progress]
+    """The build: loaded into the engine, unless `output` names another exporter (BuildKit's
+    --output syntax). Provenance attestations are left out: they record the time of the build, so
+    an image that carried one could never be built twice the same."""
+    argv = ["docker", "buildx", "build", "--output", output] if output else ["docker", "buildx", "build", "--load"]
+    argv += ["--provenance", "false", "--progress", progress]
     for tag in tags:
         argv += ["--tag", tag]
     for key, value in labels.items():
@@ -35,8 +42,12 @@ def buildx_build(
         argv += ["--build-arg", f"{key}={value}"]
     if platform:
         argv += ["--platform", platform]
+    if target:
+        argv += ["--target", target]
     if no_cache:
         argv.append("--no-cache")
+    if no_cache_filter:
+        argv += ["--no-cache-filter", no_cache_filter]
     return [*argv, str(context)]
 
 

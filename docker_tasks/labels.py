@@ -17,6 +17,7 @@ PROJECT = f"{NAMESPACE}.project"
 GIT_SHA = f"{NAMESPACE}.git.sha"
 GIT_DIRTY = f"{NAMESPACE}.git.dirty"
 BUILD_TAG = f"{NAMESPACE}.build-tag"
+REPRODUCIBLE = f"{NAMESPACE}.reproducible"  # built by `inv build --reproducible`: `inv verify` can check it
 IMAGE = f"{NAMESPACE}.image"
 
 

@@ -15,7 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS: dict[str, str | None] = {
     "IMAGE_NAME": "app-name",
-    "BASE_IMAGE": "python:3.11-slim",
+    "BASE_IMAGE": None,  # the Dockerfile's own default, pinned by digest (`inv base`)
     "REGISTRY": None,
     "KEEP_BUILDS": "3",
     "PLATFORM": None,
@@ -29,7 +29,7 @@ TASKS_ONLY = frozenset(DEFAULTS) | {"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "R
 @dataclass(frozen=True)
 class Settings:
     image_name: str
-    base_image: str
+    base_image: str | None  # None: the Dockerfile's default
     registry: str | None
     root: Path
     keep_builds: int = 3
@@ -82,7 +82,7 @@ def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | N
     values = {name: resolve(name, flags.get(name.lower()), environ, dotenv) for name in DEFAULTS}
     return Settings(
         image_name=values["IMAGE_NAME"] or "",
-        base_image=values["BASE_IMAGE"] or "",
+        base_image=values["BASE_IMAGE"],
         registry=values["REGISTRY"],
         root=root,
         keep_builds=parse_keep(values["KEEP_BUILDS"] or "", "KEEP_BUILDS"),

@@ -106,24 +106,43 @@ def builder_versions() -> tuple[str | None, str | None]:
     return stores.buildx_version(plugin.stdout), stores.buildkit_version(builder.stdout)
 
 
-def run_process(argv: list[str], keep: int = 30) -> tuple[int, list[str]]:
+def run_process(argv: list[str], keep: int = 30, into: list[str] | None = None) -> tuple[int, list[str]]:
     """Run a docker CLI command with its output streamed to the user, and return its exit status and
     last lines. In a terminal the output goes there untouched (BuildKit draws its progress, and
-    its own summary of a failure); elsewhere it is passed through line by line and kept."""
+    its own summary of a failure); elsewhere it is passed through line by line and kept. With
+    `into`, the command's standard output is piped into that second command (`docker load`)."""
     sys.stdout.flush()
+    tail: deque[str] = deque(maxlen=keep)
     try:
+        if into:
+            return _run_piped(argv, into, tail)
         if sys.stdout.isatty():
             return subprocess.run(argv).returncode, []
-        tail: deque[str] = deque(maxlen=keep)
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               errors="replace") as process:
-            for line in process.stdout:
-                sys.stdout.write(line)
-                tail.append(line.rstrip("\n"))
-        sys.stdout.flush()
+            _pass_through(process.stdout, tail)
         return process.returncode, list(tail)
     except FileNotFoundError:
         raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
+
+
+def _pass_through(lines, tail: deque[str]) -> None:
+    for line in lines:
+        sys.stdout.write(line)
+        tail.append(line.rstrip("\n"))
+    sys.stdout.flush()
+
+
+def _run_piped(argv: list[str], into: list[str], tail: deque[str]) -> tuple[int, list[str]]:
+    terminal = sys.stdout.isatty()
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=None if terminal else subprocess.PIPE) as producer, \
+         subprocess.Popen(into, stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as consumer:
+        producer.stdout.close()  # the consumer holds the pipe now; it sees its end when the producer ends
+        if not terminal:
+            _pass_through((line.decode(errors="replace") for line in producer.stderr), tail)
+        received = consumer.stdout.read().decode(errors="replace").splitlines()
+    tail.extend(received)
+    return (producer.returncode or consumer.returncode), list(tail)
 
 
 def run_container(client, plan: RunPlan):
@@ -330,6 +349,21 @@ def push(client, repository: str, tag: str) -> Iterator[dict]:
     """The engine's progress events of a push; errors arrive as TaskError."""
     with docker_errors():
         yield from client.api.push(repository, tag=tag, stream=True, decode=True)
+
+
+def registry_digest(client, reference: str) -> tuple[str, list[str]]:
+    """What `reference` names in its registry now, asked through the engine (its credentials and
+    mirrors): the digest, and the platforms it holds, as `os/arch`."""
+    with docker_errors():
+        data = client.images.get_registry_data(reference)
+    return data.id, sorted({f"{p.get('os')}/{p.get('architecture')}" for p in data.attrs.get("Platforms") or []})
+
+
+def save_image(client, reference: str, destination: Path) -> None:
+    """Write `docker save` of an image to a file."""
+    with docker_errors(), open(destination, "wb") as archive:
+        for chunk in client.api.get_image(reference):
+            archive.write(chunk)
 
 
 def pull(client, name: str, tag: str) -> Iterator[dict]:

@@ -18,7 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from docker_tasks import base_image, commands, lockfile
 from docker_tasks.errors import TaskError
+from docker_tasks.seams import engine
+from docker_tasks.settings import Settings
 
 NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 # A requirement line: name, extras, version specifier, environment marker, comment.
@@ -143,9 +146,15 @@ def diff(path: str, before: str, after: str) -> str:
     return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}"))
 
 
-def reqs(root: Path, *, write: bool, prune: bool, dry_run: bool) -> None:
+def reqs(settings: Settings, *, write: bool, prune: bool, dry_run: bool) -> None:
     """Compare requirements.txt with src/'s imports; with `write`, add what is missing and pin every
-    line; with `prune` too, remove what nothing imports."""
+    line, with `prune` too, remove what nothing imports, and leave a lock that matches."""
+    compare_requirements(settings.root, write=write, prune=prune, dry_run=dry_run)
+    if write and not dry_run and lock_problem(settings.root):
+        lock(settings)
+
+
+def compare_requirements(root: Path, *, write: bool, prune: bool, dry_run: bool) -> None:
     from importlib.metadata import packages_distributions
 
     found = run_deptry(root)
@@ -169,4 +178,89 @@ def reqs(root: Path, *, write: bool, prune: bool, dry_run: bool) -> None:
         print("(dry run: requirements.txt is unchanged)")
         return
     path.write_text(after)
-    print("wrote requirements.txt; `inv build` puts it in the image")
+    print("wrote requirements.txt")
+
+
+def lock_problem(root: Path) -> str | None:
+    lock_path = root / lockfile.LOCK_FILE
+    return lockfile.problem((root / "requirements.txt").read_text(),
+                            lock_path.read_text() if lock_path.is_file() else None)
+
+
+def lock(settings: Settings, *, upgrade: bool = False, dry_run: bool = False) -> None:
+    """Resolve requirements.txt into requirements.lock, in the Dockerfile's `lock` stage: for the
+    image's own Python, keeping the current pins unless `upgrade`. Shows what changed."""
+    root, path = settings.root, settings.root / lockfile.LOCK_FILE
+    with tempfile.TemporaryDirectory() as folder:
+        args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
+        args |= {"LOCK_UPGRADE": "1"} if upgrade else {}
+        argv = commands.buildx_build(root, [], {}, args, output=f"type=local,dest={folder}", target="locked",
+                                     no_cache_filter="lock", progress="quiet")
+        if dry_run:
+            print(commands.show(argv))
+            return
+        print("resolving requirements.txt for the image's Python" + (", at the newest versions" if upgrade else ""))
+        status, tail = engine.run_process(argv)
+        if status != 0:
+            reason = next((line for line in reversed(tail) if "error" in line.lower()), "see the output above")
+            raise TaskError(f"could not resolve requirements.txt: {reason.strip()[:300]}; fix the line it names "
+                            f"(a version that does not exist, a typo), then run `inv lock` again; "
+                            f"{lockfile.LOCK_FILE} is unchanged")
+        compiled = (Path(folder) / lockfile.LOCK_FILE).read_text()
+    before = path.read_text() if path.is_file() else None
+    after = lockfile.with_header((root / "requirements.txt").read_text(), compiled)
+    changed = lockfile.changes(before, after)
+    path.write_text(after)
+    for line in changed:
+        print(line)
+    count = len(lockfile.pins(after))
+    print(f"wrote {lockfile.LOCK_FILE}: {count} packages" + ("" if changed else ", no version changed")
+          + "; commit it with requirements.txt, and `inv build` installs exactly these")
+
+
+def base(settings: Settings, *, update: bool = False, dry_run: bool = False) -> None:
+    """Compare the Dockerfile's pinned base image with what its tag names now; with `update`, move the pin."""
+    dockerfile = settings.root / "Dockerfile"
+    text = dockerfile.read_text()
+    pin = base_image.dockerfile_pin(text)
+    if pin is None:
+        raise TaskError("the Dockerfile has no `ARG BASE_IMAGE=` line with a default; add one, "
+                        "e.g. ARG BASE_IMAGE=python:3.11-slim, then run `inv base --update`")
+    if settings.base_image:
+        print(f"note: BASE_IMAGE={settings.base_image} is set (flag, environment or .env), and builds use it; "
+              "the Dockerfile's default below applies when it is not")
+    client = engine.connect()
+    current, platforms = engine.registry_digest(client, pin.reference)
+    where = f"{pin.reference} is now {base_image.short(current)} ({', '.join(platforms) or 'platforms unknown'})"
+    if current == pin.digest:
+        print(f"✓ the Dockerfile's base image is current: {where}")
+        return
+    moved = base_image.Pin(pin.reference, current)
+    if not update:
+        pinned_as = base_image.short(pin.digest) if pin.digest else "the tag alone, which moves"
+        raise TaskError(f"the Dockerfile pins {pinned_as}, and {where}; `inv base --update` moves the pin "
+                        "(then `inv lock` and a build)")
+    for line in describe_change(client, pin, moved):
+        print(line)
+    if dry_run:
+        print(f"(dry run: the Dockerfile still pins {pin})")
+        return
+    dockerfile.write_text(base_image.with_pin(text, moved))
+    print(f"pinned {moved} in the Dockerfile; build, test and commit it (`inv lock` first if Python changed)")
+
+
+def describe_change(client, old: base_image.Pin, new: base_image.Pin) -> list[str]:
+    """`was` and `now` lines of a moved pin, with the creation date and Python of each image the
+    engine has (the new one is pulled: the next build needs it anyway)."""
+    for _ in engine.pull(client, f"{new.repository}@{new.digest}", tag=None):
+        pass
+    lines = []
+    for label, pin in (("was", old), ("now", new)):
+        image = engine.inspect(client, "image", str(pin)) if pin.digest else None
+        if image is None:
+            lines.append(f"  {label}: {base_image.short(pin.digest)}")
+            continue
+        env = dict(item.split("=", 1) for item in image.get("Config", {}).get("Env") or [] if "=" in item)
+        python = f", Python {env['PYTHON_VERSION']}" if "PYTHON_VERSION" in env else ""
+        lines.append(f"  {label}: {base_image.short(pin.digest)}, created {image.get('Created', '?')[:10]}{python}")
+    return lines

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import commands, labels, records, registry, smoke, stores, tables
+from docker_tasks import commands, labels, lockfile, records, registry, smoke, stores, tables
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
@@ -48,41 +48,81 @@ def build(
     build_args: Sequence[str] = (),
     platform: str | None = None,
     no_cache: bool = False,
+    reproducible: bool = False,
     dry_run: bool = False,
     environ: Mapping[str, str] = os.environ,
 ) -> list[str]:
     """Build the image with BuildKit; return the tags it got."""
+    require_lock(settings.root)
     now = _now()
     git = git_state.read(settings.root)
     own_tag = build_tag(git, now)
     tags = tags_for_build(settings.image_name, own_tag, list(extra_tags))
-    if git.problem:
+    if reproducible:
+        require_commit(git, "--reproducible")
+    elif git.problem:
         print(f"warning: {git.problem}, so this build is tagged {tags[0]} instead of a commit SHA; "
               "commit your code (git init; git add -A; git commit) for traceable tags")
     extra_args = dict(parse_assignment(item, environ, flag="--build-arg") for item in build_args)
     if extra_args:
         check_build_args(extra_args, settings.dotenv)
-    args = {
-        "BASE_IMAGE": settings.base_image,
-        "JOB_OUTPUT_DIR": settings.job.output_dir,
-        **labels.oci_build_args(settings.project, git, git_state.build_time(git, now)),
-        **extra_args,
-    }
-    argv = commands.buildx_build(
-        settings.root, tags, labels.for_image(settings.project, git, own_tag), args,
-        platform=platform or settings.platform, no_cache=no_cache,
-    )
+    argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
+                         platform=platform or settings.platform, no_cache=no_cache, reproducible=reproducible)
+    load = ["docker", "load"] if reproducible else None
     if dry_run:
-        print(commands.show(argv))
+        print(commands.show(argv) + (f" | {commands.show(load)}" if load else ""))
         return tags
-    status, tail = engine.run_process(argv)
+    status, tail = engine.run_process(argv, into=load)
     if status != 0:
         engine.require_buildx()  # checked only now: the common, successful path pays nothing for it
         raise TaskError(f"the build failed{build_failure(tail)}; the failing step's output is above, and "
                         "earlier images and their tags are unchanged")
-    print(f"built {' '.join(tags)}")
+    if reproducible:
+        client = engine.connect()
+        for tag in tags[1:]:
+            engine.tag_image(client, tags[0], *tag.rsplit(":", 1))
+    print(f"built {' '.join(tags)}" + (", reproducibly: `inv verify` checks it" if reproducible else ""))
     print("run it with: inv run")
     return tags
+
+
+def build_command(settings: Settings, git, tags: list[str], *, build_args: Mapping[str, str], created: datetime,
+                  platform: str | None = None, no_cache: bool = False, reproducible: bool = False,
+                  output: str | None = None) -> list[str]:
+    """The `docker buildx build` of a build: its arguments, labels and, for a reproducible one, the
+    export that dates every file by the commit (BuildKit's rewrite-timestamp, which only an export
+    to an archive offers: `--load` refuses it)."""
+    args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
+    args |= {"JOB_OUTPUT_DIR": settings.job.output_dir,
+             **labels.oci_build_args(settings.project, git, created), **build_args}
+    if git.sha and not git.dirty and git.commit_time:
+        # The image's own dates (created, history) come from the commit; unlike the
+        # argument below it is no step's input, so it keeps the cache across commits.
+        args["SOURCE_DATE_EPOCH"] = str(int(git.commit_time.timestamp()))
+    image_labels = labels.for_image(settings.project, git, tags[0].rsplit(":", 1)[1])
+    if reproducible:
+        args["REPRODUCIBLE_EPOCH"] = args["SOURCE_DATE_EPOCH"]
+        image_labels[labels.REPRODUCIBLE] = "true"
+        output = output or f"type=docker,name={tags[0]},dest=-,rewrite-timestamp=true"
+    return commands.buildx_build(settings.root, tags, image_labels, args, platform=platform, no_cache=no_cache,
+                                 output=output)
+
+
+def require_lock(root: Path) -> None:
+    """Refuse to build from a missing or stale requirements.lock, in one line that says what to do."""
+    lock = root / lockfile.LOCK_FILE
+    found = lockfile.problem((root / "requirements.txt").read_text(), lock.read_text() if lock.is_file() else None)
+    if found:
+        raise TaskError(found)
+
+
+def require_commit(git, option: str) -> None:
+    """Reproducible builds and their checks are of a commit: a tree with changes has none to name."""
+    if git.problem or not git.sha:
+        raise TaskError(f"{option} builds a commit, and {git.problem or 'there is none'}; commit your code first")
+    if git.dirty:
+        raise TaskError(f"{option} builds a commit, and this checkout has uncommitted changes; commit them "
+                        "(or stash them) first, so that the image is the commit's")
 
 
 def smoke_check(settings: Settings, image: str, client=None) -> list[str]:

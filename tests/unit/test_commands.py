@@ -10,7 +10,7 @@ def test_the_build_command_uses_buildx_and_loads_the_image():
         platform="linux/amd64", no_cache=True,
     )
     assert commands.show(argv) == (
-        "docker buildx build --load --progress auto --tag app:abc --tag app:latest "
+        "docker buildx build --load --provenance false --progress auto --tag app:abc --tag app:latest "
         "--label dockertasks.project=app --build-arg BASE_IMAGE=py --platform linux/amd64 --no-cache /repo"
     )
 

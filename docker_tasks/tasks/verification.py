@@ -1,0 +1,82 @@
+"""`inv verify`: rebuild the current commit from nothing and say whether it is the image it was.
+
+The rebuild is exported to an archive, never loaded, so no tag moves; the image is saved next to
+it, and image_archive compares the two.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from docker_tasks import commands, image_archive, labels
+from docker_tasks.envfiles import parse_assignment
+from docker_tasks.errors import TaskError
+from docker_tasks.seams import engine, git_state
+from docker_tasks.settings import Settings
+from docker_tasks.tasks.workflow import build_command, build_failure, require_commit, require_lock
+
+
+def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str | None = None,
+           environ: Mapping[str, str], dry_run: bool = False) -> None:
+    git = git_state.read(settings.root)
+    require_commit(git, "inv verify")
+    require_lock(settings.root)
+    tag = f"{settings.image_name}:{git.short_sha}"
+    with tempfile.TemporaryDirectory(prefix="verify-") as folder:
+        rebuilt, saved = Path(folder) / "rebuilt.tar", Path(folder) / "image.tar"
+        argv = build_command(
+            settings, git, [tag], build_args=dict(parse_assignment(a, environ, flag="--build-arg") for a in build_args),
+            created=git.commit_time, platform=platform or settings.platform, no_cache=True, reproducible=True,
+            output=f"type=docker,name={tag},dest={rebuilt},rewrite-timestamp=true",
+        )
+        if dry_run:
+            print(commands.show(argv))
+            return
+        client = engine.connect()
+        image = engine.inspect(client, "image", tag)
+        if image is None:
+            raise TaskError(f"there is no image of this commit ({tag}) to compare with; "
+                            "build it with `inv build --reproducible`, then run `inv verify`")
+        if (image.get("Config", {}).get("Labels") or {}).get(labels.REPRODUCIBLE) != "true":
+            raise TaskError(f"{tag} was built without --reproducible, so its files carry the time of its build and no "
+                            "rebuild can match it; build it with `inv build --reproducible`, then run `inv verify`")
+        print(f"rebuilding {git.short_sha} without BuildKit's cache, to compare with {tag}")
+        status, tail = engine.run_process(argv)
+        if status != 0:
+            raise TaskError(f"the rebuild failed{build_failure(tail)}, so nothing was compared; the failing step's "
+                            "output is above")
+        engine.save_image(client, tag, saved)
+        difference = compare(saved, rebuilt)
+    if difference:
+        raise TaskError(f"no: the rebuild of {git.short_sha} differs from {tag}, {difference}. That step depends on "
+                        "something other than the commit (a time, a download, the machine); README, "
+                        "\"Reproducible builds\", lists the usual causes")
+    print(f"✓ yes: rebuilt without cache, {git.short_sha} gives exactly {tag}: the same layers, files and settings")
+
+
+def compare(image_path: Path, rebuilt_path: Path) -> str | None:
+    """None when both archives hold the same image; otherwise where they first differ, in words."""
+    ours, theirs = image_archive.read(image_path), image_archive.read(rebuilt_path)
+    if ours.config_digest == theirs.config_digest:
+        return None
+    mine, other = ours.diff_ids, theirs.diff_ids
+    for layer, (a, b) in enumerate(zip(mine, other, strict=False)):
+        if a != b:
+            files = image_archive.first_file_difference(
+                image_archive.entries(image_path, ours.layer_paths[layer]),
+                image_archive.entries(rebuilt_path, theirs.layer_paths[layer]))
+            return (f"first in layer {layer + 1} of {len(mine)}, made by `{shorten(ours.step(layer))}`: "
+                    f"{files or 'the same files, packed differently'}")
+    if len(mine) != len(other):
+        return f"in its number of layers: {len(mine)} in the image, {len(other)} in the rebuild"
+    fields = image_archive.config_differences(ours.config, theirs.config)
+    return f"not in its files but in its settings: {', '.join(fields[:5])}"
+
+
+def shorten(step: str, width: int = 90) -> str:
+    """A history entry without BuildKit's argument prefix (`RUN |3 A=1 B=2 /bin/sh -c ...`), cut to width."""
+    command = step.split("/bin/sh -c ", 1)[-1] if "/bin/sh -c " in step else step
+    command = " ".join(command.split())
+    return command if len(command) <= width else command[:width - 1] + "…"
