@@ -214,7 +214,7 @@ def lock(settings: Settings, *, upgrade: bool = False, dry_run: bool = False) ->
     for line in changed:
         print(line)
     count = len(lockfile.pins(after))
-    print(f"wrote {lockfile.LOCK_FILE}: {count} packages" + ("" if changed else ", no version changed")
+    print(f"wrote {lockfile.LOCK_FILE}: {count} package{'s' * (count != 1)}" + ("" if changed else ", no version changed")
           + "; commit it with requirements.txt, and `inv build` installs exactly these")
 
 

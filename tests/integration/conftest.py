@@ -75,7 +75,8 @@ def copy_project(destination: Path, *, with_git: bool = True, sample: bool = Fal
         shutil.rmtree(destination / "src")
         shutil.rmtree(destination / "tests" / "job", ignore_errors=True)
         shutil.copytree(FIXTURE_JOB / "src", destination / "src")
-        shutil.copy2(FIXTURE_JOB / "requirements.txt", destination / "requirements.txt")
+        for name in ("requirements.txt", "requirements.lock"):
+            shutil.copy2(FIXTURE_JOB / name, destination / name)
         pyproject = destination / "pyproject.toml"
         pyproject.write_text(without_job_contract(pyproject.read_text()).rstrip("\n") + "\n\n"
                              + (FIXTURE_JOB / "job-contract.toml").read_text())

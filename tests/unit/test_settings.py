@@ -27,7 +27,7 @@ def test_load_reads_dotenv_from_the_project_root(tmp_path):
 
 def test_defaults_without_dotenv(tmp_path):
     loaded = settings.load({}, root=tmp_path)
-    assert (loaded.image_name, loaded.base_image, loaded.registry) == (PROJECT, "python:3.11-slim", None)
+    assert (loaded.image_name, loaded.base_image, loaded.registry) == (PROJECT, None, None)  # the Dockerfile's pin
 
 
 def test_a_broken_dotenv_is_a_clear_error(tmp_path):

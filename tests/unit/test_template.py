@@ -19,14 +19,16 @@ TEMPLATE_FOLDERS = (".ci/", ".github/", "bench/", "docker_tasks/")
 TEMPLATE_FILES = {
     ".ci/run", ".dockerignore", ".env.example", ".github/workflows/ci.yml", ".gitignore",
     "Dockerfile", "Makefile", "README.md", "pyproject.toml", "requirements-dev.txt", "requirements.txt",
+    "requirements.lock",
     "system-packages.txt",
     "tasks.py", "bench/run.py", "bench/seed.Dockerfile", "bench/results/latest.json", "bench/results/latest.md",
     *(f"docker_tasks/{name}.py" for name in (
-        "__init__", "batch", "cleanup", "commands", "envfiles", "errors", "job", "labels", "records", "registry",
+        "__init__", "base_image", "batch", "cleanup", "commands", "envfiles", "errors", "image_archive", "job",
+        "labels", "lockfile", "records", "registry",
         "run_options", "selection", "settings", "shards", "smoke", "stores", "tables", "tags", "tasking",
     )),
     *(f"docker_tasks/tasks/{name}.py" for name in (
-        "__init__", "dependencies", "lifecycle", "scaleout", "shipping", "starter", "workflow",
+        "__init__", "dependencies", "lifecycle", "scaleout", "shipping", "starter", "verification", "workflow",
     )),
     *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "engine", "git_state")),
 }
