@@ -214,7 +214,8 @@ def lock(settings: Settings, *, upgrade: bool = False, dry_run: bool = False) ->
     for line in changed:
         print(line)
     count = len(lockfile.pins(after))
-    print(f"wrote {lockfile.LOCK_FILE}: {count} package{'s' * (count != 1)}" + ("" if changed else ", no version changed")
+    packages = f"{count} package{'s' * (count != 1)}"
+    print(f"wrote {lockfile.LOCK_FILE}: {packages}" + ("" if changed else ", no version changed")
           + "; commit it with requirements.txt, and `inv build` installs exactly these")
 
 
