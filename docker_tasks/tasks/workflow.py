@@ -72,7 +72,7 @@ def build(
     if dry_run:
         print(commands.show(argv) + (f" | {commands.show(load)}" if load else ""))
         return tags
-    status, tail = engine.run_process(argv, into=load)
+    status, tail = engine.run_process(argv, keep=80, into=load)
     if status != 0:
         engine.require_buildx()  # checked only now: the common, successful path pays nothing for it
         raise TaskError(f"the build failed{build_failure(tail)}; the failing step's output is above, and "
@@ -148,12 +148,24 @@ def check_image(settings: Settings, image: str) -> None:
     print(f"checked {image}: it imports every module src/ imports, and src/ compiles")
 
 
+HASH_TROUBLE = ("Hash mismatch", "must have a hash")
+STEP_ERROR = re.compile(r"^(?:#\d+ )?[\d.]+ (?:error|ERROR): (?P<reason>.+)$")
+STEP_EXIT = re.compile(r'process ".*" did not complete successfully: (exit code: \d+)')
+
+
 def build_failure(tail: Sequence[str]) -> str:
-    """`: <BuildKit's error line>` from the end of a build's output, or nothing if it has none."""
-    errors = [line.split("ERROR:", 1)[1].strip() for line in tail if "ERROR:" in line]
-    if not errors:
+    """`: <why>` from the end of a build's output, or nothing if it does not say: a hash the lock
+    does not hold, else the failing step's own error line, else BuildKit's."""
+    hashes = [line for line in tail if any(marker in line for marker in HASH_TROUBLE)]
+    if hashes:
+        found = re.sub(r"^(?:#\d+ )?[\d.]+ ", "", hashes[-1]).strip()
+        return (f": {lockfile.LOCK_FILE} does not match the files the package index serves ({found[:200]}); "
+                "it was edited by hand, or a release was replaced: run `inv lock`, and build again")
+    steps = [match["reason"] for line in tail if (match := STEP_ERROR.match(line.strip()))]
+    buildkit = [line.split("ERROR:", 1)[1].strip() for line in tail if "ERROR:" in line]
+    if not (steps or buildkit):
         return ""
-    reason = errors[-1]
+    reason = steps[-1] if steps else STEP_EXIT.sub(r"a RUN step failed (\1)", buildkit[-1])
     return f": {reason[:300]}" + ("..." if len(reason) > 300 else "")
 
 

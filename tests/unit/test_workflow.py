@@ -12,6 +12,28 @@ def test_the_error_line_of_a_failed_build_is_kept():
     assert workflow.build_failure(["all fine"]) == ""
 
 
+SYNC_FAILED = ['#9 ERROR: process "/bin/sh -c uv pip sync" did not complete successfully: exit code: 1',
+               'ERROR: failed to solve: process "/bin/sh -c export A=1 && uv pip sync" did not complete successfully: '
+               'exit code: 1']
+
+
+def test_the_failing_steps_own_error_line_wins_over_buildkits():
+    tail = ["#9 0.210 error: No solution found when resolving dependencies", *SYNC_FAILED,
+            "0.210 error: No solution found when resolving dependencies"]
+    assert workflow.build_failure(tail) == ": No solution found when resolving dependencies"
+    assert workflow.build_failure(SYNC_FAILED) == ": failed to solve: a RUN step failed (exit code: 1)"
+
+
+@pytest.mark.parametrize("line", [
+    "#9 0.210   cause: Hash mismatch for `six==1.16.0`",
+    "#9 0.120 error: In `--require-hashes` mode, all requirements must have a hash, but none were provided for: six",
+], ids=["mismatch", "missing"])
+def test_a_lock_whose_hashes_do_not_match_says_to_run_inv_lock(line):
+    found = workflow.build_failure(["#9 0.210 error: Failed to download `six==1.16.0`", line, *SYNC_FAILED])
+    assert found.startswith(": requirements.lock does not match the files the package index serves (")
+    assert line.split(" ", 2)[2].strip()[:60] in found and found.endswith("run `inv lock`, and build again")
+
+
 def test_a_build_arg_carrying_a_dotenv_value_is_refused():
     with pytest.raises(TaskError, match="--build-arg TOKEN: its value comes from .env"):
         workflow.check_build_args({"TOKEN": "s3cr3t-value"}, {"API_TOKEN": "s3cr3t-value"})
