@@ -27,6 +27,10 @@ COPY --from=lock /requirements.lock /
 
 # --- the image: the base, the job's requirements in /opt/venv, and src/ ------------------------
 FROM ${BASE_IMAGE}
+# Set only by `inv build --reproducible`, to the commit's time. Every step below depends on it,
+# so that a reproducible build never reuses a layer built before the commit (whose files would
+# be dated otherwise); everyday builds leave it empty, and their cache serves every commit.
+ARG REPRODUCIBLE_EPOCH=""
 # Where the job writes: output_dir of the job contract (pyproject.toml), passed by `inv build`.
 ARG JOB_OUTPUT_DIR=/app/output
 # The user's password-change day is left blank: useradd would write today's, and the image would
@@ -58,15 +62,20 @@ RUN --mount=type=bind,source=system-packages.txt,target=/tmp/system-packages.txt
 # before the code, so that a code-only change reuses this layer. uv installs several times faster
 # than pip (README, "Benchmarks"). For everyday builds the virtualenv is kept in a BuildKit cache
 # (one per Python version) and synced to the lock, so a changed lock installs and byte-compiles
-# only what changed; the copy of it becomes the layer. `inv build --reproducible` sets
+# only what changed; the copy of it becomes the layer. uv checks hashes only of what it installs,
+# so every package whose entry in the lock (version or hashes) differs from the lock the cached
+# virtualenv was last synced to is installed again, and checked. `inv build --reproducible` sets
 # REPRODUCIBLE_EPOCH to the commit's time instead: a fresh virtualenv, bytecode that records
 # hashes rather than times, and every file dated by the commit, so that the layer depends on the
 # lock alone. Bytecode is compiled here, once, rather than by every container start, but not for
 # the packages' own test suites (more than half the files of pandas, scipy and scikit-learn),
 # which a job never imports. One process: with the cache warm it only checks, and a worker pool
 # costs more than that. Some packages ship .py files that are not Python (templates, say):
-# compileall counts them as failures, which must not fail the build.
-ARG REPRODUCIBLE_EPOCH=""
+# compileall counts them as failures, which must not fail the build. The lists of changed
+# packages are written in the cache, not in the image; a missing list means "all changed", which
+# is why a failing first command of those pipes may pass (DL4006), and the names of the changed
+# packages are split into words on purpose (SC2046).
+# hadolint ignore=DL4006,SC2046
 RUN --mount=from=uv,source=/usr/local/bin/uv,target=/usr/local/bin/uv \
     --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
     --mount=type=cache,target=/root/.cache/uv \
@@ -75,9 +84,14 @@ RUN --mount=from=uv,source=/usr/local/bin/uv,target=/usr/local/bin/uv \
  && if [ -n "$REPRODUCIBLE_EPOCH" ]; then venv=/opt/venv bytecode=unchecked-hash; \
     else venv="/opt/venvs/$(python -c 'import sys; print(sys.version.split()[0])')" bytecode=timestamp; fi \
  && { [ -x "$venv/bin/python" ] || uv venv --quiet --relocatable "$venv"; } \
- && uv pip sync --require-hashes --python "$venv/bin/python" /tmp/requirements.lock \
+ && entries() { awk '/^[A-Za-z0-9]/ { if (e) print e; e = "" } /^[A-Za-z0-9]|--hash=/ { e = e $0 } \
+                     END { if (e) print e }' "$1" | tr -d ' \\' | sort; } \
+ && entries /tmp/requirements.lock > /opt/venvs/wanted \
+ && { entries "$venv.synced" 2>/dev/null || true; } | comm -13 - /opt/venvs/wanted | sed 's/==.*//' > /opt/venvs/changed \
+ && uv pip sync --require-hashes $(sed 's/^/--reinstall-package=/' /opt/venvs/changed) \
+      --python "$venv/bin/python" /tmp/requirements.lock \
  && { "$venv/bin/python" -m compileall -qq --invalidation-mode "$bytecode" -x '/tests?/' "$venv/lib" || true; } \
- && { [ "$venv" = /opt/venv ] || cp -a "$venv" /opt/venv; } \
+ && { [ "$venv" = /opt/venv ] || { cp -a "$venv" /opt/venv && cp /tmp/requirements.lock "$venv.synced"; }; } \
  && rm -f /opt/venv/.lock \
  && if [ -n "$REPRODUCIBLE_EPOCH" ]; then find /opt/venv -exec touch -h -d "@$REPRODUCIBLE_EPOCH" {} +; fi
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,6 +66,24 @@ def read(root: Path) -> GitState:
             describe=repo.git.describe("--tags", "--always", "--dirty"),
             remote_url=remote.url if remote is not None else None,
         )
+
+
+def export_commit(root: Path, sha: str, destination: Path) -> Path:
+    """Write the files of commit `sha` into `destination`, each dated by the commit (as `git archive`
+    dates them), and return the folder there that corresponds to `root`."""
+    import tarfile
+
+    prefix = subprocess.run(["git", "rev-parse", "--show-prefix"], cwd=root, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    with (subprocess.Popen(["git", "archive", "--format=tar", sha], cwd=root, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL) as archive,
+          tarfile.open(fileobj=archive.stdout, mode="r|") as files):
+        files.extractall(destination, filter="tar")
+    if archive.returncode != 0:
+        from docker_tasks.errors import TaskError
+
+        raise TaskError(f"`git archive {sha}` failed, so the commit's files could not be read; is it still there?")
+    return destination / prefix
 
 
 def build_time(git: GitState, now: datetime) -> datetime:

@@ -30,6 +30,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
             settings, git, [tag], build_args=dict(parse_assignment(a, environ, flag="--build-arg") for a in build_args),
             created=git.commit_time, platform=platform or settings.platform, no_cache=True, reproducible=True,
             output=f"type=docker,name={tag},dest={rebuilt},rewrite-timestamp=true",
+            context=git_state.export_commit(settings.root, git.sha, Path(folder) / "commit"),
         )
         if dry_run:
             print(commands.show(argv))
@@ -76,7 +77,8 @@ def compare(image_path: Path, rebuilt_path: Path) -> str | None:
 
 
 def shorten(step: str, width: int = 90) -> str:
-    """A history entry without BuildKit's argument prefix (`RUN |3 A=1 B=2 /bin/sh -c ...`), cut to width."""
+    """A history entry without BuildKit's argument prefix (`RUN |3 A=1 B=2 /bin/sh -c ...`) and mark
+    (`# buildkit`), cut to width."""
     command = step.split("/bin/sh -c ", 1)[-1] if "/bin/sh -c " in step else step
-    command = " ".join(command.split())
+    command = " ".join(command.removesuffix(" # buildkit").split())
     return command if len(command) <= width else command[:width - 1] + "…"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -66,13 +67,17 @@ def build(
     extra_args = dict(parse_assignment(item, environ, flag="--build-arg") for item in build_args)
     if extra_args:
         check_build_args(extra_args, settings.dotenv)
-    argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
-                         platform=platform or settings.platform, no_cache=no_cache, reproducible=reproducible)
-    load = ["docker", "load"] if reproducible else None
-    if dry_run:
-        print(commands.show(argv) + (f" | {commands.show(load)}" if load else ""))
-        return tags
-    status, tail = engine.run_process(argv, keep=80, into=load)
+    with tempfile.TemporaryDirectory(prefix="commit-") as folder:
+        # A reproducible build is of the commit's files, dated by the commit, not of the checkout's.
+        context = git_state.export_commit(settings.root, git.sha, Path(folder)) if reproducible else settings.root
+        argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
+                             platform=platform or settings.platform, no_cache=no_cache, reproducible=reproducible,
+                             context=context)
+        load = ["docker", "load"] if reproducible else None
+        if dry_run:
+            print(commands.show(argv) + (f" | {commands.show(load)}" if load else ""))
+            return tags
+        status, tail = engine.run_process(argv, keep=80, into=load)
     if status != 0:
         engine.require_buildx()  # checked only now: the common, successful path pays nothing for it
         raise TaskError(f"the build failed{build_failure(tail)}; the failing step's output is above, and "
@@ -88,10 +93,10 @@ def build(
 
 def build_command(settings: Settings, git, tags: list[str], *, build_args: Mapping[str, str], created: datetime,
                   platform: str | None = None, no_cache: bool = False, reproducible: bool = False,
-                  output: str | None = None) -> list[str]:
+                  output: str | None = None, context: Path | None = None) -> list[str]:
     """The `docker buildx build` of a build: its arguments, labels and, for a reproducible one, the
-    export that dates every file by the commit (BuildKit's rewrite-timestamp, which only an export
-    to an archive offers: `--load` refuses it)."""
+    export that dates every newer file by the commit (BuildKit's rewrite-timestamp, which only an
+    export to an archive offers: `--load` refuses it)."""
     args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
     args |= {"JOB_OUTPUT_DIR": settings.job.output_dir,
              **labels.oci_build_args(settings.project, git, created), **build_args}
@@ -104,8 +109,8 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
         args["REPRODUCIBLE_EPOCH"] = args["SOURCE_DATE_EPOCH"]
         image_labels[labels.REPRODUCIBLE] = "true"
         output = output or f"type=docker,name={tags[0]},dest=-,rewrite-timestamp=true"
-    return commands.buildx_build(settings.root, tags, image_labels, args, platform=platform, no_cache=no_cache,
-                                 output=output)
+    return commands.buildx_build(context or settings.root, tags, image_labels, args, platform=platform,
+                                 no_cache=no_cache, output=output)
 
 
 def require_lock(root: Path) -> None:

@@ -99,7 +99,8 @@ class Project:
         return [sys.executable, "-m", "invoke"]
 
     def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
-        return {**os.environ, "IMAGE_NAME": self.image_name, "BASE_IMAGE": BASE_IMAGE, **(env or {})}
+        base = {"BASE_IMAGE": BASE_IMAGE} if BASE_IMAGE else {}  # else the Dockerfile's pin
+        return {**os.environ, "IMAGE_NAME": self.image_name, **base, **(env or {})}
 
     def inv(self, *args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
         return subprocess.run([*self.invoke_command(), *args], cwd=self.root, env=self.environment(env),

@@ -1,0 +1,159 @@
+"""The same commit gives the same image: the lock, the base image's pin, reproducible builds and
+`inv verify`, on real builds."""
+
+import contextlib
+import io
+import re
+
+import docker.errors
+import pytest
+
+from docker_tasks import base_image, lockfile
+from tests.integration.conftest import BASE_IMAGE, git
+from tests.integration.test_registry import client_env, login_env, ok  # noqa: F401  (client_env is a fixture)
+
+
+def failed(result) -> str:
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert "Traceback" not in result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def project_images(engine, project) -> list:
+    return engine.images.list(filters={"label": f"dockertasks.project={project.image_name}"})
+
+
+def test_a_stale_lock_is_refused_before_anything_is_built(make_project, engine):
+    project = make_project()
+    requirements = project.root / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "# a comment changes nothing\n")
+    ok(project.inv("build", "--dry-run"))
+    requirements.write_text(requirements.read_text() + "python-dateutil==2.9.0.post0\n")
+    line = failed(project.inv("build"))
+    assert line == ("error: requirements.lock is older than requirements.txt, whose requirements have changed since; "
+                    "run `inv lock` (or `inv reqs --write`), then build again")
+    (project.root / "requirements.lock").unlink()
+    assert "there is no requirements.lock" in failed(project.inv("build"))
+    assert project_images(engine, project) == []
+
+
+def test_inv_lock_keeps_the_pins_and_upgrade_moves_them_and_the_build_installs_the_lock(make_project, engine):
+    project = make_project()
+    requirements = project.root / "requirements.txt"
+    requirements.write_text("six==1.16.0\n")
+    locked = ok(project.inv("lock")).stdout
+    assert "  six 1.17.0 -> 1.16.0" in locked and "wrote requirements.lock: 1 package" in locked
+    lock = (project.root / "requirements.lock").read_text()
+    assert lockfile.pins(lock) == {"six": "1.16.0"} and lock.count("--hash=sha256:") >= 2
+
+    requirements.write_text("six>=1.15\n")  # allows newer versions: the lock keeps its pin until --upgrade
+    assert "no version changed" in ok(project.inv("lock")).stdout
+    assert lockfile.pins((project.root / "requirements.lock").read_text()) == {"six": "1.16.0"}
+    ok(project.inv("build"))
+    shown = engine.containers.run(f"{project.image_name}:latest", entrypoint="python", remove=True,
+                                  command=["-c", "import six; print(six.__version__)"])
+    assert shown.decode().strip() == "1.16.0"
+
+    upgraded = ok(project.inv("lock", "--upgrade")).stdout
+    newest = lockfile.pins((project.root / "requirements.lock").read_text())["six"]
+    assert newest != "1.16.0" and f"  six 1.16.0 -> {newest}" in upgraded
+
+
+def test_a_lock_edited_by_hand_fails_the_build_in_one_line(make_project, engine):
+    project = make_project()
+    lock = project.root / "requirements.lock"
+    lock.write_text(lock.read_text().replace("six==1.17.0", "six==1.16.0"))  # another version, the old hashes
+    line = failed(project.inv("build"))
+    assert line.startswith("error: the build failed: requirements.lock does not match the files the package index "
+                           "serves (cause: Hash mismatch for `six==1.16.0`)")
+    assert "run `inv lock`" in line
+    assert project_images(engine, project) == []
+
+
+@pytest.mark.image_store  # what an image id is, and what a push sends, differ between the stores
+def test_two_cold_builds_of_a_commit_are_one_image_with_one_pushed_digest(make_project, engine, registry,
+                                                                          client_env):  # noqa: F811
+    env, _, _ = client_env
+    project = make_project()
+    ok(project.inv("login", "--registry", registry.host, env=login_env(registry, client_env)))
+    ids, digests = [], []
+    for _ in range(2):
+        built = ok(project.inv("build", "--reproducible", "--no-cache"))
+        assert "reproducibly" in built.stdout
+        ids.append(engine.images.get(f"{project.image_name}:latest").id)
+        pushed = ok(project.inv("push", "--registry", registry.host, "--tag", project.head(True), env=env)).stdout
+        digests.append(re.search(r"@(sha256:[0-9a-f]{64})$", pushed.strip()).group(1))
+        ok(project.inv("rmi", "--all", "--force"))  # the second build starts with no image, nothing reused
+        engine.images.remove(f"{registry.host}/{project.image_name}:{project.head(True)}", force=True)
+    assert ids[0] == ids[1]
+    assert digests[0] == digests[1] == registry.manifest_digest(project.image_name, project.head(True))
+
+
+def test_inv_verify_says_yes_for_a_reproducible_build_and_no_for_a_step_that_is_not(make_project):
+    project = make_project()
+    ok(project.inv("build"))
+    assert "built without --reproducible" in failed(project.inv("verify"))
+
+    ok(project.inv("build", "--reproducible"))
+    verified = ok(project.inv("verify"))
+    assert f"✓ yes: rebuilt without cache, {project.head(True)} gives exactly" in verified.stdout
+
+    dockerfile = project.root / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /app\n", "WORKDIR /app\nRUN date +%s%N > built-at\n"))
+    git(project.root, "commit", "-qam", "a step whose output depends on the time of the build")
+    ok(project.inv("build", "--reproducible"))
+    line = failed(project.inv("verify"))
+    assert line.startswith(f"error: no: the rebuild of {project.head(True)} differs from "
+                           f"{project.image_name}:{project.head(True)}, first in layer ")
+    assert "made by `date +%s%N > built-at`: app/built-at has other content" in line
+
+    (project.root / "notes.txt").write_text("uncommitted\n")
+    assert "uncommitted changes" in failed(project.inv("verify"))
+    assert "uncommitted changes" in failed(project.inv("build", "--reproducible"))
+
+
+@pytest.mark.image_store  # pushes
+def test_inv_base_tells_a_moved_tag_and_update_moves_the_pin(make_project, engine, registry, client_env):  # noqa: F811
+    env, _, _ = client_env
+    project = make_project()
+    ok(project.inv("login", "--registry", registry.host, env=login_env(registry, client_env)))
+    auth = {"username": registry.username, "password": registry.password}
+    repository = f"{registry.host}/{project.image_name}-python"
+    reference = f"{repository}:3.11-slim"
+    engine.images.get(BASE_IMAGE).tag(reference)
+    digests = []
+    try:
+        engine.images.push(repository, "3.11-slim", auth_config=auth)
+        first = registry.manifest_digest(f"{project.image_name}-python", "3.11-slim")
+        digests.append(first)
+        dockerfile = project.root / "Dockerfile"
+        pinned = re.sub(r"^ARG BASE_IMAGE=\S+$", f"ARG BASE_IMAGE={reference}@{first}", dockerfile.read_text(),
+                        flags=re.M)
+        dockerfile.write_text(pinned)
+        current = ok(project.inv("base", env=env)).stdout
+        assert f"✓ the Dockerfile's base image is current: {reference} is now {first[:19]}…" in current
+        assert "note: BASE_IMAGE=" in current  # the tests set it: the user's BASE_IMAGE wins, and is named
+
+        # The tag moves: a new image (here the same files with a new label) is pushed under it.
+        engine.images.build(fileobj=io.BytesIO(f"FROM {BASE_IMAGE}\nLABEL fixed=security\n".encode()),
+                            tag=reference, rm=True)
+        engine.images.push(repository, "3.11-slim", auth_config=auth)
+        second = registry.manifest_digest(f"{project.image_name}-python", "3.11-slim")
+        digests.append(second)
+        assert second != first
+        line = failed(project.inv("base", env=env))
+        assert f"and {reference} is now {second[:19]}…" in line and "`inv base --update` moves the pin" in line
+        assert dockerfile.read_text() == pinned
+
+        assert "dry run" in ok(project.inv("base", "--update", "--dry-run", env=env)).stdout
+        assert dockerfile.read_text() == pinned
+        updated = ok(project.inv("base", "--update", env=env)).stdout
+        assert re.search(rf"^  was: {re.escape(first[:19])}…, created \d{{4}}-\d\d-\d\d", updated, re.M)
+        assert re.search(rf"^  now: {re.escape(second[:19])}…, created ", updated, re.M)
+        assert base_image.dockerfile_pin(dockerfile.read_text()) == base_image.Pin(reference, second)
+        assert dockerfile.read_text() == pinned.replace(first, second)
+        assert "✓" in ok(project.inv("base", env=env)).stdout
+    finally:  # the tags and pulls of this test; never the base image itself
+        for name in [reference, *(f"{repository}@{digest}" for digest in digests)]:
+            with contextlib.suppress(docker.errors.NotFound):
+                engine.images.remove(name)
