@@ -250,6 +250,15 @@ def base(settings: Settings, *, update: bool = False, dry_run: bool = False) -> 
     print(f"pinned {moved} in the Dockerfile; build, test and commit it (`inv lock` first if Python changed)")
 
 
+def local_image(client, pin: base_image.Pin) -> dict | None:
+    """The engine's image of a pin, if it has one: by name and digest, or by id, which on the
+    containerd store is the digest."""
+    for reference in (f"{pin.repository}@{pin.digest}", pin.digest) if pin.digest else ():
+        if image := engine.inspect(client, "image", reference):
+            return image
+    return None
+
+
 def describe_change(client, old: base_image.Pin, new: base_image.Pin) -> list[str]:
     """`was` and `now` lines of a moved pin, with the creation date and Python of each image the
     engine has (the new one is pulled: the next build needs it anyway)."""
@@ -257,7 +266,7 @@ def describe_change(client, old: base_image.Pin, new: base_image.Pin) -> list[st
         pass
     lines = []
     for label, pin in (("was", old), ("now", new)):
-        image = engine.inspect(client, "image", str(pin)) if pin.digest else None
+        image = local_image(client, pin)
         if image is None:
             lines.append(f"  {label}: {base_image.short(pin.digest)}")
             continue
