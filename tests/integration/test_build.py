@@ -49,8 +49,8 @@ def test_the_build_context_holds_only_what_the_image_needs(built, engine):
                                     command=["/app", "-not", "-path", "*/__pycache__*"],
                                     labels={"dockertasks.project": built.image_name})
     assert sorted(listing.decode().split()) == sorted(
-        ["/app", "/app/output", "/app/requirements.txt", "/app/system-packages.txt", "/app/src",
-         *(f"/app/src/{f.name}" for f in (built.root / "src").glob("*.py"))]
+        ["/app", "/app/output", "/app/requirements.lock", "/app/requirements.txt", "/app/system-packages.txt",
+         "/app/src", *(f"/app/src/{f.name}" for f in (built.root / "src").glob("*.py"))]
     )
 
 

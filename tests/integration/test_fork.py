@@ -8,6 +8,7 @@ import sys
 import time
 from importlib.metadata import version
 
+from docker_tasks import lockfile
 from tests.integration.conftest import git, without_job_contract
 
 NEW_JOB = '''"""A fork's own job: summary statistics of simulated data, with settings from a file."""
@@ -66,6 +67,8 @@ def test_fork_rename_replace_the_job_build_and_run(make_project, engine):
     assert "removing " in pruned and "-six==" in pruned
     pinned = [line for line in (fork.root / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
     assert pinned == [f"python-dotenv=={version('python-dotenv')}"]
+    assert "wrote requirements.lock" in kept and "- six 1.17.0" in pruned  # --write leaves a lock that matches
+    assert lockfile.pins((fork.root / "requirements.lock").read_text()) == {"python-dotenv": version("python-dotenv")}
     git(fork.root, "add", "-A")
     git(fork.root, "commit", "-qm", "my own job")
 
@@ -174,6 +177,7 @@ def test_system_packages_install_in_a_layer_that_requirements_do_not_rebuild(mak
 
     requirements = fork.root / "requirements.txt"
     requirements.write_text(requirements.read_text() + "tomli==2.2.1\n")
+    ok(fork.inv("lock"))
     git(fork.root, "commit", "-qam", "one more requirement")
     rebuilt = ok(fork.inv("build")).stdout
     step = re.search(r"^#(\d+) \[[^\]]*\] RUN --mount=type=bind,source=system-packages.txt", rebuilt, re.M)
@@ -287,6 +291,7 @@ def test_a_fork_of_another_shape_goes_green_end_to_end(make_project, engine):
     (fork.root / "configs" / "params.json").write_text('{"scale": 2}')
     (fork.root / "system-packages.txt").write_text("libgomp1\n")
     (fork.root / "requirements.txt").write_text("# standard library only\n")
+    ok(fork.inv("lock"))
     ignore = fork.root / ".dockerignore"
     ignore.write_text(ignore.read_text().replace("!src/\n", "!src/\n!configs/\n"))
     pyproject = fork.root / "pyproject.toml"
