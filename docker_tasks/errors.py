@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 NO_AWS_CREDENTIALS = ("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                       "or run `aws configure`")
@@ -104,3 +104,20 @@ def explain(exc: BaseException) -> str:
         return f"the Docker engine refused: {detail}"
     return f"{name}: {detail}"
 
+
+
+STEP_ERROR = re.compile(r"^(?:#\d+ )?[\d.]+ (?:error|ERROR): (?P<reason>.+)$")
+STEP_CAUSE = re.compile(r"^(?:#\d+ )?[\d.]+ +cause: (?P<cause>.+)$")
+STEP_EXIT = re.compile(r'process ".*" did not complete successfully: (exit code: \d+)')
+
+
+def failing_step(tail: Sequence[str]) -> str | None:
+    """Why a build failed, from the end of its output: the failing step's own last error line (with
+    the cause uv gives on the next line), else BuildKit's, without the step's whole command line."""
+    lines = [line.strip() for line in tail]
+    for index in range(len(lines) - 1, -1, -1):
+        if match := STEP_ERROR.match(lines[index]):
+            cause = STEP_CAUSE.match(lines[index + 1]) if index + 1 < len(lines) else None
+            return match["reason"] + (f": {cause['cause']}" if cause else "")
+    buildkit = [line.split("ERROR:", 1)[1].strip() for line in lines if "ERROR:" in line]
+    return STEP_EXIT.sub(r"a RUN step failed (\1)", buildkit[-1]) if buildkit else None

@@ -106,21 +106,26 @@ def builder_versions() -> tuple[str | None, str | None]:
     return stores.buildx_version(plugin.stdout), stores.buildkit_version(builder.stdout)
 
 
-def run_process(argv: list[str], keep: int = 30, into: list[str] | None = None) -> tuple[int, list[str]]:
+def run_process(argv: list[str], keep: int = 30, into: list[str] | None = None,
+                show: bool = True) -> tuple[int, list[str]]:
     """Run a docker CLI command with its output streamed to the user, and return its exit status and
     last lines. In a terminal the output goes there untouched (BuildKit draws its progress, and
     its own summary of a failure); elsewhere it is passed through line by line and kept. With
-    `into`, the command's standard output is piped into that second command (`docker load`)."""
+    `into`, the command's standard output is piped into that second command (`docker load`); with
+    `show` false, the output is only kept."""
     sys.stdout.flush()
     tail: deque[str] = deque(maxlen=keep)
     try:
         if into:
             return _run_piped(argv, into, tail)
-        if sys.stdout.isatty():
+        if show and sys.stdout.isatty():
             return subprocess.run(argv).returncode, []
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               errors="replace") as process:
-            _pass_through(process.stdout, tail)
+            if show:
+                _pass_through(process.stdout, tail)
+            else:
+                tail.extend(line.rstrip("\n") for line in process.stdout)
         return process.returncode, list(tail)
     except FileNotFoundError:
         raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from docker_tasks import base_image, commands, lockfile
-from docker_tasks.errors import TaskError
+from docker_tasks.errors import TaskError, failing_step
 from docker_tasks.seams import engine
 from docker_tasks.settings import Settings
 
@@ -195,15 +195,15 @@ def lock(settings: Settings, *, upgrade: bool = False, dry_run: bool = False) ->
         args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
         args |= {"LOCK_UPGRADE": "1"} if upgrade else {}
         argv = commands.buildx_build(root, [], {}, args, output=f"type=local,dest={folder}", target="locked",
-                                     no_cache_filter="lock", progress="quiet")
+                                     no_cache_filter="lock", progress="plain")
         if dry_run:
             print(commands.show(argv))
             return
         print("resolving requirements.txt for the image's Python" + (", at the newest versions" if upgrade else ""))
-        status, tail = engine.run_process(argv)
+        status, tail = engine.run_process(argv, keep=80, show=False)
         if status != 0:
-            reason = next((line for line in reversed(tail) if "error" in line.lower()), "see the output above")
-            raise TaskError(f"could not resolve requirements.txt: {reason.strip()[:300]}; fix the line it names "
+            reason = (failing_step(tail) or "BuildKit gave no reason").rstrip(".")
+            raise TaskError(f"could not resolve requirements.txt: {reason[:400]}; fix the line it names "
                             f"(a version that does not exist, a typo), then run `inv lock` again; "
                             f"{lockfile.LOCK_FILE} is unchanged")
         compiled = (Path(folder) / lockfile.LOCK_FILE).read_text()

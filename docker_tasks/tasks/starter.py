@@ -240,6 +240,8 @@ def doctor(root: Path, environ: Mapping[str, str]) -> None:
             checks.append(Check(None, dependencies.UNIMPORTED.format(names=", ".join(found.unused))))
     except TaskError as exc:
         checks.append(Check(False, str(exc)))
+    stale = dependencies.lock_problem(root)
+    checks.append(Check(stale is None, stale or "requirements.lock matches requirements.txt"))
     checks.append(system_package_check(root))
     checks += job_checks(root)
     checks.append(hadolint_check(root))

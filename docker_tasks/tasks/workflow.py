@@ -19,7 +19,7 @@ from docker_tasks import commands, labels, lockfile, records, registry, smoke, s
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
-from docker_tasks.errors import TaskError, job_ending, job_hint, merge_failure
+from docker_tasks.errors import TaskError, failing_step, job_ending, job_hint, merge_failure
 from docker_tasks.run_options import (
     DEFENCES,
     Hardening,
@@ -154,8 +154,6 @@ def check_image(settings: Settings, image: str) -> None:
 
 
 HASH_TROUBLE = ("Hash mismatch", "must have a hash")
-STEP_ERROR = re.compile(r"^(?:#\d+ )?[\d.]+ (?:error|ERROR): (?P<reason>.+)$")
-STEP_EXIT = re.compile(r'process ".*" did not complete successfully: (exit code: \d+)')
 
 
 def build_failure(tail: Sequence[str]) -> str:
@@ -166,12 +164,8 @@ def build_failure(tail: Sequence[str]) -> str:
         found = re.sub(r"^(?:#\d+ )?[\d.]+ ", "", hashes[-1]).strip()
         return (f": {lockfile.LOCK_FILE} does not match the files the package index serves ({found[:200]}); "
                 "it was edited by hand, or a release was replaced: run `inv lock`, and build again")
-    steps = [match["reason"] for line in tail if (match := STEP_ERROR.match(line.strip()))]
-    buildkit = [line.split("ERROR:", 1)[1].strip() for line in tail if "ERROR:" in line]
-    if not (steps or buildkit):
-        return ""
-    reason = steps[-1] if steps else STEP_EXIT.sub(r"a RUN step failed (\1)", buildkit[-1])
-    return f": {reason[:300]}" + ("..." if len(reason) > 300 else "")
+    reason = failing_step(tail)
+    return f": {reason[:300]}" + ("..." if len(reason) > 300 else "") if reason else ""
 
 
 def check_build_args(build_args: Mapping[str, str], dotenv: Mapping[str, str | None]) -> None:

@@ -137,15 +137,23 @@ def test_a_failed_build_shows_why_and_keeps_the_previous_images(make_project, en
     if breakage == "bad-requirement":
         with open(project.root / "requirements.txt", "a") as requirements:
             requirements.write("dockertasks-no-such-package-anywhere==0.0.1\n")
+        lock = (project.root / "requirements.lock").read_text()
+        failed = project.inv("lock")  # where a requirement meets the package index now
+        assert failed.returncode == 1 and "Traceback" not in failed.stdout + failed.stderr
+        last = failed.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: could not resolve requirements.txt: ") and last.endswith("is unchanged")
+        assert "dockertasks-no-such-package-anywhere" in last
+        assert (project.root / "requirements.lock").read_text() == lock
+        failed = project.inv("build")
+        assert failed.returncode == 1 and "run `inv lock`" in failed.stderr.strip().splitlines()[-1]
     else:
         with open(project.root / "Dockerfile", "a") as dockerfile:
             dockerfile.write('RUN echo "step that breaks" && exit 3\n')
-    failed = project.inv("build")
-    assert failed.returncode == 1
-    last = failed.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: the build failed: ") and "Traceback" not in failed.stdout + failed.stderr
-    assert ("dockertasks-no-such-package-anywhere" if breakage == "bad-requirement" else "exit code: 3") \
-        in failed.stdout + failed.stderr  # the failing step's own output
+        failed = project.inv("build")
+        assert failed.returncode == 1
+        last = failed.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: the build failed: ") and "Traceback" not in failed.stdout + failed.stderr
+        assert "exit code: 3" in failed.stdout + failed.stderr  # the failing step's own output
     after = {tag: engine.images.get(f"{project.image_name}:{tag}").id for tag in before}
     assert after == before
     ran = engine.containers.run(f"{project.image_name}:latest", command=["train", "--n-estimators", "5",

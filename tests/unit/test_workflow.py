@@ -17,6 +17,13 @@ SYNC_FAILED = ['#9 ERROR: process "/bin/sh -c uv pip sync" did not complete succ
                'exit code: 1']
 
 
+def test_uvs_cause_line_completes_its_error_line():
+    tail = ["#8 0.349 error: No solution found when resolving dependencies",
+            "#8 0.349   cause: Because nothing-such was not found in the package registry", *SYNC_FAILED]
+    assert workflow.build_failure(tail) == (
+        ": No solution found when resolving dependencies: Because nothing-such was not found in the package registry")
+
+
 def test_the_failing_steps_own_error_line_wins_over_buildkits():
     tail = ["#9 0.210 error: No solution found when resolving dependencies", *SYNC_FAILED,
             "0.210 error: No solution found when resolving dependencies"]
