@@ -205,7 +205,9 @@ def test_build_check_and_doctor_tell_a_broken_image_from_a_sound_one(make_projec
     git(fork.root, "commit", "-qam", "the job starts again")
     checked = ok(fork.inv("build", "--check")).stdout
     assert "it imports every module src/ imports, and src/ compiles" in checked
-    assert f"✓ {fork.image_name}:latest imports every module src/ imports" in fork.inv("doctor").stdout
+    doctor = fork.inv("doctor").stdout
+    assert f"✓ {fork.image_name}:latest imports every module src/ imports" in doctor
+    assert "✓ requirements.lock matches requirements.txt" in doctor
 
 
 def test_files_the_job_reads_by_a_relative_path_reach_the_image_when_allowed(make_project):
