@@ -68,13 +68,17 @@ def read(root: Path) -> GitState:
         )
 
 
-def export_commit(root: Path, sha: str, destination: Path) -> Path:
-    """Write the files of commit `sha` into `destination`, each dated by the commit (as `git archive`
-    dates them), and return the folder there that corresponds to `root`."""
+def project_folder(root: Path) -> str:
+    """Where `root` is within its repository: `` at the top, `jobs/churn/` below it."""
+    return subprocess.run(["git", "rev-parse", "--show-prefix"], cwd=root, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def export_commit(root: Path, sha: str, destination: Path) -> None:
+    """Write the files of commit `sha` into `destination`, each dated by the commit, as `git archive`
+    dates them; the project's files land in `destination / project_folder(root)`."""
     import tarfile
 
-    prefix = subprocess.run(["git", "rev-parse", "--show-prefix"], cwd=root, capture_output=True, text=True,
-                            check=True).stdout.strip()
     with (subprocess.Popen(["git", "archive", "--format=tar", sha], cwd=root, stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL) as archive,
           tarfile.open(fileobj=archive.stdout, mode="r|") as files):
@@ -83,7 +87,6 @@ def export_commit(root: Path, sha: str, destination: Path) -> Path:
         from docker_tasks.errors import TaskError
 
         raise TaskError(f"`git archive {sha}` failed, so the commit's files could not be read; is it still there?")
-    return destination / prefix
 
 
 def build_time(git: GitState, now: datetime) -> datetime:

@@ -231,7 +231,12 @@ def base(settings: Settings, *, update: bool = False, dry_run: bool = False) -> 
         print(f"note: BASE_IMAGE={settings.base_image} is set (flag, environment or .env), and builds use it; "
               "the Dockerfile's default below applies when it is not")
     client = engine.connect()
-    current, platforms = engine.registry_digest(client, pin.reference)
+    try:
+        current, platforms = engine.registry_digest(client, pin.reference)
+    except TaskError as exc:
+        raise TaskError(f"could not ask the registry what {pin.reference} names now ({str(exc)[:200]}); check the "
+                        "network, or log in to the registry (`inv login --registry HOST`) if it is private; "
+                        "the Dockerfile is unchanged") from None
     where = f"{pin.reference} is now {base_image.short(current)} ({', '.join(platforms) or 'platforms unknown'})"
     if current == pin.digest:
         print(f"✓ the Dockerfile's base image is current: {where}")

@@ -30,7 +30,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
             settings, git, [tag], build_args=dict(parse_assignment(a, environ, flag="--build-arg") for a in build_args),
             created=git.commit_time, platform=platform or settings.platform, no_cache=True, reproducible=True,
             output=f"type=docker,name={tag},dest={rebuilt},rewrite-timestamp=true",
-            context=git_state.export_commit(settings.root, git.sha, Path(folder) / "commit"),
+            context=Path(folder) / "commit" / git_state.project_folder(settings.root),
         )
         if dry_run:
             print(commands.show(argv))
@@ -44,6 +44,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
             raise TaskError(f"{tag} was built without --reproducible, so its files carry the time of its build and no "
                             "rebuild can match it; build it with `inv build --reproducible`, then run `inv verify`")
         print(f"rebuilding {git.short_sha} without BuildKit's cache, to compare with {tag}")
+        git_state.export_commit(settings.root, git.sha, Path(folder) / "commit")
         status, tail = engine.run_process(argv)
         if status != 0:
             raise TaskError(f"the rebuild failed{build_failure(tail)}, so nothing was compared; the failing step's "

@@ -69,14 +69,18 @@ def build(
         check_build_args(extra_args, settings.dotenv)
     with tempfile.TemporaryDirectory(prefix="commit-") as folder:
         # A reproducible build is of the commit's files, dated by the commit, not of the checkout's.
-        context = git_state.export_commit(settings.root, git.sha, Path(folder)) if reproducible else settings.root
+        context = Path(folder) / git_state.project_folder(settings.root) if reproducible else settings.root
         argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
                              platform=platform or settings.platform, no_cache=no_cache, reproducible=reproducible,
                              context=context)
         load = ["docker", "load"] if reproducible else None
         if dry_run:
+            if reproducible:
+                print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated by the commit")
             print(commands.show(argv) + (f" | {commands.show(load)}" if load else ""))
             return tags
+        if reproducible:
+            git_state.export_commit(settings.root, git.sha, Path(folder))
         status, tail = engine.run_process(argv, keep=80, into=load)
     if status != 0:
         engine.require_buildx()  # checked only now: the common, successful path pays nothing for it

@@ -10,6 +10,7 @@ import pytest
 
 from docker_tasks import base_image, lockfile
 from tests.integration.conftest import BASE_IMAGE, git
+from tests.integration.support import free_port
 from tests.integration.test_registry import client_env, login_env, ok  # noqa: F401  (client_env is a fixture)
 
 
@@ -89,6 +90,7 @@ def test_two_cold_builds_of_a_commit_are_one_image_with_one_pushed_digest(make_p
     assert digests[0] == digests[1] == registry.manifest_digest(project.image_name, project.head(True))
 
 
+@pytest.mark.image_store  # `docker save` writes each store's own layout
 def test_inv_verify_says_yes_for_a_reproducible_build_and_no_for_a_step_that_is_not(make_project):
     project = make_project()
     ok(project.inv("build"))
@@ -157,3 +159,24 @@ def test_inv_base_tells_a_moved_tag_and_update_moves_the_pin(make_project, engin
         for name in [reference, *(f"{repository}@{digest}" for digest in digests)]:
             with contextlib.suppress(docker.errors.NotFound):
                 engine.images.remove(name)
+
+
+def test_inv_base_without_a_registry_is_one_line_and_changes_nothing(make_project):
+    project = make_project()
+    dockerfile = project.root / "Dockerfile"
+    unreachable = f"127.0.0.1:{free_port()}/python:3.11-slim@sha256:{'0' * 64}"
+    dockerfile.write_text(re.sub(r"^ARG BASE_IMAGE=\S+$", f"ARG BASE_IMAGE={unreachable}", dockerfile.read_text(),
+                                 flags=re.M))
+    before = dockerfile.read_text()
+    line = failed(project.inv("base", "--update"))
+    assert line.startswith(f"error: could not ask the registry what {unreachable.split('@')[0]} names now (")
+    assert line.endswith("the Dockerfile is unchanged") and dockerfile.read_text() == before
+
+
+def test_a_reproducible_dry_run_shows_the_commits_files_and_the_load(make_project):
+    project = make_project()
+    shown = ok(project.inv("build", "--reproducible", "--dry-run")).stdout.splitlines()
+    assert shown[0].startswith(f"git archive {project.head(True)} | tar -x -C ")
+    assert "--output type=docker,name=" in shown[1] and "rewrite-timestamp=true" in shown[1]
+    assert f"--build-arg REPRODUCIBLE_EPOCH={project.commit_time()}" in shown[1]
+    assert shown[1].endswith(" | docker load")
