@@ -106,6 +106,11 @@ def builder_versions() -> tuple[str | None, str | None]:
     return stores.buildx_version(plugin.stdout), stores.buildkit_version(builder.stdout)
 
 
+def builder_driver() -> str | None:
+    """The driver of buildx's current builder: `docker` is the engine's own BuildKit."""
+    return stores.builder_driver(_docker_cli("buildx", "inspect").stdout)
+
+
 def run_process(argv: list[str], keep: int = 30, into: list[str] | None = None,
                 show: bool = True) -> tuple[int, list[str]]:
     """Run a docker CLI command with its output streamed to the user, and return its exit status and

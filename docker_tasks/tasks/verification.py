@@ -15,7 +15,13 @@ from docker_tasks.envfiles import parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
-from docker_tasks.tasks.workflow import build_command, build_failure, require_commit, require_lock
+from docker_tasks.tasks.workflow import (
+    build_command,
+    build_failure,
+    require_archive_export,
+    require_commit,
+    require_lock,
+)
 
 
 def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str | None = None,
@@ -35,6 +41,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
         if dry_run:
             print(commands.show(argv))
             return
+        require_archive_export()
         client = engine.connect()
         image = engine.inspect(client, "image", tag)
         if image is None:

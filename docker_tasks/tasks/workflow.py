@@ -61,6 +61,8 @@ def build(
     tags = tags_for_build(settings.image_name, own_tag, list(extra_tags))
     if reproducible:
         require_commit(git, "--reproducible")
+        if not dry_run:
+            require_archive_export()
     elif git.problem:
         print(f"warning: {git.problem}, so this build is tagged {tags[0]} instead of a commit SHA; "
               "commit your code (git init; git add -A; git commit) for traceable tags")
@@ -123,6 +125,13 @@ def require_lock(root: Path) -> None:
     found = lockfile.problem((root / "requirements.txt").read_text(), lock.read_text() if lock.is_file() else None)
     if found:
         raise TaskError(found)
+
+
+def require_archive_export() -> None:
+    """Refuse a reproducible build that this engine's builder cannot export, before building anything."""
+    problem = stores.archive_export_problem(engine.describe(engine.connect()).store, engine.builder_driver())
+    if problem:
+        raise TaskError(problem)
 
 
 def require_commit(git, option: str) -> None:
