@@ -34,38 +34,43 @@ def dirty_digest(diff: bytes, untracked: Iterable[tuple[str, bytes]]) -> str:
     return digest.hexdigest()[:8]
 
 
-def read(root: Path) -> GitState:
-    """Read the repository that holds `root`. Never raises for a missing repository or commit."""
-    import git  # GitPython, imported here so that `inv --list` does not pay for it
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
 
+
+def read(root: Path) -> GitState:
+    """Read the repository that holds `root`. Never raises for a missing repository or commit.
+
+    Git's own commands, a few milliseconds each: every build reads this, and GitPython's import
+    alone would cost it more than all of them."""
     try:
-        repo = git.Repo(root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return GitState(problem=f"{root} is not in a git repository")
-    except git.GitCommandNotFound:
+        top = _git(root, "rev-parse", "--show-toplevel")
+    except FileNotFoundError:
         return GitState(problem="git is not installed")
-    with repo:
-        if not repo.head.is_valid():
-            return GitState(problem="the git repository has no commits yet")
-        commit = repo.head.commit
-        dirty = repo.is_dirty(untracked_files=True)
-        digest = None
-        if dirty:
-            work_tree = Path(repo.working_tree_dir)
-            diff = repo.git.diff("HEAD", "--binary", stdout_as_string=False)
-            untracked = ((p, (work_tree / p).read_bytes()) for p in repo.untracked_files
-                         if (work_tree / p).is_file())
-            digest = dirty_digest(diff, untracked)
-        remote = next(iter(repo.remotes), None)
-        return GitState(
-            sha=commit.hexsha,
-            short_sha=repo.git.rev_parse("--short=12", "HEAD"),
-            dirty=dirty,
-            dirty_digest=digest,
-            commit_time=commit.committed_datetime.astimezone(UTC),
-            describe=repo.git.describe("--tags", "--always", "--dirty"),
-            remote_url=remote.url if remote is not None else None,
-        )
+    if top.returncode != 0:
+        return GitState(problem=f"{root} is not in a git repository")
+    work_tree = Path(top.stdout.strip())
+    head = _git(root, "log", "-1", "--abbrev=12", "--format=%H%n%h%n%ct")
+    if head.returncode != 0:
+        return GitState(problem="the git repository has no commits yet")
+    sha, short_sha, committed = head.stdout.split()
+    dirty = bool(_git(work_tree, "status", "--porcelain", "-z", "--untracked-files=all").stdout)
+    digest = None
+    if dirty:
+        diff = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=work_tree, capture_output=True).stdout
+        names = _git(work_tree, "ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0")
+        untracked = ((name, (work_tree / name).read_bytes()) for name in names if name and (work_tree / name).is_file())
+        digest = dirty_digest(diff, untracked)
+    remotes = _git(root, "remote").stdout.split()
+    return GitState(
+        sha=sha,
+        short_sha=short_sha,
+        dirty=dirty,
+        dirty_digest=digest,
+        commit_time=datetime.fromtimestamp(int(committed), UTC),
+        describe=_git(root, "describe", "--tags", "--always", "--dirty").stdout.strip() or None,
+        remote_url=_git(root, "remote", "get-url", remotes[0]).stdout.strip() or None if remotes else None,
+    )
 
 
 def project_folder(root: Path) -> str:

@@ -106,13 +106,11 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
     args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
     args |= {"JOB_OUTPUT_DIR": settings.job.output_dir,
              **labels.oci_build_args(settings.project, git, created), **build_args}
-    if git.sha and not git.dirty and git.commit_time:
-        # The image's own dates (created, history) come from the commit; unlike the
-        # argument below it is no step's input, so it keeps the cache across commits.
-        args["SOURCE_DATE_EPOCH"] = str(int(git.commit_time.timestamp()))
     image_labels = labels.for_image(settings.project, git, tags[0].rsplit(":", 1)[1])
     if reproducible:
-        args["REPRODUCIBLE_EPOCH"] = args["SOURCE_DATE_EPOCH"]
+        # The image's own dates (created, history) and its files' come from the commit. An
+        # everyday build keeps the time it was built: `inv rmi --keep` orders builds by it.
+        args["SOURCE_DATE_EPOCH"] = args["REPRODUCIBLE_EPOCH"] = str(int(git.commit_time.timestamp()))
         image_labels[labels.REPRODUCIBLE] = "true"
         output = output or f"type=docker,name={tags[0]},dest=-,rewrite-timestamp=true"
     return commands.buildx_build(context or settings.root, tags, image_labels, args, platform=platform,
