@@ -3,6 +3,8 @@
 # default is pinned by digest, as tags move: `inv base` says whether the tag has moved since, and
 # `inv base --update` moves the pin. A BASE_IMAGE given in .env or the environment wins.
 ARG BASE_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+# `inv build --reproducible` sets it to `reproducible` (see the end of this file).
+ARG BUILD_MODE=everyday
 
 # --- uv, the installer: a stage of its own, mounted where needed, never part of the image ------
 FROM ${BASE_IMAGE} AS uv
@@ -26,37 +28,47 @@ FROM scratch AS locked
 COPY --from=lock /requirements.lock /
 
 # --- the image: the base, the job's requirements in /opt/venv, and src/ ------------------------
-FROM ${BASE_IMAGE}
-# Set only by `inv build --reproducible`, to the commit's time. Every step below depends on it,
-# so that a reproducible build never reuses a layer built before the commit (whose files would
-# be dated otherwise); everyday builds leave it empty, and their cache serves every commit.
-ARG REPRODUCIBLE_EPOCH=""
+# Every step below dates each file it writes 1 January 1980 (the earliest date a zip file holds):
+# it notes the time it starts, and `find -newermt` then finds what it changed. So a layer depends
+# on its inputs alone, never on the day it was built, and serves every commit from the cache.
+# Files the engine mounts into a step (/etc/hosts, ...) cannot be dated, hence `|| true`. Mounts
+# go below a tmpfs at /mnt, which the base image has: a mount whose target is missing makes the
+# builder create and remove a stub, which leaves its folder dated by the build.
+FROM ${BASE_IMAGE} AS dependencies
 # Where the job writes: output_dir of the job contract (pyproject.toml), passed by `inv build`.
 ARG JOB_OUTPUT_DIR=/app/output
-# The user's password-change day is left blank: useradd would write today's, and the image would
-# differ from one built on another day.
-RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app \
+# The user's password-change day is left blank: useradd would write today's.
+RUN started="$(date +%s)" \
+ && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app \
  && sed -i -E 's/^(app:[^:]*):[0-9]*:/\1::/' /etc/shadow \
- && mkdir -p "${JOB_OUTPUT_DIR}" \
- && chown app:app "${JOB_OUTPUT_DIR}"
+ && mkdir -p /app "${JOB_OUTPUT_DIR}" \
+ && chown app:app "${JOB_OUTPUT_DIR}" \
+ && find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} +
 
 # The system libraries the job needs (system-packages.txt: one Debian package a line, e.g.
 # libgomp1 for lightgbm and xgboost), in a layer of their own before the requirements, so that a
 # changed requirements.txt does not install them again. apt's downloads stay in BuildKit's cache,
-# not in the image, and so do apt's and dpkg's logs, which hold the time of the build; an empty
-# list installs nothing. A line `name=version` pins a version, so the versions are the list's to
-# pin (DL3008), and the list is split into words on purpose (SC2086).
+# not in the image; apt's and dpkg's logs, which hold the time of the build, are emptied (a file
+# deleted from the base leaves a mark dated by the build). An empty list installs nothing. A line
+# `name=version` pins a version, so the versions are the list's to pin (DL3008), and the list is
+# split into words on purpose (SC2086).
 # hadolint ignore=DL3008,SC2086
-RUN --mount=type=bind,source=system-packages.txt,target=/tmp/system-packages.txt \
+RUN --mount=type=tmpfs,target=/mnt \
+    --mount=type=bind,source=system-packages.txt,target=/mnt/system-packages.txt \
     --mount=type=cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
-    packages="$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' /tmp/system-packages.txt)" \
+    started="$(date +%s)" \
+ && packages="$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' /mnt/system-packages.txt)" \
  && if [ -n "$packages" ]; then \
-      rm -f /etc/apt/apt.conf.d/docker-clean \
+      : > /etc/apt/apt.conf.d/docker-clean \
       && apt-get update -qq \
       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages \
-      && rm -f /var/log/apt/*.log /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache; \
-    fi
+      && for log in /var/log/apt/history.log /var/log/apt/term.log /var/log/apt/eipp.log.xz /var/log/dpkg.log \
+                    /var/log/alternatives.log /var/cache/ldconfig/aux-cache; do \
+           if [ -e "$log" ]; then : > "$log"; fi; \
+         done; \
+    fi \
+ && find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} +
 
 # The requirements, exactly as requirements.lock pins them, each file checked against its hash,
 # before the code, so that a code-only change reuses this layer. uv installs several times faster
@@ -64,48 +76,63 @@ RUN --mount=type=bind,source=system-packages.txt,target=/tmp/system-packages.txt
 # (one per Python version) and synced to the lock, so a changed lock installs and byte-compiles
 # only what changed; the copy of it becomes the layer. uv checks hashes only of what it installs,
 # so every package whose entry in the lock (version or hashes) differs from the lock the cached
-# virtualenv was last synced to is installed again, and checked. `inv build --reproducible` sets
-# REPRODUCIBLE_EPOCH to the commit's time instead: a fresh virtualenv, bytecode that records
-# hashes rather than times, and every file dated by the commit, so that the layer depends on the
-# lock alone. Bytecode is compiled here, once, rather than by every container start, but not for
-# the packages' own test suites (more than half the files of pandas, scipy and scikit-learn),
-# which a job never imports. One process: with the cache warm it only checks, and a worker pool
-# costs more than that. Some packages ship .py files that are not Python (templates, say):
-# compileall counts them as failures, which must not fail the build. The lists of changed
-# packages are written in the cache, not in the image; a missing list means "all changed", which
-# is why a failing first command of those pipes may pass (DL4006), and the names of the changed
-# packages are split into words on purpose (SC2046).
+# virtualenv was last synced to is installed again, and checked. A reproducible build makes a
+# fresh virtualenv instead, with bytecode that records hashes rather than times, so that the
+# layer depends on the lock alone. Bytecode is compiled here, once, rather than by every
+# container start, but not for the packages' own test suites (more than half the files of
+# pandas, scipy and scikit-learn), which a job never imports. One process: with the cache warm it
+# only checks, and a worker pool costs more than that. Some packages ship .py files that are not
+# Python (templates, say): compileall counts them as failures, which must not fail the build.
+# A missing list of the last lock means "all changed", which is why a failing first command of
+# those pipes may pass (DL4006); the changed packages' names are split into words on purpose
+# (SC2046).
+ARG BUILD_MODE
 # hadolint ignore=DL4006,SC2046
-RUN --mount=from=uv,source=/usr/local/bin/uv,target=/usr/local/bin/uv \
-    --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
-    --mount=type=cache,target=/root/.cache/uv \
-    --mount=type=cache,target=/opt/venvs,sharing=locked \
-    export UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
- && if [ -n "$REPRODUCIBLE_EPOCH" ]; then venv=/opt/venv bytecode=unchecked-hash; \
-    else venv="/opt/venvs/$(python -c 'import sys; print(sys.version.split()[0])')" bytecode=timestamp; fi \
- && { [ -x "$venv/bin/python" ] || uv venv --quiet --relocatable "$venv"; } \
+RUN --mount=type=tmpfs,target=/mnt \
+    --mount=from=uv,source=/usr/local/bin/uv,target=/mnt/uv \
+    --mount=type=bind,source=requirements.lock,target=/mnt/requirements.lock \
+    --mount=type=cache,target=/mnt/uv-cache \
+    --mount=type=cache,target=/mnt/venvs,sharing=locked \
+    started="$(date +%s)" \
+ && export UV_CACHE_DIR=/mnt/uv-cache UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
+ && if [ "$BUILD_MODE" = reproducible ]; then venv=/opt/venv bytecode=unchecked-hash; \
+    else venv="/mnt/venvs/$(python -c 'import sys; print(sys.version.split()[0])')" bytecode=timestamp; fi \
+ && { [ -x "$venv/bin/python" ] || /mnt/uv venv --quiet --relocatable "$venv"; } \
  && entries() { awk '/^[A-Za-z0-9]/ { if (e) print e; e = "" } /^[A-Za-z0-9]|--hash=/ { e = e $0 } \
                      END { if (e) print e }' "$1" | tr -d ' \\' | sort; } \
- && entries /tmp/requirements.lock > /opt/venvs/wanted \
- && { entries "$venv.synced" 2>/dev/null || true; } | comm -13 - /opt/venvs/wanted | sed 's/==.*//' > /opt/venvs/changed \
- && uv pip sync --require-hashes $(sed 's/^/--reinstall-package=/' /opt/venvs/changed) \
-      --python "$venv/bin/python" /tmp/requirements.lock \
+ && entries /mnt/requirements.lock > /mnt/wanted \
+ && { entries "$venv.synced" 2>/dev/null || true; } | comm -13 - /mnt/wanted | sed 's/==.*//' > /mnt/changed \
+ && /mnt/uv pip sync --require-hashes $(sed 's/^/--reinstall-package=/' /mnt/changed) \
+      --python "$venv/bin/python" /mnt/requirements.lock \
  && { "$venv/bin/python" -m compileall -qq --invalidation-mode "$bytecode" -x '/tests?/' "$venv/lib" || true; } \
- && { [ "$venv" = /opt/venv ] || { cp -a "$venv" /opt/venv && cp /tmp/requirements.lock "$venv.synced"; }; } \
+ && { [ "$venv" = /opt/venv ] || { cp -a "$venv" /opt/venv && cp /mnt/requirements.lock "$venv.synced"; }; } \
  && rm -f /opt/venv/.lock \
- && if [ -n "$REPRODUCIBLE_EPOCH" ]; then find /opt/venv -exec touch -h -d "@$REPRODUCIBLE_EPOCH" {} +; fi
+ && if [ "$BUILD_MODE" = reproducible ]; then \
+      find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} +; \
+    fi
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
-# What .dockerignore lets in: src/, and any folder of files the job reads that you allow there
-# (`!configs/`), each at the same path below /app as below the project root, so that a path
-# relative to the root, or to the code, finds it here too. src/ is not byte-compiled: Python
-# compiles it in milliseconds at start, while a RUN step would add a quarter of a second to every
-# code-only build.
+
+# --- the code: what .dockerignore lets in -----------------------------------------------------
+# src/, and any folder of files the job reads that you allow there (`!configs/`), each at the
+# same path below /app as below the project root, so that a path relative to the root, or to the
+# code, finds it here too. src/ is not byte-compiled: Python compiles it in milliseconds at
+# start, while a RUN step would add a quarter of a second to every code-only build.
+FROM dependencies AS code-everyday
 COPY . .
 
+# A reproducible build copies the commit's files, which `inv build --reproducible` dates 1980 as
+# above; the copy leaves /app, and the engine's mounts leave /etc, dated by the build, so one
+# more step dates those two.
+FROM dependencies AS code-reproducible
+COPY . .
+RUN touch -h -d @315532800 /app /etc
+
+# hadolint ignore=DL3006
+FROM code-${BUILD_MODE}
 # OCI labels, filled in by `inv build` (empty with a plain `docker build .`). They come last so
 # that a new commit changes no layer above.
 ARG GIT_SHA="" BUILD_DATE="" VERSION="" SOURCE_URL="" TITLE=app-name

@@ -82,27 +82,6 @@ def buildx_version(output: str) -> str | None:
     return words[1].lstrip("v") if len(words) >= 2 and "buildx" in words[0] else None
 
 
-def builder_driver(inspect_output: str) -> str | None:
-    """The current builder's driver (`docker`, `docker-container`, ...) from `docker buildx inspect`."""
-    found = re.search(r"^Driver:\s*(\S+)", inspect_output, re.M)
-    return found[1] if found else None
-
-
-# A reproducible build dates every file by the commit on export (BuildKit's rewrite-timestamp),
-# which needs an export to an archive; the builder of the classic image store offers none.
-NO_ARCHIVE_EXPORT = (
-    "reproducible builds need BuildKit's export to an archive, which the builder of the classic image store "
-    "(the docker driver) does not offer; turn on the containerd image store (Docker Desktop: Settings, General, "
-    "\"Use containerd for pulling and storing images\"; Docker Engine: \"features\": "
-    "{\"containerd-snapshotter\": true} in daemon.json), or use another builder: "
-    "`docker buildx create --use --driver docker-container`"
-)
-
-
-def archive_export_problem(store: str, driver: str | None) -> str | None:
-    return NO_ARCHIVE_EXPORT if store == CLASSIC and driver == "docker" else None
-
-
 def buildkit_version(inspect_output: str) -> str | None:
     """BuildKit's version from `docker buildx inspect`; None when the builder does not say (some
     distributions' engines report `v0.0.0+unknown` for the BuildKit built into them)."""

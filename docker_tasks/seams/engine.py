@@ -106,23 +106,14 @@ def builder_versions() -> tuple[str | None, str | None]:
     return stores.buildx_version(plugin.stdout), stores.buildkit_version(builder.stdout)
 
 
-def builder_driver() -> str | None:
-    """The driver of buildx's current builder: `docker` is the engine's own BuildKit."""
-    return stores.builder_driver(_docker_cli("buildx", "inspect").stdout)
-
-
-def run_process(argv: list[str], keep: int = 30, into: list[str] | None = None,
-                show: bool = True) -> tuple[int, list[str]]:
+def run_process(argv: list[str], keep: int = 30, show: bool = True) -> tuple[int, list[str]]:
     """Run a docker CLI command with its output streamed to the user, and return its exit status and
     last lines. In a terminal the output goes there untouched (BuildKit draws its progress, and
     its own summary of a failure); elsewhere it is passed through line by line and kept. With
-    `into`, the command's standard output is piped into that second command (`docker load`); with
     `show` false, the output is only kept."""
     sys.stdout.flush()
     tail: deque[str] = deque(maxlen=keep)
     try:
-        if into:
-            return _run_piped(argv, into, tail)
         if show and sys.stdout.isatty():
             return subprocess.run(argv).returncode, []
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -141,18 +132,6 @@ def _pass_through(lines, tail: deque[str]) -> None:
         sys.stdout.write(line)
         tail.append(line.rstrip("\n"))
     sys.stdout.flush()
-
-
-def _run_piped(argv: list[str], into: list[str], tail: deque[str]) -> tuple[int, list[str]]:
-    terminal = sys.stdout.isatty()
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=None if terminal else subprocess.PIPE) as producer, \
-         subprocess.Popen(into, stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as consumer:
-        producer.stdout.close()  # the consumer holds the pipe now; it sees its end when the producer ends
-        if not terminal:
-            _pass_through((line.decode(errors="replace") for line in producer.stderr), tail)
-        received = consumer.stdout.read().decode(errors="replace").splitlines()
-    tail.extend(received)
-    return (producer.returncode or consumer.returncode), list(tail)
 
 
 def run_container(client, plan: RunPlan):
@@ -367,6 +346,14 @@ def registry_digest(client, reference: str) -> tuple[str, list[str]]:
     with docker_errors():
         data = client.images.get_registry_data(reference)
     return data.id, sorted({f"{p.get('os')}/{p.get('architecture')}" for p in data.attrs.get("Platforms") or []})
+
+
+def untag(client, reference: str) -> None:
+    """Remove one tag; the image goes with it only if nothing else names it. A missing tag is fine."""
+    import docker.errors
+
+    with docker_errors(), suppress(docker.errors.NotFound):
+        client.api.remove_image(reference)
 
 
 def save_image(client, reference: str, destination: Path) -> None:

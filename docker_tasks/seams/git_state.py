@@ -79,9 +79,15 @@ def project_folder(root: Path) -> str:
                           check=True).stdout.strip()
 
 
+# The date of every file of a reproducible build, here and in the Dockerfile: 1 January 1980, the
+# earliest date a zip file can hold. A constant, so that a layer depends on its contents alone.
+FILE_TIME = 315532800
+
+
 def export_commit(root: Path, sha: str, destination: Path) -> None:
-    """Write the files of commit `sha` into `destination`, each dated by the commit, as `git archive`
-    dates them; the project's files land in `destination / project_folder(root)`."""
+    """Write the files of commit `sha` into `destination`, every file and folder dated FILE_TIME;
+    the project's files land in `destination / project_folder(root)`."""
+    import os
     import tarfile
 
     with (subprocess.Popen(["git", "archive", "--format=tar", sha], cwd=root, stdout=subprocess.PIPE,
@@ -92,6 +98,10 @@ def export_commit(root: Path, sha: str, destination: Path) -> None:
         from docker_tasks.errors import TaskError
 
         raise TaskError(f"`git archive {sha}` failed, so the commit's files could not be read; is it still there?")
+    for folder, names, files in os.walk(destination):
+        for name in names + files:
+            os.utime(os.path.join(folder, name), (FILE_TIME, FILE_TIME), follow_symlinks=False)
+    os.utime(destination, (FILE_TIME, FILE_TIME))
 
 
 def build_time(git: GitState, now: datetime) -> datetime:

@@ -1,11 +1,12 @@
 """`inv verify`: rebuild the current commit from nothing and say whether it is the image it was.
 
-The rebuild is exported to an archive, never loaded, so no tag moves; the image is saved next to
-it, and image_archive compares the two.
+The rebuild gets a tag of its own, removed at the end, so no tag of yours moves. Two images with
+the same id are the same; otherwise both are saved and image_archive names where they differ.
 """
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,13 +16,7 @@ from docker_tasks.envfiles import parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
-from docker_tasks.tasks.workflow import (
-    build_command,
-    build_failure,
-    require_archive_export,
-    require_commit,
-    require_lock,
-)
+from docker_tasks.tasks.workflow import build_command, build_failure, require_commit, require_lock
 
 
 def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str | None = None,
@@ -30,39 +25,49 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
     require_commit(git, "inv verify")
     require_lock(settings.root)
     tag = f"{settings.image_name}:{git.short_sha}"
+    rebuild = f"{settings.image_name}:verify-{git.short_sha}-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="verify-") as folder:
-        rebuilt, saved = Path(folder) / "rebuilt.tar", Path(folder) / "image.tar"
         argv = build_command(
-            settings, git, [tag], build_args=dict(parse_assignment(a, environ, flag="--build-arg") for a in build_args),
-            created=git.commit_time, platform=platform or settings.platform, no_cache=True, reproducible=True,
-            output=f"type=docker,name={tag},dest={rebuilt},rewrite-timestamp=true",
-            context=Path(folder) / "commit" / git_state.project_folder(settings.root),
+            settings, git, [rebuild], created=git.commit_time, platform=platform or settings.platform,
+            build_args=dict(parse_assignment(a, environ, flag="--build-arg") for a in build_args),
+            no_cache=True, reproducible=True, context=Path(folder) / "commit" / git_state.project_folder(settings.root),
         )
         if dry_run:
             print(commands.show(argv))
             return
-        require_archive_export()
         client = engine.connect()
         image = engine.inspect(client, "image", tag)
         if image is None:
             raise TaskError(f"there is no image of this commit ({tag}) to compare with; "
                             "build it with `inv build --reproducible`, then run `inv verify`")
         if (image.get("Config", {}).get("Labels") or {}).get(labels.REPRODUCIBLE) != "true":
-            raise TaskError(f"{tag} was built without --reproducible, so its files carry the time of its build and no "
-                            "rebuild can match it; build it with `inv build --reproducible`, then run `inv verify`")
+            raise TaskError(f"{tag} was built without --reproducible, so its files carry the times of its build and "
+                            "no rebuild can match it; build it with `inv build --reproducible`, then run `inv verify`")
         print(f"rebuilding {git.short_sha} without BuildKit's cache, to compare with {tag}")
         git_state.export_commit(settings.root, git.sha, Path(folder) / "commit")
-        status, tail = engine.run_process(argv)
-        if status != 0:
-            raise TaskError(f"the rebuild failed{build_failure(tail)}, so nothing was compared; the failing step's "
-                            "output is above")
-        engine.save_image(client, tag, saved)
-        difference = compare(saved, rebuilt)
+        try:
+            status, tail = engine.run_process(argv, keep=80)
+            if status != 0:
+                raise TaskError(f"the rebuild failed{build_failure(tail)}, so nothing was compared; the failing "
+                                "step's output is above")
+            rebuilt = engine.inspect(client, "image", rebuild)
+            difference = None if rebuilt["Id"] == image["Id"] else differences(client, tag, rebuild, Path(folder))
+        finally:
+            engine.untag(client, rebuild)
     if difference:
         raise TaskError(f"no: the rebuild of {git.short_sha} differs from {tag}, {difference}. That step depends on "
                         "something other than the commit (a time, a download, the machine); README, "
                         "\"Reproducible builds\", lists the usual causes")
-    print(f"✓ yes: rebuilt without cache, {git.short_sha} gives exactly {tag}: the same layers, files and settings")
+    print(f"✓ yes: rebuilt without cache, {git.short_sha} gives exactly {tag} ({image['Id'][:19]}…): the same "
+          "layers, files and settings")
+
+
+def differences(client, image: str, rebuild: str, folder: Path) -> str | None:
+    """Where two images first differ, from `docker save` of each."""
+    ours, theirs = folder / "image.tar", folder / "rebuilt.tar"
+    engine.save_image(client, image, ours)
+    engine.save_image(client, rebuild, theirs)
+    return compare(ours, theirs)
 
 
 def compare(image_path: Path, rebuilt_path: Path) -> str | None:

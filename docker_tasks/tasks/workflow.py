@@ -61,8 +61,6 @@ def build(
     tags = tags_for_build(settings.image_name, own_tag, list(extra_tags))
     if reproducible:
         require_commit(git, "--reproducible")
-        if not dry_run:
-            require_archive_export()
     elif git.problem:
         print(f"warning: {git.problem}, so this build is tagged {tags[0]} instead of a commit SHA; "
               "commit your code (git init; git add -A; git commit) for traceable tags")
@@ -70,28 +68,23 @@ def build(
     if extra_args:
         check_build_args(extra_args, settings.dotenv)
     with tempfile.TemporaryDirectory(prefix="commit-") as folder:
-        # A reproducible build is of the commit's files, dated by the commit, not of the checkout's.
+        # A reproducible build is of the commit's files, not of the checkout's.
         context = Path(folder) / git_state.project_folder(settings.root) if reproducible else settings.root
         argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
                              platform=platform or settings.platform, no_cache=no_cache, reproducible=reproducible,
                              context=context)
-        load = ["docker", "load"] if reproducible else None
         if dry_run:
             if reproducible:
-                print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated by the commit")
-            print(commands.show(argv) + (f" | {commands.show(load)}" if load else ""))
+                print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated 1980")
+            print(commands.show(argv))
             return tags
         if reproducible:
             git_state.export_commit(settings.root, git.sha, Path(folder))
-        status, tail = engine.run_process(argv, keep=80, into=load)
+        status, tail = engine.run_process(argv, keep=80)
     if status != 0:
         engine.require_buildx()  # checked only now: the common, successful path pays nothing for it
         raise TaskError(f"the build failed{build_failure(tail)}; the failing step's output is above, and "
                         "earlier images and their tags are unchanged")
-    if reproducible:
-        client = engine.connect()
-        for tag in tags[1:]:
-            engine.tag_image(client, tags[0], *tag.rsplit(":", 1))
     print(f"built {' '.join(tags)}" + (", reproducibly: `inv verify` checks it" if reproducible else ""))
     print("run it with: inv run")
     return tags
@@ -99,22 +92,20 @@ def build(
 
 def build_command(settings: Settings, git, tags: list[str], *, build_args: Mapping[str, str], created: datetime,
                   platform: str | None = None, no_cache: bool = False, reproducible: bool = False,
-                  output: str | None = None, context: Path | None = None) -> list[str]:
-    """The `docker buildx build` of a build: its arguments, labels and, for a reproducible one, the
-    export that dates every newer file by the commit (BuildKit's rewrite-timestamp, which only an
-    export to an archive offers: `--load` refuses it)."""
+                  context: Path | None = None) -> list[str]:
+    """The `docker buildx build` of a build: its arguments and labels. A reproducible one builds the
+    Dockerfile's reproducible stages, and is dated by its commit (SOURCE_DATE_EPOCH: the image's
+    created date and history); an everyday one keeps the time it was built, which `inv rmi --keep`
+    orders builds by."""
     args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
     args |= {"JOB_OUTPUT_DIR": settings.job.output_dir,
              **labels.oci_build_args(settings.project, git, created), **build_args}
     image_labels = labels.for_image(settings.project, git, tags[0].rsplit(":", 1)[1])
     if reproducible:
-        # The image's own dates (created, history) and its files' come from the commit. An
-        # everyday build keeps the time it was built: `inv rmi --keep` orders builds by it.
-        args["SOURCE_DATE_EPOCH"] = args["REPRODUCIBLE_EPOCH"] = str(int(git.commit_time.timestamp()))
+        args |= {"BUILD_MODE": "reproducible", "SOURCE_DATE_EPOCH": str(int(git.commit_time.timestamp()))}
         image_labels[labels.REPRODUCIBLE] = "true"
-        output = output or f"type=docker,name={tags[0]},dest=-,rewrite-timestamp=true"
     return commands.buildx_build(context or settings.root, tags, image_labels, args, platform=platform,
-                                 no_cache=no_cache, output=output)
+                                 no_cache=no_cache)
 
 
 def require_lock(root: Path) -> None:
@@ -123,13 +114,6 @@ def require_lock(root: Path) -> None:
     found = lockfile.problem((root / "requirements.txt").read_text(), lock.read_text() if lock.is_file() else None)
     if found:
         raise TaskError(found)
-
-
-def require_archive_export() -> None:
-    """Refuse a reproducible build that this engine's builder cannot export, before building anything."""
-    problem = stores.archive_export_problem(engine.describe(engine.connect()).store, engine.builder_driver())
-    if problem:
-        raise TaskError(problem)
 
 
 def require_commit(git, option: str) -> None:

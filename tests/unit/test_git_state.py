@@ -75,3 +75,25 @@ def test_clean_builds_are_dated_by_their_commit():
     assert build_time(GitState(sha="a", commit_time=committed), NOW) == committed
     assert build_time(GitState(sha="a", dirty=True, commit_time=committed), NOW) == NOW
     assert build_time(GitState(), NOW) == NOW
+
+
+def test_the_dockerfile_dates_files_as_the_exported_commit_does():
+    from pathlib import Path
+
+    from docker_tasks.seams.git_state import FILE_TIME
+
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    assert dockerfile.count(f"touch -h -d @{FILE_TIME} ") == 4  # three dependency steps and the code's folders
+
+
+def test_an_exported_commit_dates_every_file_and_folder_alike(repo, tmp_path_factory):
+    from docker_tasks.seams.git_state import FILE_TIME, export_commit
+
+    (repo / "src").mkdir()
+    (repo / "src" / "main.py").write_text("print(1)\n")
+    commit(repo)
+    destination = tmp_path_factory.mktemp("export")
+    export_commit(repo, "HEAD", destination)
+    exported = [destination, *destination.rglob("*")]
+    assert {p.relative_to(destination).as_posix() for p in exported} == {".", "a.txt", "src", "src/main.py"}
+    assert {p.stat().st_mtime for p in exported} == {FILE_TIME}

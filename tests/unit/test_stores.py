@@ -72,10 +72,3 @@ def test_buildkit_version(output, version):
 def test_unpacked_size_means_the_same_on_both_stores(listed, inspected, store, unpacked):
     assert stores.unpacked_size(listed, inspected, store) == unpacked
 
-
-def test_the_builders_driver_and_whether_it_can_export_an_archive():
-    assert stores.builder_driver("Name:          default\nDriver:        docker\nLast Activity: x\n") == "docker"
-    assert stores.builder_driver("nothing") is None
-    assert stores.archive_export_problem(stores.CLASSIC, "docker") == stores.NO_ARCHIVE_EXPORT
-    assert stores.archive_export_problem(stores.CLASSIC, "docker-container") is None
-    assert stores.archive_export_problem(stores.CONTAINERD, "docker") is None
