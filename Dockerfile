@@ -125,11 +125,13 @@ FROM dependencies AS code-everyday
 COPY . .
 
 # A reproducible build copies the commit's files, which `inv build --reproducible` dates 1980 as
-# above; the copy leaves /app, and the engine's mounts leave /etc, dated by the build, so one
-# more step dates those two.
+# above, with their dates and as root's, as COPY does; but COPY would date /app by the build.
+# The engine's mounts leave /etc dated by the build too, so the step dates those two folders.
 FROM dependencies AS code-reproducible
-COPY . .
-RUN touch -h -d @315532800 /app /etc
+RUN --mount=type=tmpfs,target=/mnt \
+    --mount=type=bind,target=/mnt/context \
+    cp -R --preserve=mode,timestamps /mnt/context/. /app/ \
+ && touch -h -d @315532800 /app /etc
 
 # hadolint ignore=DL3006
 FROM code-${BUILD_MODE}
