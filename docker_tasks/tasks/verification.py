@@ -27,10 +27,14 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
     tag = f"{settings.image_name}:{git.short_sha}"
     rebuild = f"{settings.image_name}:verify-{git.short_sha}-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="verify-") as folder:
+        # A name of its own: BuildKit keeps the last context sent from a folder of the same name, and
+        # updates only the files that differ, not the dates of folders.
+        commit = Path(folder) / f"commit-{secrets.token_hex(4)}"
         argv = build_command(
-            settings, git, [rebuild], created=git.commit_time, platform=platform or settings.platform,
+            settings, git, [rebuild], created=git.commit_time, own_tag=git.short_sha,
+            platform=platform or settings.platform,
             build_args=dict(parse_assignment(a, environ, flag="--build-arg") for a in build_args),
-            no_cache=True, reproducible=True, context=Path(folder) / "commit" / git_state.project_folder(settings.root),
+            no_cache=True, reproducible=True, context=commit / git_state.project_folder(settings.root),
         )
         if dry_run:
             print(commands.show(argv))
@@ -44,7 +48,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
             raise TaskError(f"{tag} was built without --reproducible, so its files carry the times of its build and "
                             "no rebuild can match it; build it with `inv build --reproducible`, then run `inv verify`")
         print(f"rebuilding {git.short_sha} without BuildKit's cache, to compare with {tag}")
-        git_state.export_commit(settings.root, git.sha, Path(folder) / "commit")
+        git_state.export_commit(settings.root, git.sha, commit)
         try:
             status, tail = engine.run_process(argv, keep=80)
             if status != 0:
@@ -55,11 +59,17 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
         finally:
             engine.untag(client, rebuild)
     if difference:
-        raise TaskError(f"no: the rebuild of {git.short_sha} differs from {tag}, {difference}. That step depends on "
-                        "something other than the commit (a time, a download, the machine); README, "
+        cause = (SETTINGS_CAUSE if difference.startswith(SETTINGS_ONLY) else
+                 "That step depends on something other than the commit (a time, a download, the machine)")
+        raise TaskError(f"no: the rebuild of {git.short_sha} differs from {tag}, {difference}. {cause}; README, "
                         "\"Reproducible builds\", lists the usual causes")
     print(f"✓ yes: rebuilt without cache, {git.short_sha} gives exactly {tag} ({image['Id'][:19]}…): the same "
           "layers, files and settings")
+
+
+SETTINGS_ONLY = "not in its files but in its settings"
+SETTINGS_CAUSE = ("Was the image built with other settings (BASE_IMAGE, --platform, --build-arg) than this check "
+                  "was given?")
 
 
 def differences(client, image: str, rebuild: str, folder: Path) -> str | None:
@@ -86,7 +96,7 @@ def compare(image_path: Path, rebuilt_path: Path) -> str | None:
     if len(mine) != len(other):
         return f"in its number of layers: {len(mine)} in the image, {len(other)} in the rebuild"
     fields = image_archive.config_differences(ours.config, theirs.config)
-    return f"not in its files but in its settings: {', '.join(fields[:5])}"
+    return f"{SETTINGS_ONLY}: {', '.join(fields[:5])}"
 
 
 def shorten(step: str, width: int = 90) -> str:

@@ -68,11 +68,13 @@ def build(
     if extra_args:
         check_build_args(extra_args, settings.dotenv)
     with tempfile.TemporaryDirectory(prefix="commit-") as folder:
-        # A reproducible build is of the commit's files, not of the checkout's.
+        # A reproducible build is of the commit's files, not of the checkout's; from a folder whose
+        # name is new, since BuildKit updates the context it kept from a folder of the same name
+        # only where files differ, not the dates of folders.
         context = Path(folder) / git_state.project_folder(settings.root) if reproducible else settings.root
         argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
-                             platform=platform or settings.platform, no_cache=no_cache, reproducible=reproducible,
-                             context=context)
+                             own_tag=own_tag, platform=platform or settings.platform, no_cache=no_cache,
+                             reproducible=reproducible, context=context)
         if dry_run:
             if reproducible:
                 print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated 1980")
@@ -91,7 +93,7 @@ def build(
 
 
 def build_command(settings: Settings, git, tags: list[str], *, build_args: Mapping[str, str], created: datetime,
-                  platform: str | None = None, no_cache: bool = False, reproducible: bool = False,
+                  own_tag: str, platform: str | None = None, no_cache: bool = False, reproducible: bool = False,
                   context: Path | None = None) -> list[str]:
     """The `docker buildx build` of a build: its arguments and labels. A reproducible one builds the
     Dockerfile's reproducible stages, and is dated by its commit (SOURCE_DATE_EPOCH: the image's
@@ -100,7 +102,7 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
     args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
     args |= {"JOB_OUTPUT_DIR": settings.job.output_dir,
              **labels.oci_build_args(settings.project, git, created), **build_args}
-    image_labels = labels.for_image(settings.project, git, tags[0].rsplit(":", 1)[1])
+    image_labels = labels.for_image(settings.project, git, own_tag)
     if reproducible:
         args |= {"BUILD_MODE": "reproducible", "SOURCE_DATE_EPOCH": str(int(git.commit_time.timestamp()))}
         image_labels[labels.REPRODUCIBLE] = "true"

@@ -87,3 +87,10 @@ def test_the_archive_gives_the_config_digest_and_layers(tmp_path):
 def test_a_step_is_shown_without_buildkits_argument_prefix_and_cut_to_width():
     assert shorten("RUN |2 A=1 B=2 /bin/sh -c set -e   && apt-get update") == "set -e && apt-get update"
     assert shorten("x" * 200, width=10) == "xxxxxxxxx…"
+
+
+def test_a_file_whose_content_differs_is_named_before_a_folder_dated_otherwise(tmp_path):
+    ours = image(tmp_path / "a.tar", [BASE[0], {**BASE[1], "app": (b"", 100)}])
+    theirs = [BASE[0], {**BASE[1], "app": (b"", 200), "app/z.txt": (b"z2", 100)}]
+    found = compare(ours, image(tmp_path / "b.tar", theirs))
+    assert found.endswith("app/z.txt has other content")
