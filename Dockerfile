@@ -31,7 +31,9 @@ COPY --from=lock /requirements.lock /
 # Every step below dates each file it writes 1 January 1980 (the earliest date a zip file holds):
 # it notes the time it starts, and `find -newermt` then finds what it changed. So a layer depends
 # on its inputs alone, never on the day it was built, and serves every commit from the cache.
-# Files the engine mounts into a step (/etc/hosts, ...) cannot be dated, hence `|| true`. Mounts
+# Files the engine mounts into a step (/etc/hosts, ...) cannot be dated, hence `|| true`, and
+# may leave /etc dated by the moment they were mounted, which can fall before that start; so
+# /etc is dated too. Mounts
 # go below a tmpfs at /mnt, which the base image has: a mount whose target is missing makes the
 # builder create and remove a stub, which leaves its folder dated by the build.
 FROM ${BASE_IMAGE} AS dependencies
@@ -43,7 +45,8 @@ RUN started="$(date +%s)" \
  && sed -i -E 's/^(app:[^:]*):[0-9]*:/\1::/' /etc/shadow \
  && mkdir -p /app "${JOB_OUTPUT_DIR}" \
  && chown app:app "${JOB_OUTPUT_DIR}" \
- && find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} +
+ && find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} + \
+ && touch -h -d @315532800 /etc
 
 # The system libraries the job needs (system-packages.txt: one Debian package a line, e.g.
 # libgomp1 for lightgbm and xgboost), in a layer of their own before the requirements, so that a
@@ -68,7 +71,8 @@ RUN --mount=type=tmpfs,target=/mnt \
            if [ -e "$log" ]; then : > "$log"; fi; \
          done; \
     fi \
- && find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} +
+ && find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} + \
+ && touch -h -d @315532800 /etc
 
 # The requirements, exactly as requirements.lock pins them, each file checked against its hash,
 # before the code, so that a code-only change reuses this layer. uv installs several times faster
@@ -108,7 +112,8 @@ RUN --mount=type=tmpfs,target=/mnt \
  && { [ "$venv" = /opt/venv ] || { cp -a "$venv" /opt/venv && cp /mnt/requirements.lock "$venv.synced"; }; } \
  && rm -f /opt/venv/.lock \
  && if [ "$BUILD_MODE" = reproducible ]; then \
-      find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} +; \
+      find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} + \
+      && touch -h -d @315532800 /etc; \
     fi
 
 ENV PATH=/opt/venv/bin:$PATH \
