@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 LOCK_FILE = "requirements.lock"
 HEADER = (
@@ -48,6 +49,12 @@ def problem(requirements: str, lock: str | None) -> str | None:
         return (f"{LOCK_FILE} is older than requirements.txt, whose requirements have changed since; run `inv lock` "
                 "(or `inv reqs --write`), then build again")
     return None
+
+
+def problem_in(root: Path) -> str | None:
+    """`problem` of the project at `root`: its requirements.txt against its lock, if it has one."""
+    lock = root / LOCK_FILE
+    return problem((root / "requirements.txt").read_text(), lock.read_text() if lock.is_file() else None)
 
 
 def pins(lock: str) -> dict[str, str]:

@@ -46,6 +46,11 @@ class Settings:
         return environ.get(name) or self.dotenv.get(name) or None
 
     @property
+    def base_image_arg(self) -> dict[str, str]:
+        """The Dockerfile's BASE_IMAGE argument when one is set; else none, and its pin applies."""
+        return {"BASE_IMAGE": self.base_image} if self.base_image else {}
+
+    @property
     def output_folder(self) -> Path:
         """The folder on this machine that is mounted where the job writes."""
         return self.root / "output"

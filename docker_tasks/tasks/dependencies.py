@@ -150,7 +150,7 @@ def reqs(settings: Settings, *, write: bool, prune: bool, dry_run: bool) -> None
     """Compare requirements.txt with src/'s imports; with `write`, add what is missing and pin every
     line, with `prune` too, remove what nothing imports, and leave a lock that matches."""
     compare_requirements(settings.root, write=write, prune=prune, dry_run=dry_run)
-    if write and not dry_run and lock_problem(settings.root):
+    if write and not dry_run and lockfile.problem_in(settings.root):
         lock(settings)
 
 
@@ -181,19 +181,12 @@ def compare_requirements(root: Path, *, write: bool, prune: bool, dry_run: bool)
     print("wrote requirements.txt")
 
 
-def lock_problem(root: Path) -> str | None:
-    lock_path = root / lockfile.LOCK_FILE
-    return lockfile.problem((root / "requirements.txt").read_text(),
-                            lock_path.read_text() if lock_path.is_file() else None)
-
-
 def lock(settings: Settings, *, upgrade: bool = False, dry_run: bool = False) -> None:
     """Resolve requirements.txt into requirements.lock, in the Dockerfile's `lock` stage: for the
     image's own Python, keeping the current pins unless `upgrade`. Shows what changed."""
     root, path = settings.root, settings.root / lockfile.LOCK_FILE
     with tempfile.TemporaryDirectory() as folder:
-        args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
-        args |= {"LOCK_UPGRADE": "1"} if upgrade else {}
+        args = {**settings.base_image_arg, **({"LOCK_UPGRADE": "1"} if upgrade else {})}
         argv = commands.buildx_build(root, [], {}, args, output=f"type=local,dest={folder}", target="locked",
                                      no_cache_filter="lock", progress="plain")
         if dry_run:

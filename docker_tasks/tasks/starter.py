@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from docker_tasks import lockfile
 from docker_tasks.envfiles import parse_env_text
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import TASKS_ONLY
@@ -240,7 +241,7 @@ def doctor(root: Path, environ: Mapping[str, str]) -> None:
             checks.append(Check(None, dependencies.UNIMPORTED.format(names=", ".join(found.unused))))
     except TaskError as exc:
         checks.append(Check(False, str(exc)))
-    stale = dependencies.lock_problem(root)
+    stale = lockfile.problem_in(root)
     checks.append(Check(stale is None, stale or "requirements.lock matches requirements.txt"))
     checks.append(system_package_check(root))
     checks += job_checks(root)

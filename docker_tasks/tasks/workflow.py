@@ -99,9 +99,8 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
     Dockerfile's reproducible stages, and is dated by its commit (SOURCE_DATE_EPOCH: the image's
     created date and history); an everyday one keeps the time it was built, which `inv rmi --keep`
     orders builds by."""
-    args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
-    args |= {"JOB_OUTPUT_DIR": settings.job.output_dir,
-             **labels.oci_build_args(settings.project, git, created), **build_args}
+    args = {**settings.base_image_arg, "JOB_OUTPUT_DIR": settings.job.output_dir,
+            **labels.oci_build_args(settings.project, git, created), **build_args}
     image_labels = labels.for_image(settings.project, git, own_tag)
     if reproducible:
         args |= {"BUILD_MODE": "reproducible", "SOURCE_DATE_EPOCH": str(int(git.commit_time.timestamp()))}
@@ -112,8 +111,7 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
 
 def require_lock(root: Path) -> None:
     """Refuse to build from a missing or stale requirements.lock, in one line that says what to do."""
-    lock = root / lockfile.LOCK_FILE
-    found = lockfile.problem((root / "requirements.txt").read_text(), lock.read_text() if lock.is_file() else None)
+    found = lockfile.problem_in(root)
     if found:
         raise TaskError(found)
 
