@@ -106,8 +106,9 @@ def explain(exc: BaseException) -> str:
 
 
 
-STEP_ERROR = re.compile(r"^(?:#\d+ )?[\d.]+ (?:error|ERROR): (?P<reason>.+)$")
-STEP_CAUSE = re.compile(r"^(?:#\d+ )?[\d.]+ +cause: (?P<cause>.+)$")
+STEP_PREFIX = r"^(?:#\d+ )?[\d.]+ "  # what BuildKit writes before a line of a step's output: `#9 0.210 `
+STEP_ERROR = re.compile(STEP_PREFIX + r"(?:error|ERROR): (?P<reason>.+)$")
+STEP_CAUSE = re.compile(STEP_PREFIX + r" *cause: (?P<cause>.+)$")
 STEP_EXIT = re.compile(r'process ".*" did not complete successfully: (exit code: \d+)')
 
 

@@ -19,7 +19,7 @@ from docker_tasks import commands, labels, lockfile, records, registry, smoke, s
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
-from docker_tasks.errors import TaskError, failing_step, job_ending, job_hint, merge_failure
+from docker_tasks.errors import STEP_PREFIX, TaskError, failing_step, job_ending, job_hint, merge_failure
 from docker_tasks.run_options import (
     DEFENCES,
     Hardening,
@@ -156,7 +156,7 @@ def build_failure(tail: Sequence[str]) -> str:
     does not hold, else the failing step's own error line, else BuildKit's."""
     hashes = [line for line in tail if any(marker in line for marker in HASH_TROUBLE)]
     if hashes:
-        found = re.sub(r"^(?:#\d+ )?[\d.]+ ", "", hashes[-1]).strip()
+        found = re.sub(STEP_PREFIX, "", hashes[-1]).strip()
         return (f": {lockfile.LOCK_FILE} does not match the files the package index serves ({found[:200]}); "
                 "it was edited by hand, or a release was replaced: run `inv lock`, and build again")
     reason = failing_step(tail)
