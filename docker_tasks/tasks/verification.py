@@ -16,7 +16,7 @@ from docker_tasks.envfiles import parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
-from docker_tasks.tasks.workflow import build_command, build_failure, require_commit, require_lock
+from docker_tasks.tasks.workflow import build_command, build_failure, commit_context, require_commit, require_lock
 
 
 def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str | None = None,
@@ -26,15 +26,12 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
     require_lock(settings.root)
     tag = f"{settings.image_name}:{git.short_sha}"
     rebuild = f"{settings.image_name}:verify-{git.short_sha}-{secrets.token_hex(3)}"
-    with tempfile.TemporaryDirectory(prefix="verify-") as folder:
-        # A name of its own: BuildKit keeps the last context sent from a folder of the same name, and
-        # updates only the files that differ, not the dates of folders.
-        commit = Path(folder) / f"commit-{secrets.token_hex(4)}"
+    with tempfile.TemporaryDirectory(prefix="commit-") as folder:
         argv = build_command(
             settings, git, [rebuild], created=git.commit_time, own_tag=git.short_sha,
             platform=platform or settings.platform,
             build_args=dict(parse_assignment(a, environ, flag="--build-arg") for a in build_args),
-            no_cache=True, reproducible=True, context=commit / git_state.project_folder(settings.root),
+            no_cache=True, reproducible=True, context=commit_context(settings, Path(folder)),
         )
         if dry_run:
             print(commands.show(argv))
@@ -48,7 +45,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
             raise TaskError(f"{tag} was built without --reproducible, so its files carry the times of its build and "
                             "no rebuild can match it; build it with `inv build --reproducible`, then run `inv verify`")
         print(f"rebuilding {git.short_sha} without BuildKit's cache, to compare with {tag}")
-        git_state.export_commit(settings.root, git.sha, commit)
+        git_state.export_commit(settings.root, git.sha, Path(folder))
         try:
             status, tail = engine.run_process(argv, keep=80)
             if status != 0:
@@ -73,7 +70,7 @@ SETTINGS_CAUSE = ("Was the image built with other settings (BASE_IMAGE, --platfo
 
 
 def differences(client, image: str, rebuild: str, folder: Path) -> str | None:
-    """Where two images first differ, from `docker save` of each."""
+    """Where two images first differ, from `docker save` of each, written into `folder`."""
     ours, theirs = folder / "image.tar", folder / "rebuilt.tar"
     engine.save_image(client, image, ours)
     engine.save_image(client, rebuild, theirs)

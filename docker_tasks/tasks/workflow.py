@@ -68,10 +68,7 @@ def build(
     if extra_args:
         check_build_args(extra_args, settings.dotenv)
     with tempfile.TemporaryDirectory(prefix="commit-") as folder:
-        # A reproducible build is of the commit's files, not of the checkout's; from a folder whose
-        # name is new, since BuildKit updates the context it kept from a folder of the same name
-        # only where files differ, not the dates of folders.
-        context = Path(folder) / git_state.project_folder(settings.root) if reproducible else settings.root
+        context = commit_context(settings, Path(folder)) if reproducible else settings.root
         argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
                              own_tag=own_tag, platform=platform or settings.platform, no_cache=no_cache,
                              reproducible=reproducible, context=context)
@@ -90,6 +87,14 @@ def build(
     print(f"built {' '.join(tags)}" + (", reproducibly: `inv verify` checks it" if reproducible else ""))
     print("run it with: inv run")
     return tags
+
+
+def commit_context(settings: Settings, folder: Path) -> Path:
+    """Where a reproducible build's context lies in `folder`, into which the commit's files are
+    exported: at the project's place in its repository. A reproducible build is of the commit's
+    files, not the checkout's, and `folder` must be new (as tempfile's are): BuildKit updates the
+    context it kept from a folder of the same name only where files differ, not the dates of folders."""
+    return folder / git_state.project_folder(settings.root)
 
 
 def build_command(settings: Settings, git, tags: list[str], *, build_args: Mapping[str, str], created: datetime,
