@@ -92,15 +92,16 @@ def entry_difference(path: str, ours: Entry | None, theirs: Entry | None) -> str
 def first_file_difference(ours: dict[str, Entry], theirs: dict[str, Entry]) -> str | None:
     """The first file that differs, in path order: one whose content differs, or that only one side
     has, before one that differs only in its date or other metadata, which is often a consequence."""
-    differing = [path for path in sorted(ours.keys() | theirs.keys()) if ours.get(path) != theirs.get(path)]
+    differing = [path for path in ours.keys() | theirs.keys() if ours.get(path) != theirs.get(path)]
 
-    def in_content(path: str) -> bool:
+    def only_metadata(path: str) -> bool:
         mine, other = ours.get(path), theirs.get(path)
-        return mine is None or other is None or (mine.content, mine.size) != (other.content, other.size)
+        return mine is not None and other is not None and (mine.content, mine.size) == (other.content, other.size)
 
-    for path in sorted(differing, key=lambda path: not in_content(path)):
-        return entry_difference(path, ours.get(path), theirs.get(path))
-    return None
+    if not differing:
+        return None
+    path = min(differing, key=lambda path: (only_metadata(path), path))
+    return entry_difference(path, ours.get(path), theirs.get(path))
 
 
 def config_differences(ours: dict, theirs: dict, prefix: str = "") -> list[str]:
