@@ -40,7 +40,7 @@ def load(**given):
         platform="target platform, e.g. linux/amd64 for an amd64 cluster",
         base_image="base image (default: BASE_IMAGE, else the Dockerfile's pin; see `inv base`)",
         check="then check the image: it imports every module src/ imports, and src/ compiles",
-        reproducible="build so that the commit alone decides the image, for releases (slower; see `inv verify`)",
+        reproducible="build the commit's files so that the commit alone decides the image (see `inv verify`)",
     ),
 )
 def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image=None, check=False,

@@ -75,8 +75,7 @@ def read(root: Path) -> GitState:
 
 def project_folder(root: Path) -> str:
     """Where `root` is within its repository: `` at the top, `jobs/churn/` below it."""
-    return subprocess.run(["git", "rev-parse", "--show-prefix"], cwd=root, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return _git(root, "rev-parse", "--show-prefix").stdout.strip()
 
 
 # The date of every file of a reproducible build, here and in the Dockerfile: 1 January 1980, the
@@ -105,7 +104,8 @@ def export_commit(root: Path, sha: str, destination: Path) -> None:
 
 
 def build_time(git: GitState, now: datetime) -> datetime:
-    """A clean build is dated by its commit, so rebuilding it unchanged gives the same image."""
+    """The date in a build's OCI `created` label: a clean build's is its commit's, so that the label
+    stays the same when the commit is built again."""
     return git.commit_time if git.sha and not git.dirty and git.commit_time else now
 
 
