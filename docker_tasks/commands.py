@@ -15,6 +15,13 @@ from docker_tasks.run_options import TMPFS, RunPlan, gpus_flag
 
 MASK = "***"
 
+# Where a build goes: into the engine, with its layers uncompressed. The containerd image store
+# keeps the layers a build hands it as they come, and gzipping the virtualenv's few hundred MB
+# took more than half of a cold build; the classic store unpacks them anyway. A push compresses
+# them (push_command), for registries and the clients that pull from them.
+LOAD = "type=docker,compression=uncompressed"
+PUSH_COMPRESSIONS = ("gzip", "zstd")
+
 
 def buildx_build(
     context: Path,
@@ -29,11 +36,10 @@ def buildx_build(
     target: str | None = None,
     no_cache_filter: str | None = None,
 ) -> list[str]:
-    """The build: loaded into the engine, unless `output` names another exporter (BuildKit's
+    """The build: loaded into the engine (LOAD), unless `output` names another exporter (BuildKit's
     --output syntax). Provenance attestations are left out: they record the time of the build, so
     an image that carried one could never be built twice the same."""
-    argv = ["docker", "buildx", "build", "--output", output] if output else ["docker", "buildx", "build", "--load"]
-    argv += ["--provenance", "false", "--progress", progress]
+    argv = ["docker", "buildx", "build", "--output", output or LOAD, "--provenance", "false", "--progress", progress]
     for tag in tags:
         argv += ["--tag", tag]
     for key, value in labels.items():
@@ -49,6 +55,22 @@ def buildx_build(
     if no_cache_filter:
         argv += ["--no-cache-filter", no_cache_filter]
     return [*argv, str(context)]
+
+
+def push_command(target: str, compression: str, metadata_file: Path | None, progress: str = "auto") -> list[str]:
+    """The push of a local image to `target` (registry/name:tag), its layers compressed on the way.
+    BuildKit builds a Dockerfile of one line, `FROM image` (push_dockerfile, on standard input),
+    which gives the very image: the same config and layers. `docker push` would send the layers as
+    the containerd store keeps them, uncompressed, which some pullers cannot read."""
+    output = f"type=image,name={target},push=true,compression={compression},force-compression=true"
+    if compression == "zstd":  # the standard's media type for it; Docker's own types have no zstd
+        output += ",oci-mediatypes=true"
+    argv = ["docker", "buildx", "build", "--output", output, "--provenance", "false", "--progress", progress]
+    return [*argv, "--metadata-file", str(metadata_file), "-"] if metadata_file else [*argv, "-"]
+
+
+def push_dockerfile(image: str) -> str:
+    return f"FROM {image}\n"
 
 
 def docker_run(plan: RunPlan) -> list[str]:

@@ -74,35 +74,54 @@ def explain_registry_error(message: str, server: str) -> str:
 
 @dataclass
 class Outcome:
-    """How a push or pull ended: the digest the registry reported, or the error it gave."""
+    """How a pull ended: the digest the registry reported, or the error it gave."""
 
     digest: str | None = None
     error: str | None = None
 
 
-# The digest a push or a pull reports in a status line: `1.0: digest: sha256:... size: 406` after a
-# push, `Digest: sha256:...` after a pull. The containerd image store sends only that line; the
-# classic store also sends it as an `aux` object.
-DIGEST_LINE = re.compile(r"(?:^|: )digest: (sha256:[0-9a-f]{64})\b", re.IGNORECASE)
+# The digest a pull reports in a status line, `Digest: sha256:...`.
+DIGEST_LINE = re.compile(r"^digest: (sha256:[0-9a-f]{64})\b", re.IGNORECASE)
 
-FINISHED_LAYER = {"Pushed": "pushed", "Layer already exists": "already there", "Pull complete": "pulled",
-                  "Already exists": "already there"}
+FINISHED_LAYER = {"Pull complete": "pulled", "Already exists": "already there"}
 
 
 def layer_lines(events: Iterable[dict]) -> Iterator[str | Outcome]:
-    """Turn the engine's JSON progress into one line per finished layer, then the outcome."""
+    """Turn the engine's JSON progress of a pull into one line per finished layer, then the outcome."""
     digest = None
     for event in events:
         if "error" in event or "errorDetail" in event:
             yield Outcome(digest, (event.get("errorDetail") or {}).get("message") or event.get("error"))
             return
         status = event.get("status", "")
-        if event.get("id") and (status in FINISHED_LAYER or status.startswith("Mounted from")):
-            yield f"  layer {event['id']}: {FINISHED_LAYER.get(status, 'mounted')}"
-        digest = (event.get("aux") or {}).get("Digest") or digest
+        if event.get("id") and status in FINISHED_LAYER:
+            yield f"  layer {event['id']}: {FINISHED_LAYER[status]}"
         found = DIGEST_LINE.search(status)
         digest = found.group(1) if found else digest
     yield Outcome(digest)
+
+
+# BuildKit's plain progress line for a layer that reached the registry: `#6 pushing layer 44dbf56fc878
+# done`, with the seconds it took before `done` on the classic store.
+PUSHED_LAYER = re.compile(r"^#\d+ pushing layer ([0-9a-f]+)(?: [\d.]+s)? done$")
+
+
+def push_progress(line: str) -> str | None:
+    """One line a layer pushed, from BuildKit's progress; the other lines are not shown."""
+    found = PUSHED_LAYER.match(line)
+    return f"  layer {found[1]}: pushed" if found else None
+
+
+def push_error(tail: Iterable[str]) -> str:
+    """What BuildKit said went wrong with a push: its last `ERROR:` line."""
+    errors = [line.split("ERROR:", 1)[1].strip() for line in tail if "ERROR:" in line]
+    return errors[-1] if errors else "the push failed, and BuildKit gave no reason"
+
+
+def pushed(metadata: dict) -> tuple[str | None, str | None]:
+    """The digest of what the registry holds now, and of the image's config, from the metadata
+    file of a push (`docker buildx build --metadata-file`)."""
+    return metadata.get("containerimage.digest"), metadata.get("containerimage.config.digest")
 
 
 def image_platform(image: dict) -> str:
@@ -132,12 +151,15 @@ def read_pushes(root: Path) -> list[dict]:
         return []
 
 
-def record_push(root: Path, *, reference: str, digest: str, image_id: str, when: datetime) -> None:
-    """Append a push to the local, git-ignored record that `inv images` shows."""
+def record_push(root: Path, *, reference: str, digest: str, image_id: str, when: datetime,
+                config: str | None = None, compression: str | None = None) -> None:
+    """Append a push to the local, git-ignored record that `inv images` shows. `config` is the digest
+    of the image's config, the same in the registry as here: the pushed layers are compressed, so the
+    registry's manifest digest differs from the local image id on the containerd store."""
     path = root / PUSH_RECORD
     path.parent.mkdir(exist_ok=True)
-    pushes = read_pushes(root) + [{"reference": reference, "digest": digest, "image_id": image_id,
-                                   "pushed_at": when.isoformat(timespec="seconds")}]
+    pushes = read_pushes(root) + [{"reference": reference, "digest": digest, "image_id": image_id, "config": config,
+                                   "compression": compression, "pushed_at": when.isoformat(timespec="seconds")}]
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(pushes, indent=2) + "\n")
     tmp.replace(path)

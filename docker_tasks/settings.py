@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from docker_tasks import job as job_contract
+from docker_tasks.commands import PUSH_COMPRESSIONS
 from docker_tasks.envfiles import read_env_file
 from docker_tasks.errors import TaskError
 from docker_tasks.job import Job
@@ -19,6 +20,7 @@ DEFAULTS: dict[str, str | None] = {
     "REGISTRY": None,
     "KEEP_BUILDS": "3",
     "PLATFORM": None,
+    "PUSH_COMPRESSION": "gzip",  # how `inv push` compresses layers: gzip, or zstd (docker_tasks/commands.py)
 }
 
 # Read by the tasks, never handed to the job from env files: settings and registry credentials.
@@ -34,6 +36,7 @@ class Settings:
     root: Path
     keep_builds: int = 3
     platform: str | None = None
+    push_compression: str = "gzip"
     job: Job = Job()  # the job contract, from pyproject.toml (docker_tasks/job.py)
     dotenv: Mapping[str, str | None] = field(default_factory=dict)  # .env, read once
 
@@ -68,6 +71,14 @@ def parse_keep(value: str, source: str = "--keep") -> int:
     return int(value)
 
 
+def parse_compression(value: str) -> str:
+    """How pushed layers are compressed: gzip, which every client pulls, or zstd."""
+    if value.lower() not in PUSH_COMPRESSIONS:
+        raise TaskError(f"PUSH_COMPRESSION {value!r}: give gzip (every client pulls it) or zstd (smaller and "
+                        "faster to unpack; Docker 23+ and containerd 1.5+ pull it)")
+    return value.lower()
+
+
 def resolve(name: str, flag: str | None, environ: Mapping[str, str], dotenv: Mapping[str, str | None]) -> str | None:
     """The first of flag, environment variable and `.env` entry that is set and not empty."""
     for candidate in (flag, environ.get(name), dotenv.get(name)):
@@ -92,6 +103,7 @@ def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | N
         root=root,
         keep_builds=parse_keep(values["KEEP_BUILDS"] or "", "KEEP_BUILDS"),
         platform=values["PLATFORM"],
+        push_compression=parse_compression(values["PUSH_COMPRESSION"] or ""),
         job=job_contract.read(root),
         dotenv=dotenv,
     )

@@ -2,15 +2,15 @@
 
 Docker keeps images in one of two stores. The classic one (overlay2 and other graph drivers)
 keeps unpacked layers only. The containerd image store (the default of Docker Desktop and of
-new Docker Engine 29 installs) keeps the compressed layers a registry sends, and unpacks them
-beside them; its figures differ:
+new Docker Engine 29 installs) keeps each layer's archive as it came (compressed from a registry,
+uncompressed from this project's builds: commands.LOAD) and unpacks it beside it; its figures differ:
 
 | figure                          | classic store             | containerd store                          |
 |---------------------------------|---------------------------|-------------------------------------------|
-| `GET /images/json` Size         | unpacked layers           | unpacked layers + compressed content      |
-| `GET /images/{id}/json` Size    | unpacked layers           | compressed content (what a pull fetches)  |
+| `GET /images/json` Size         | unpacked layers           | unpacked layers + stored archives         |
+| `GET /images/{id}/json` Size    | unpacked layers           | stored archives (compressed when pulled)  |
 | an image replaced by a rebuild  | stays, dangling           | is deleted                                |
-| the digest of a push            | an `aux` object and a line| only a status line                        |
+| an image's id                   | its config's digest       | its manifest's digest                     |
 
 The functions here are pure: they read the engine's answers, passed in.
 """
@@ -109,7 +109,8 @@ def unpacked_size(listed: int, inspected: int, store: str) -> int:
 SIZE_NOTE = {
     CLASSIC: "SIZE: unpacked layers, shared ones counted in each image, as `docker images` shows them",
     CONTAINERD: ("SIZE: unpacked layers, shared ones counted in each image; the containerd image store also keeps "
-                 "each image's compressed layers (COMPRESSED, what a push sends), and `docker images` shows the sum"),
+                 "each image's layers as archives (STORED: the base image's compressed, this project's uncompressed "
+                 "until `inv push` compresses them), and `docker images` shows the sum"),
 }
 
 RECLAIM_NOTE = {

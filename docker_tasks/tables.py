@@ -46,8 +46,8 @@ def short_tags(repo_tags: Sequence[str], image_name: str) -> list[str]:
 
 
 def image_headers(store: str) -> tuple[str, ...]:
-    """The containerd store also knows each image's compressed size, which the classic one does not."""
-    sizes = ("SIZE", "COMPRESSED") if store == stores.CONTAINERD else ("SIZE",)
+    """The containerd store also keeps each image's layers as archives, which the classic one does not."""
+    sizes = ("SIZE", "STORED") if store == stores.CONTAINERD else ("SIZE",)
     return ("BUILD", "VERSIONS", "IMAGE ID", *sizes, "CREATED", "REVISION", "DIRTY")
 
 

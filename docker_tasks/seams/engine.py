@@ -106,32 +106,31 @@ def builder_versions() -> tuple[str | None, str | None]:
     return stores.buildx_version(plugin.stdout), stores.buildkit_version(builder.stdout)
 
 
-def run_process(argv: list[str], keep: int = 30, show: bool = True) -> tuple[int, list[str]]:
+def run_process(argv: list[str], keep: int = 30, show: bool = True, stdin: str | None = None,
+                shown_as: Callable[[str], str | None] | None = None) -> tuple[int, list[str]]:
     """Run a docker CLI command with its output streamed to the user, and return its exit status and
     last lines. In a terminal the output goes there untouched (BuildKit draws its progress, and
-    its own summary of a failure); elsewhere it is passed through line by line and kept. With
-    `show` false, the output is only kept."""
+    its own summary of a failure); elsewhere it is passed through line by line, or as `shown_as`
+    rewrites each line (None: not shown), and kept. With `show` false, the output is only kept.
+    `stdin` is the command's standard input."""
     sys.stdout.flush()
     tail: deque[str] = deque(maxlen=keep)
     try:
         if show and sys.stdout.isatty():
-            return subprocess.run(argv).returncode, []
-        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace") as process:
-            if show:
-                _pass_through(process.stdout, tail)
-            else:
-                tail.extend(line.rstrip("\n") for line in process.stdout)
+            return subprocess.run(argv, input=stdin, text=True).returncode, []
+        with subprocess.Popen(argv, stdin=None if stdin is None else subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, errors="replace") as process:
+            if stdin is not None:
+                process.stdin.write(stdin)
+                process.stdin.close()
+            for line in process.stdout:
+                tail.append(line.rstrip("\n"))
+                shown = (shown_as(tail[-1]) if shown_as else tail[-1]) if show else None
+                if shown is not None:
+                    print(shown, flush=True)
         return process.returncode, list(tail)
     except FileNotFoundError:
         raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
-
-
-def _pass_through(lines, tail: deque[str]) -> None:
-    for line in lines:
-        sys.stdout.write(line)
-        tail.append(line.rstrip("\n"))
-    sys.stdout.flush()
 
 
 def run_container(client, plan: RunPlan):
@@ -332,12 +331,6 @@ def stream_logs(client, container_id: str, *, follow: bool, tail: str) -> Iterat
     """A container's output as it comes; errors arrive as TaskError."""
     with docker_errors():
         yield from client.api.logs(container_id, stream=True, follow=follow, tail=tail if tail == "all" else int(tail))
-
-
-def push(client, repository: str, tag: str) -> Iterator[dict]:
-    """The engine's progress events of a push; errors arrive as TaskError."""
-    with docker_errors():
-        yield from client.api.push(repository, tag=tag, stream=True, decode=True)
 
 
 def registry_digest(client, reference: str) -> tuple[str, list[str]]:

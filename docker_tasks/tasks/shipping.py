@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import getpass
+import json
+import shlex
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
-from docker_tasks import labels, registry, selection, tables
-from docker_tasks.commands import MASK, show
+from docker_tasks import labels, registry, selection, stores, tables
+from docker_tasks.commands import MASK, push_command, push_dockerfile, show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
@@ -113,20 +117,31 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
             print(f"note: {tag} is {registry.image_platform(image)}; set PLATFORM (e.g. linux/amd64) "
                   "to check that it matches where it will run")
         checked.append((tag, image))
+    compression = settings.push_compression
+    if compression != "gzip" and not dry_run and engine.describe(client).store == stores.CLASSIC:
+        raise TaskError(f"PUSH_COMPRESSION={compression} needs the containerd image store: the classic store's "
+                        "pushes are always gzip. Push with gzip, or switch the engine to the containerd store "
+                        "(docs.docker.com/engine/storage/containerd)")
     for tag, image in checked:
-        target = f"{repository}:{tag}"
+        target, source = f"{repository}:{tag}", f"{settings.image_name}:{tag}"
         if dry_run:
-            print(show(["docker", "tag", f"{settings.image_name}:{tag}", target]))
-            print(show(["docker", "push", target]))
+            print(show(["docker", "tag", source, target]))
+            print(f"echo {shlex.quote(push_dockerfile(source).strip())} | "
+                  f"{show(push_command(target, compression, metadata_file=None))}")
             continue
-        print(f"pushing {target}")
+        print(f"pushing {target}, its layers {compression}-compressed")
         engine.tag_image(client, image["Id"], repository, tag)
-        outcome = _follow(engine.push(client, repository, tag))
-        if outcome.error or not outcome.digest:
-            raise TaskError(registry.explain_registry_error(outcome.error or "the registry sent no digest", server))
-        print(f"pushed {repository}@{outcome.digest}")
-        registry.record_push(settings.root, reference=target, digest=outcome.digest, image_id=image["Id"],
-                             when=datetime.now(UTC))
+        with tempfile.TemporaryDirectory(prefix="push-") as folder:
+            metadata = Path(folder) / "metadata.json"
+            status, tail = engine.run_process(push_command(target, compression, metadata),
+                                              stdin=push_dockerfile(source), shown_as=registry.push_progress)
+            digest, config = registry.pushed(json.loads(metadata.read_text()) if metadata.is_file() else {})
+        if status != 0 or not digest:
+            reason = registry.push_error(tail) if tail else "the registry's answer is above"
+            raise TaskError(registry.explain_registry_error(reason, server))
+        print(f"pushed {repository}@{digest}")
+        registry.record_push(settings.root, reference=target, digest=digest, image_id=image["Id"],
+                             when=datetime.now(UTC), config=config, compression=compression)
 
 
 def _follow(events) -> registry.Outcome:

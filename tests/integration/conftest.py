@@ -210,6 +210,14 @@ class Registry:
                 return []
             raise
 
+    def manifest(self, repository: str, tag: str) -> dict:
+        """The image manifest a tag names (one platform's: the tasks push no index)."""
+        import json
+
+        accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+        with self.ask(f"{repository}/manifests/{tag}", accept=accept) as response:
+            return json.load(response)
+
     def manifest_digest(self, repository: str, tag: str) -> str:
         """The digest the registry serves for a tag, whichever manifest type the engine pushed."""
         accept = ", ".join(f"application/vnd.{kind}" for kind in (

@@ -84,7 +84,7 @@ def test_a_dry_run_prints_the_command_and_builds_nothing(make_project, engine):
     project = make_project()
     result = project.inv("build", "--dry-run")
     assert result.returncode == 0
-    assert result.stdout.startswith("docker buildx build --load")
+    assert result.stdout.startswith("docker buildx build --output type=docker,compression=uncompressed ")
     assert engine.images.list(filters={"label": f"dockertasks.project={project.image_name}"}) == []
 
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from docker_tasks import stores
 from tests.integration.support import free_port
 
 pytestmark = pytest.mark.image_store  # images: how they are listed, sized, removed, pushed
@@ -62,7 +63,8 @@ def test_push_remove_and_pull_back_by_digest(shipped, registry, client_env, engi
     listing = ok(project.inv("images", env=env)).stdout
     assert f"{repository}@{digest}" in listing
 
-    image_id = engine.images.get(f"{project.image_name}:latest").id
+    local = engine.images.get(f"{project.image_name}:latest")
+    image_id, content = local.id, same_image(local.attrs)
     for tag in (project.head(True), "latest"):
         engine.images.remove(f"{repository}:{tag}")
     ok(project.inv("rmi", "--all", "--force"))
@@ -71,7 +73,7 @@ def test_push_remove_and_pull_back_by_digest(shipped, registry, client_env, engi
     reference = f"{repository}@{digest}"
     outputs.append(ok(project.inv("pull", reference, env=env)))
     assert f"{repository}@{digest}" in engine.images.get(reference).attrs["RepoDigests"]
-    assert engine.images.get(reference).id == image_id  # the very image that was pushed
+    assert same_image(engine.images.get(reference).attrs) == content  # the very image that was pushed
     ran = ok(project.inv("run", "--image", reference, "--", "train", "--n-estimators", "5", env=env))
     assert "train finished" in ran.stdout
 
@@ -81,15 +83,56 @@ def test_push_remove_and_pull_back_by_digest(shipped, registry, client_env, engi
     assert "--password-stdin" in arguments.read_text()
 
 
-def test_push_reports_the_digest_the_registry_holds(shipped, registry, client_env):
-    """What the registry serves for the tag is the digest inv push printed and recorded."""
+def same_image(attrs: dict) -> tuple:
+    """What makes two images the same, on either store: their layers' contents and their config.
+    (On the containerd store an image's id is its manifest's digest, which compression changes.)"""
+    return attrs["RootFS"]["Layers"], attrs["Config"], attrs["Created"], attrs["Architecture"]
+
+
+def test_push_reports_the_digest_the_registry_holds_and_compresses_every_layer(shipped, registry, client_env,
+                                                                               engine):
+    """What the registry serves for the tag is the digest inv push printed and recorded; its config
+    is the local image's own, and every layer is gzip, whatever the store keeps locally."""
     project, _ = shipped
     env, _, _ = client_env
     pushed = ok(project.inv("push", "--registry", registry.host, "--tag", "latest", env=env)).stdout
     printed = re.search(r"@(sha256:[0-9a-f]{64})$", pushed.strip()).group(1)
     assert registry.manifest_digest(project.image_name, "latest") == printed
     recorded = json.loads((project.root / ".dockertasks" / "pushes.json").read_text())[-1]
-    assert recorded["digest"] == printed
+    assert recorded["digest"] == printed and recorded["compression"] == "gzip"
+    manifest = registry.manifest(project.image_name, "latest")
+    assert recorded["config"] == manifest["config"]["digest"] == local_config_digest(engine, project, "latest")
+    assert {layer["mediaType"].rsplit(".", 1)[-1].split("+")[-1] for layer in manifest["layers"]} == {"gzip"}
+
+
+def local_config_digest(engine, project, tag: str) -> str:
+    """The digest of an image's config as the engine keeps it, read from `docker save` (the classic
+    store's image id is that digest; the containerd store's is its manifest's)."""
+    import tarfile
+
+    archive = project.root / "saved.tar"
+    with open(archive, "wb") as out:
+        for chunk in engine.images.get(f"{project.image_name}:{tag}").save(named=True):
+            out.write(chunk)
+    with tarfile.open(archive) as saved:
+        config = json.load(saved.extractfile("manifest.json"))[0]["Config"]
+    archive.unlink()
+    return "sha256:" + config.rsplit("/", 1)[-1].removesuffix(".json")
+
+
+def test_zstd_pushes_on_the_containerd_store_and_is_refused_on_the_classic_one(shipped, registry, client_env,
+                                                                             engine):
+    project, _ = shipped
+    env, _, _ = client_env
+    result = project.inv("push", "--registry", registry.host, "--tag", "latest",
+                         env={**env, "PUSH_COMPRESSION": "zstd"})
+    if stores.image_store(engine.info()) == stores.CLASSIC:
+        assert result.returncode == 1 and registry.tags(project.image_name) == []
+        assert result.stderr.startswith("error: PUSH_COMPRESSION=zstd needs the containerd image store")
+        return
+    ok(result)
+    manifest = registry.manifest(project.image_name, "latest")
+    assert {layer["mediaType"] for layer in manifest["layers"]} == {"application/vnd.oci.image.layer.v1.tar+zstd"}
 
 
 def test_push_a_version_tag(shipped, registry, client_env):

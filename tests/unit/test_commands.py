@@ -10,9 +10,21 @@ def test_the_build_command_uses_buildx_and_loads_the_image():
         platform="linux/amd64", no_cache=True,
     )
     assert commands.show(argv) == (
-        "docker buildx build --load --provenance false --progress auto --tag app:abc --tag app:latest "
-        "--label dockertasks.project=app --build-arg BASE_IMAGE=py --platform linux/amd64 --no-cache /repo"
+        "docker buildx build --output type=docker,compression=uncompressed --provenance false --progress auto "
+        "--tag app:abc --tag app:latest --label dockertasks.project=app --build-arg BASE_IMAGE=py "
+        "--platform linux/amd64 --no-cache /repo"
     )
+
+
+def test_a_push_compresses_the_local_image_through_buildkit(tmp_path):
+    argv = commands.push_command("r.io/team/app:1.0", "zstd", tmp_path / "metadata.json")
+    assert commands.show(argv) == (
+        "docker buildx build --output type=image,name=r.io/team/app:1.0,push=true,compression=zstd,"
+        "force-compression=true,oci-mediatypes=true --provenance false --progress auto "
+        f"--metadata-file {tmp_path}/metadata.json -"
+    )
+    assert commands.push_dockerfile("app:1.0") == "FROM app:1.0\n"
+    assert "--metadata-file" not in commands.push_command("r.io/app:1", "gzip", None)
 
 
 def test_the_run_command_masks_every_environment_value():

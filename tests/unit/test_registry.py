@@ -56,54 +56,63 @@ def test_registry_errors_are_one_line(message, expected):
     assert expected in explained and "\n" not in explained
 
 
-def test_progress_becomes_a_line_per_finished_layer_and_a_digest():
+def test_pull_progress_becomes_a_line_per_finished_layer_and_a_digest():
     digest = "sha256:" + "a" * 64
-    events = [
-        {"status": "The push refers to repository [r.io/app]"},
-        {"status": "Preparing", "id": "l1"},
-        {"status": "Pushing", "id": "l1", "progressDetail": {"current": 1, "total": 2}},
-        {"status": "Pushed", "id": "l1"},
-        {"status": "Layer already exists", "id": "l2"},
-        {"status": "Mounted from team/base", "id": "l3"},
-        {"status": f"latest: digest: {digest} size: 1234"},
-        {"aux": {"Tag": "latest", "Digest": digest, "Size": 1234}},
+    events = [  # as Docker 26 sends them, on either image store
+        {"status": "Pulling from app", "id": "1.0"},
+        {"status": "Downloading", "id": "l1", "progressDetail": {"current": 1, "total": 2}},
+        {"status": "Pull complete", "id": "l1"},
+        {"status": "Already exists", "id": "l2"},
+        {"status": f"Digest: {digest}"},
+        {"status": "Status: Downloaded newer image for r.io/app:1.0"},
     ]
     *lines, outcome = registry.layer_lines(events)
-    assert lines == ["  layer l1: pushed", "  layer l2: already there", "  layer l3: mounted"]
-    assert outcome == registry.Outcome(digest=digest)
-
-
-def test_the_containerd_store_reports_the_digest_only_in_a_status_line():
-    digest = "sha256:8c3f8814183980346d786dc09a4e9dada2f82b1705780b4037fbfcaa2cbb4a89"
-    events = [  # as Docker 26 with the containerd image store sends them
-        {"status": "The push refers to repository [127.0.0.1:5555/probe]"},
-        {"status": "Pushing", "progressDetail": {"current": 79428643, "total": 79428643}, "id": "096eace27405"},
-        {"status": "Pushed", "progressDetail": {}, "id": "096eace27405"},
-        {"status": f"1.0: digest: {digest} size: 406"},
-    ]
-    *lines, outcome = registry.layer_lines(events)
-    assert lines == ["  layer 096eace27405: pushed"]
+    assert lines == ["  layer l1: pulled", "  layer l2: already there"]
     assert outcome == registry.Outcome(digest=digest)
 
 
 @pytest.mark.parametrize("status", [
-    "Pushing", "The push refers to repository [r.io/sha256:" + "b" * 64 + "]", "digest: sha256:short size: 1",
+    "Downloading", "Pulling from sha256:" + "b" * 64, "Digest: sha256:short",
+    "Status: Downloaded newer image for r.io/app@sha256:" + "b" * 64,
 ])
 def test_no_digest_is_read_from_other_lines(status):
     assert list(registry.layer_lines([{"status": status}])) == [registry.Outcome()]
 
 
-def test_a_pull_reports_its_digest_too():
-    digest = "sha256:" + "c" * 64
-    *_, outcome = registry.layer_lines([{"status": "Pull complete", "id": "l1"}, {"status": f"Digest: {digest}"},
-                                         {"status": "Status: Downloaded newer image for r.io/app@" + digest}])
-    assert outcome == registry.Outcome(digest=digest)
-
-
 def test_an_error_in_the_stream_ends_it():
-    events = [{"status": "Pushed", "id": "l1"}, {"errorDetail": {"message": "unauthorized"}, "error": "unauthorized"},
-              {"status": "Pushed", "id": "l2"}]
-    assert list(registry.layer_lines(events)) == ["  layer l1: pushed", registry.Outcome(error="unauthorized")]
+    events = [{"status": "Pull complete", "id": "l1"}, {"errorDetail": {"message": "unauthorized"},
+                                                         "error": "unauthorized"},
+              {"status": "Pull complete", "id": "l2"}]
+    assert list(registry.layer_lines(events)) == ["  layer l1: pulled", registry.Outcome(error="unauthorized")]
+
+
+@pytest.mark.parametrize("line, shown", [
+    ("#6 pushing layer 44dbf56fc878 done", "  layer 44dbf56fc878: pushed"),  # containerd store
+    ("#6 pushing layer a341563c376e 10.7s done", "  layer a341563c376e: pushed"),  # classic store
+    ("#6 pushing layer a341563c376e 279.87MB / 293.91MB 9.9s", None),
+    ("#6 pushing layer 4f4fb700ef54", None),
+    ("#5 exporting config sha256:a04f39768ea3 done", None),
+])
+def test_a_push_shows_a_line_per_layer_it_sent(line, shown):
+    assert registry.push_progress(line) == shown
+
+
+def test_a_push_error_is_buildkits_last_error_line():
+    tail = ["#6 pushing 127.0.0.1:5999/exp:x with docker",
+            '#6 ERROR: Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused',
+            "------", '> pushing 127.0.0.1:5999/exp:x with docker:', "------",
+            'ERROR: failed to solve: Get "http://127.0.0.1:5999/v2/": connect: connection refused']
+    assert registry.push_error(tail) == 'failed to solve: Get "http://127.0.0.1:5999/v2/": connect: connection refused'
+    explained = registry.explain_registry_error(registry.push_error(tail), "127.0.0.1:5999")
+    assert explained.startswith("the registry 127.0.0.1:5999 does not answer")
+    assert registry.push_error([]) == "the push failed, and BuildKit gave no reason"
+
+
+def test_a_push_reads_both_digests_from_buildx_metadata():
+    metadata = {"containerimage.config.digest": "sha256:c", "containerimage.digest": "sha256:m",
+                "image.name": "r.io/app:1"}
+    assert registry.pushed(metadata) == ("sha256:m", "sha256:c")
+    assert registry.pushed({}) == (None, None)
 
 
 @pytest.mark.parametrize("image, target, refused", [

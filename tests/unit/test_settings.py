@@ -34,3 +34,10 @@ def test_a_broken_dotenv_is_a_clear_error(tmp_path):
     (tmp_path / ".env").write_text("IMAGE_NAME=x\nthis is not an assignment\n")
     with pytest.raises(TaskError, match="line 2"):
         settings.load({}, root=tmp_path)
+
+
+def test_push_compression_is_gzip_unless_zstd_is_asked_for(tmp_path):
+    assert settings.load({}, tmp_path).push_compression == "gzip"
+    assert settings.load({"PUSH_COMPRESSION": "ZSTD"}, tmp_path).push_compression == "zstd"
+    with pytest.raises(TaskError, match="PUSH_COMPRESSION 'lz4': give gzip .* or zstd"):
+        settings.load({"PUSH_COMPRESSION": "lz4"}, tmp_path)

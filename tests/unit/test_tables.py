@@ -38,14 +38,14 @@ def test_image_rows_newest_first_with_build_and_version_tags():
     ]
 
 
-def test_the_containerd_store_shows_unpacked_and_compressed_sizes():
+def test_the_containerd_store_shows_unpacked_and_stored_sizes():
     summary = {"Id": "sha256:" + "1" * 64, "RepoTags": ["app:aaa"], "Size": 702_109_631,
                "InspectedSize": 168_508_183, "Created": NOW.timestamp(), "Labels": {"dockertasks.build-tag": "aaa"}}
     headers = tables.image_headers("containerd")
     (row,) = tables.image_rows([summary], NOW, "app", "containerd")
     assert dict(zip(headers, row, strict=True))["SIZE"] == "533.6MB"
-    assert dict(zip(headers, row, strict=True))["COMPRESSED"] == "168.5MB"
-    assert "COMPRESSED" not in tables.image_headers("classic")
+    assert dict(zip(headers, row, strict=True))["STORED"] == "168.5MB"
+    assert "STORED" not in tables.image_headers("classic")
     assert len(tables.image_rows([summary], NOW, "app")[0]) == len(tables.image_headers("classic"))
 
 
