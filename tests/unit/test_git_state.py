@@ -1,10 +1,12 @@
+import hashlib
 import re
 import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
 
-from docker_tasks.seams.git_state import GitState, build_time, dirty_digest, read
+from docker_tasks.seams.git_state import GitState, build_time, changed_paths, dirty_digest, read, worktree_files
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
@@ -28,9 +30,16 @@ def commit(repo):
 
 
 def test_the_digest_tells_different_changes_apart():
-    assert dirty_digest(b"diff one", []) != dirty_digest(b"diff two", [])
-    assert dirty_digest(b"", [("new.py", b"x")]) != dirty_digest(b"", [("new.py", b"y")])
-    assert dirty_digest(b"", [("a", b"1"), ("b", b"2")]) == dirty_digest(b"", [("b", b"2"), ("a", b"1")])
+    assert dirty_digest([("a.py", "100644 1111")]) != dirty_digest([("a.py", "100644 2222")])
+    assert dirty_digest([("a.py", "100644 1111")]) != dirty_digest([("a.py", "100755 1111")])
+    assert dirty_digest([("a.py", "absent")]) != dirty_digest([("b.py", "absent")])
+    assert dirty_digest([("a", "x"), ("b", "y")]) == dirty_digest([("b", "y"), ("a", "x")])
+
+
+def test_every_path_git_status_names_is_read_renames_on_both_sides():
+    status = " M src/main.py\0R  new.py\0old.py\0?? data/model.bin\0 D gone.txt\0"
+    assert changed_paths(status) == ["data/model.bin", "gone.txt", "new.py", "old.py", "src/main.py"]
+    assert changed_paths("") == []
 
 
 def test_outside_a_repository_there_is_no_sha(tmp_path):
@@ -62,6 +71,33 @@ def test_each_set_of_uncommitted_changes_gets_its_own_digest(repo):
     third = read(repo)
     assert first.dirty and second.dirty and third.dirty
     assert len({first.dirty_digest, second.dirty_digest, third.dirty_digest}) == 3
+
+
+def test_staging_a_change_keeps_its_digest_and_a_new_mode_changes_it(repo):
+    commit(repo)
+    (repo / "a.txt").write_text("two\n")
+    unstaged = read(repo).dirty_digest
+    git(repo, "add", "a.txt")
+    assert read(repo).dirty_digest == unstaged
+    (repo / "a.txt").chmod(0o755)
+    assert read(repo).dirty_digest != unstaged
+
+
+def test_a_big_untracked_file_is_hashed_as_a_stream(repo):
+    """A file bigger than the memory the reading process may have."""
+    commit(repo)
+    with open(repo / "model.bin", "wb") as big:
+        big.truncate(300 * 2**20)  # sparse: 300 MiB of zeros, no disk
+    script = ("import resource, sys; from pathlib import Path; "
+              "resource.setrlimit(resource.RLIMIT_AS, (200 * 2**20, 200 * 2**20)); "
+              "from docker_tasks.seams.git_state import read; print(read(Path(sys.argv[1])).dirty_digest)")
+    first = subprocess.run([sys.executable, "-c", script, str(repo)], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    with open(repo / "model.bin", "r+b") as big:
+        big.seek(200 * 2**20)
+        big.write(b"changed")
+    second = subprocess.run([sys.executable, "-c", script, str(repo)], capture_output=True, text=True)
+    assert re.fullmatch(r"[0-9a-f]{8}\n", first.stdout) and first.stdout != second.stdout
 
 
 def test_a_detached_head_still_has_its_sha(repo):
@@ -98,3 +134,21 @@ def test_an_exported_commit_dates_every_file_and_folder_alike(repo, tmp_path_fac
     exported = [destination, *destination.rglob("*")]
     assert {p.relative_to(destination).as_posix() for p in exported} == {".", "a.txt", "src", "src/main.py"}
     assert {p.stat().st_mtime for p in exported} == {FILE_TIME}
+
+
+def test_a_file_is_hashed_again_only_when_its_size_time_or_inode_change(tmp_path):
+    (tmp_path / "model.bin").write_bytes(b"weights")
+    info = (tmp_path / "model.bin").stat()
+    identity = [info.st_size, info.st_mtime_ns, info.st_ino]
+    later = info.st_mtime + 60
+    (state,), keep = worktree_files(tmp_path, ["model.bin"], {}, later)
+    digest = hashlib.sha256(b"weights").hexdigest()
+    assert state == ("model.bin", f"{info.st_mode:o} {digest}") and keep == {"model.bin": [*identity, digest]}
+    (reused,), _ = worktree_files(tmp_path, ["model.bin"], {"model.bin": [*identity, "kept"]}, later)
+    assert reused[1].endswith(" kept")  # read from what was known, not from the file
+    (moved,), _ = worktree_files(tmp_path, ["model.bin"], {"model.bin": [999, info.st_mtime_ns, info.st_ino, "kept"]},
+                                 later)
+    assert moved == state
+    _, fresh = worktree_files(tmp_path, ["model.bin"], {}, info.st_mtime + 1)
+    assert fresh == {}  # changed a moment ago: a change within the clock's resolution could hide
+    assert worktree_files(tmp_path, ["gone.txt"], {}, later)[0] == [("gone.txt", "absent")]
