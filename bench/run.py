@@ -7,7 +7,8 @@ that hold a 50 MB data/ folder and .git, and reports each figure as the median o
 its minimum and maximum, and as a ratio to (a) or to the raw docker command.
 
 It empties BuildKit's build cache (`docker buildx prune`) before each cold build: your next
-builds start cold too. Images and containers it did not create are never touched.
+builds start cold too. Images and containers it did not create are never touched. The results
+are the engine's image store's (bench/results/latest-<store>.md); run it on each store.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ from docker_tasks import settings, stores  # noqa: E402 (the project's root is o
 
 STORE = stores.image_store(docker.from_env().info())
 RESULTS = ROOT / "bench" / "results"
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+# Each image store has its own results and its own table in the README: run the bench on each.
+README_START, README_END = f"<!-- bench:{STORE}:start -->", f"<!-- bench:{STORE}:end -->"
+# The tasks run as Python runs by default, writing their modules' bytecode once: a machine that sets
+# PYTHONDONTWRITEBYTECODE compiles them at every task instead, about 40 ms here.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 BASE_IMAGE = settings.load(os.environ, ROOT).base_image  # as the tasks resolve it, .env included
 SMALL_PACKAGE = "six==1.17.0"  # the "one small package" of the requirements-change rebuild
 CONTEXT_SIZE = re.compile(r"transferring context: ([\d.]+)([kMG]?B)")
@@ -325,8 +330,8 @@ def main() -> None:
     about = machine()
     markdown = table(figures, about)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps({"machine": about, **figures}, indent=2) + "\n")
-    (RESULTS / "latest.md").write_text(markdown + "\n")
+    (RESULTS / f"latest-{STORE}.json").write_text(json.dumps({"machine": about, **figures}, indent=2) + "\n")
+    (RESULTS / f"latest-{STORE}.md").write_text(markdown + "\n")
     print(markdown)
     if args.update_readme:
         readme = (ROOT / "README.md").read_text()

