@@ -75,10 +75,12 @@ class Variant:
         self.name, self.folder, self.image = name, folder, image
         self.built: set[str] = set()  # every image id this variant made, for the clean-up
 
-    def build(self) -> str:
-        output = self.run_build()
+    def build(self) -> tuple[float, str]:
+        """Build; return the seconds the build command took, and its output. Only the command is
+        timed: the image's id, kept for the clean-up, is asked for after."""
+        seconds, output = timed(self.run_build)
         self.built.add(sh(["docker", "image", "inspect", "--format", "{{.Id}}", self.image]).strip())
-        return output
+        return seconds, output
 
     def run_build(self) -> str:
         raise NotImplementedError
@@ -181,14 +183,14 @@ def measure(runs: int) -> dict:
                 for run in range(runs):
                     print(f"[{variant.name}] run {run + 1}/{runs}: cold build", flush=True)
                     sh(["docker", "buildx", "prune", "--all", "--force"])
-                    seconds, output = timed(variant.build)
+                    seconds, output = variant.build()
                     cold.append(seconds)
                     contexts.append(context_bytes(output))
-                    noop.append(timed(variant.build)[0])
+                    noop.append(variant.build()[0])
                     variant.change_code(run)
-                    code.append(timed(variant.build)[0])
+                    code.append(variant.build()[0])
                     variant.add_package(True)
-                    reqs.append(timed(variant.build)[0])
+                    reqs.append(variant.build()[0])
                     variant.add_package(False)
                     variant.build()
                 figures[variant.name] = {
@@ -217,7 +219,7 @@ def raw_comparisons(ours: Ours, runs: int) -> dict:
     pairs = {
         "inv_list": (lambda: ours.inv("--list"), lambda: sh(["docker", "--version"])),
         "inv_images": (lambda: ours.inv("images"), lambda: sh(["docker", "images", "--filter", project_filter])),
-        "noop_build": (ours.build, lambda: sh(raw_build, cwd=ours.folder)),
+        "noop_build": (ours.run_build, lambda: sh(raw_build, cwd=ours.folder)),
     }
     result = {}
     for name, (task, raw) in pairs.items():
@@ -227,7 +229,7 @@ def raw_comparisons(ours: Ours, runs: int) -> dict:
     task_code, raw_code = [], []
     for run in range(runs * 2):
         ours.change_code(100 + 2 * run)
-        task_code.append(timed(ours.build)[0])
+        task_code.append(ours.build()[0])
         ours.change_code(101 + 2 * run)
         command = ours.raw_build_command()  # names this change's dirty tag, so it is asked for anew
         raw_code.append(timed(lambda command=command: sh(command, cwd=ours.folder))[0])

@@ -139,6 +139,14 @@ def test_push_a_version_tag(shipped, registry, client_env):
     project, _ = shipped
     env, _, _ = client_env
     ok(project.inv("tag", "--version", "1.0"))
+    shown = ok(project.inv("push", "--registry", registry.host, "--version", "1.0", "--dry-run", env=env)).stdout
+    target = f"{registry.host}/{project.image_name}:1.0"
+    assert shown.splitlines() == [
+        f"docker tag {project.image_name}:1.0 {target}",
+        f"echo 'FROM {project.image_name}:1.0' | docker buildx build --output type=image,name={target},push=true,"
+        "compression=gzip,force-compression=true --provenance false --progress auto -",
+    ]
+    assert registry.tags(project.image_name) == []
     ok(project.inv("push", "--registry", registry.host, "--version", "1.0", env=env))
     assert "1.0" in registry.tags(project.image_name)
 
