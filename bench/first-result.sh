@@ -21,9 +21,12 @@ for round in $(seq "$rounds"); do
     docker buildx prune --all --force >/dev/null
     started=$(date +%s.%N)
     git clone --quiet "$root" "$work/$image"
-    (cd "$work/$image" && git checkout --quiet "$(git -C "$root" rev-parse "$revision")" \
-      && IMAGE_NAME=$image make run >"$work/$image.log" 2>&1)
-    test -f "$work/$image/output/metrics.json"
+    if ! (cd "$work/$image" && git checkout --quiet "$(git -C "$root" rev-parse "$revision")" \
+          && IMAGE_NAME=$image make run >"$work/$image.log" 2>&1 && test -f output/metrics.json); then
+      tail -20 "$work/$image.log"
+      echo "first-result: make run of $revision gave no output/metrics.json (its output is above)" >&2
+      exit 1
+    fi
     ended=$(date +%s.%N)
     printf '%s round %s: %.1f s\n' "$revision" "$round" "$(echo "$ended - $started" | bc)"
     docker images --quiet --filter "label=dockertasks.project=$image" | sort -u | xargs -r docker rmi --force >/dev/null
