@@ -136,8 +136,11 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
             status, tail = engine.run_process(push_command(target, compression, metadata),
                                               stdin=push_dockerfile(source), shown_as=registry.push_progress)
             digest, config = registry.pushed(json.loads(metadata.read_text()) if metadata.is_file() else {})
+        if status != 0 and not tail:  # in a terminal, BuildKit showed its own account
+            raise TaskError(f"the push to {server} failed, for the reason shown above; if it says unauthorized, "
+                            f"log in with `inv login --registry {server}`")
         if status != 0 or not digest:
-            reason = registry.push_error(tail) if tail else "the registry's answer is above"
+            reason = registry.push_error(tail) if status != 0 else "BuildKit reported no digest for the push"
             raise TaskError(registry.explain_registry_error(reason, server))
         print(f"pushed {repository}@{digest}")
         registry.record_push(settings.root, reference=target, digest=digest, image_id=image["Id"],
