@@ -58,10 +58,17 @@ def from_environment(environ: Mapping[str, str]) -> Shard:
                 raise ShardError(f"{name}={value!r} is not a whole number") from None
             break
     else:
-        index = 0
+        index = batch_child_index(environ.get("AWS_BATCH_JOB_ID", ""))
     if count < 1 or not 0 <= index < count:
         raise ShardError(f"shard index {index} does not fit SHARD_COUNT={count}; indices run from 0 to count-1")
     return Shard(index, count)
+
+
+def batch_child_index(job_id: str) -> int:
+    """A Batch array child's index from its job id, `<parent id>:<index>`, for where
+    AWS_BATCH_JOB_ARRAY_INDEX is missing (moto's emulator sets only the id); 0 for a single job."""
+    parent, _, suffix = job_id.rpartition(":")
+    return int(suffix) if parent and suffix.isdigit() else 0
 
 
 def find_parts(folder: Path) -> list[Path]:

@@ -11,7 +11,11 @@ from sharding import Shard, ShardError
     ({"SWARM_TASK_SLOT": "p530jzauz5jy35lgyacolurlp", "SHARD_COUNT": "3"}, Shard(0, 3)),
     ({"AWS_BATCH_JOB_ARRAY_INDEX": "7", "SHARD_COUNT": "8"}, Shard(7, 8)),
     ({"JOB_COMPLETION_INDEX": "0", "SHARD_COUNT": "2"}, Shard(0, 2)),
-], ids=["single", "local", "swarm-slot", "swarm-slot-0-as-node-id", "aws-batch", "kubernetes"])
+    ({"AWS_BATCH_JOB_ID": "3f2a-41c9:2", "SHARD_COUNT": "3"}, Shard(2, 3)),
+    ({"AWS_BATCH_JOB_ID": "3f2a-41c9", "SHARD_COUNT": "1"}, Shard(0, 1)),
+    ({"AWS_BATCH_JOB_ARRAY_INDEX": "1", "AWS_BATCH_JOB_ID": "3f2a-41c9:1", "SHARD_COUNT": "2"}, Shard(1, 2)),
+], ids=["single", "local", "swarm-slot", "swarm-slot-0-as-node-id", "aws-batch", "kubernetes",
+        "aws-batch-child-id-only", "aws-batch-single-job", "aws-batch-both"])
 def test_each_engine_tells_the_shard_its_place(environ, shard):
     assert sharding.from_environment(environ) == shard
 

@@ -40,7 +40,8 @@ def shard() -> tuple[int, int]:
         value = os.environ.get(name, "")
         if value:
             return (int(value) if value.isdigit() else 0), count
-    return 0, count
+    parent, _, child = os.environ.get("AWS_BATCH_JOB_ID", "").rpartition(":")  # a Batch array child: <id>:<i>
+    return (int(child) if parent and child.isdigit() else 0), count
 
 
 def train(args) -> int:
