@@ -322,6 +322,32 @@ def runs(c, folder=None, limit=20):
     workflow.runs(load(), folder=folder, limit=limit)
 
 
+@task(help=flags(
+    compute="ec2 (default; instances Batch starts, GPUs possible) or fargate (default: BATCH_COMPUTE)",
+    max_vcpus="how many vCPUs the compute environment may run at once (default: BATCH_MAX_VCPUS, else 16)",
+    subnets="subnet ids, comma-separated (default: BATCH_SUBNETS, else the default VPC's)",
+    security_groups="security group ids, comma-separated (default: BATCH_SECURITY_GROUPS, else the default VPC's)",
+    queue="the job queue's name (default: BATCH_JOB_QUEUE, else <project>-queue)",
+    instance_profile="an instance profile ARN for EC2 instances (default: BATCH_INSTANCE_PROFILE, else one is made)",
+))
+def batch_setup(c, compute=None, max_vcpus=None, subnets=None, security_groups=None, queue=None,
+                instance_profile=None, image_name=None, dry_run=False):
+    """Make, or find, what AWS Batch jobs need: ECR repository, roles, compute environment, job queue."""
+    from docker_tasks.tasks import batch_setup as setup
+
+    setup.setup(load(image_name=image_name), compute=compute, max_vcpus=max_vcpus, subnets=subnets,
+                security_groups=security_groups, queue=queue, instance_profile=instance_profile, dry_run=dry_run,
+                environ=os.environ)
+
+
+@task(help=flags(yes="remove them; without it, the task only says what it would remove"))
+def batch_teardown(c, yes=False, image_name=None, dry_run=False):
+    """Remove what `inv batch-setup` made for this project (found by its tag), and nothing else."""
+    from docker_tasks.tasks import batch_setup as setup
+
+    setup.teardown(load(image_name=image_name), yes=yes, dry_run=dry_run)
+
+
 @task(iterable=["env_file"], help=flags(
     shards="how many shards (an AWS Batch array job of that size)",
     queue="the Batch job queue (default: BATCH_JOB_QUEUE)",

@@ -4,12 +4,14 @@ The tree shows the three layers; each imports only from those below it (tests/un
 checks it):
 - `tasks/`, one module a group of tasks: `workflow` (build, run, shards, images, runs),
   `lifecycle` (versions, containers, images, clean), `shipping` (login, push, pull),
-  `scaleout` (Swarm, AWS Batch), `starter` (init, doctor) and `dependencies` (reqs);
+  `scaleout` (Swarm, AWS Batch jobs), `batch_setup` (AWS Batch's environment), `starter` (init,
+  doctor) and `dependencies` (reqs);
 - `seams/`: `engine`, the one module that talks to Docker (the SDK and the `docker` CLI), and
   `git_state`, the one that reads the repository;
 - here, modules that compute from plain values: `settings`, `job` (the job contract), `stores`,
   `tags`, `labels`, `envfiles`, `run_options`, `shards`, `smoke` (the image's check), `commands`
   (command lines, and the steps a dry run prints), `selection`, `cleanup`, `tables`, `records` and
-  `registry` (which also keep their files in the project), `batch`, `tasking` and `errors`. They
+  `registry` (which also keep their files in the project), `batch`, `batch_environment`, `tasking`
+  and `errors`. They
   never import docker, so they are unit-tested without an engine, and `inv --list` stays fast.
 """

@@ -24,7 +24,9 @@ DEFAULTS: dict[str, str | None] = {
 }
 
 # Read by the tasks, never handed to the job from env files: settings and registry credentials.
-TASKS_ONLY = frozenset(DEFAULTS) | {"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "REGISTRY_TOKEN", "BATCH_JOB_QUEUE"}
+TASKS_ONLY = frozenset(DEFAULTS) | {"REGISTRY_USERNAME", "REGISTRY_PASSWORD", "REGISTRY_TOKEN", "BATCH_JOB_QUEUE",
+                                     "BATCH_COMPUTE", "BATCH_MAX_VCPUS", "BATCH_SUBNETS", "BATCH_SECURITY_GROUPS",
+                                     "BATCH_INSTANCE_PROFILE"}
 
 
 

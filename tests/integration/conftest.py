@@ -271,3 +271,42 @@ def registry(tmp_path_factory, engine):
     yield Registry(f"127.0.0.1:{port}", username, password)
     server.terminate()
     server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def aws(tmp_path_factory) -> dict[str, str]:
+    """moto's server on loopback, emulating AWS, and the environment that points boto3 at it (and
+    at made-up credentials, never yours). Its Batch runs jobs' containers on the local engine, on
+    the host's network, so that they reach it; stopped at the end."""
+    import time
+    import urllib.request
+
+    from tests.integration.support import free_port
+
+    server = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
+    if server is None:
+        message = "moto_server is not installed (it comes with requirements-dev.txt)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    settings_env = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "MOTO_DOCKER_NETWORK_MODE": "host"}
+    with open(log, "w") as out:
+        process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=out,
+                                   stderr=subprocess.STDOUT, env={**os.environ, **settings_env})
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail(f"moto_server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+    yield {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "eu-west-1", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    process.terminate()
+    process.wait(timeout=10)

@@ -24,12 +24,13 @@ TEMPLATE_FILES = {
     "tasks.py", "bench/run.py", "bench/seed.Dockerfile", "bench/first-result.sh",
     *(f"bench/results/latest-{store}.{kind}" for store in ("containerd", "classic") for kind in ("json", "md")),
     *(f"docker_tasks/{name}.py" for name in (
-        "__init__", "base_image", "batch", "cleanup", "commands", "envfiles", "errors", "image_archive", "job",
-        "labels", "lockfile", "records", "registry",
+        "__init__", "base_image", "batch", "batch_environment", "cleanup", "commands", "envfiles", "errors",
+        "image_archive", "job", "labels", "lockfile", "records", "registry",
         "run_options", "selection", "settings", "shards", "smoke", "stores", "tables", "tags", "tasking",
     )),
     *(f"docker_tasks/tasks/{name}.py" for name in (
-        "__init__", "dependencies", "lifecycle", "scaleout", "shipping", "starter", "verification", "workflow",
+        "__init__", "batch_setup", "dependencies", "lifecycle", "scaleout", "shipping", "starter", "verification",
+        "workflow",
     )),
     *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "engine", "git_state")),
 }
