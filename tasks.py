@@ -355,15 +355,33 @@ def batch_teardown(c, yes=False, image_name=None, dry_run=False):
     memory="memory for each shard, in MiB",
     env_file="env file for the job (repeatable; default: .env); secrets as Secrets Manager ARNs",
     image="the image in ECR (default: REGISTRY/IMAGE_NAME:<current build>)",
+    wait="follow the shards until all have ended; fail, with their output, if any did",
 ))
-def batch_submit(c, shards=1, queue=None, vcpus="1", memory=2048, env_file=None, image=None, image_name=None,
-                 dry_run=False):
+def batch_submit(c, shards=1, queue=None, vcpus="1", memory=2048, env_file=None, image=None, wait=False,
+                 image_name=None, dry_run=False):
     """Submit the job to AWS Batch as an array of shards; arguments after `--` go to the job."""
     from docker_tasks.tasks import scaleout
 
     scaleout.batch_submit(load(image_name=image_name), shards_count=shards, queue=queue, vcpus=vcpus,
                           memory_mib=memory, env_files=env_file, image=image,
-                          command=arguments_after_double_dash(c.remainder, sys.argv), dry_run=dry_run)
+                          command=arguments_after_double_dash(c.remainder, sys.argv), dry_run=dry_run, wait=wait)
+
+
+@task(help={"job": "the job's id (default: the last one `inv batch-submit` sent from here)"})
+def batch_status(c, job=None):
+    """Show each shard's state in an AWS Batch job."""
+    from docker_tasks.tasks import scaleout
+
+    scaleout.batch_status(load(), job_id=job)
+
+
+@task(help={"job": "the job's id (default: the last one `inv batch-submit` sent from here)",
+            "index": "which shard, from 0"})
+def batch_logs(c, job=None, index=0):
+    """Show one shard's output, from CloudWatch Logs."""
+    from docker_tasks.tasks import scaleout
+
+    scaleout.batch_logs(load(), job_id=job, index=index)
 
 
 @task(iterable=["env_file"], help=flags(

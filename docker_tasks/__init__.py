@@ -6,8 +6,8 @@ checks it):
   `lifecycle` (versions, containers, images, clean), `shipping` (login, push, pull),
   `scaleout` (Swarm, AWS Batch jobs), `batch_setup` (AWS Batch's environment), `starter` (init,
   doctor) and `dependencies` (reqs);
-- `seams/`: `engine`, the one module that talks to Docker (the SDK and the `docker` CLI), and
-  `git_state`, the one that reads the repository;
+- `seams/`: `engine`, the one module that talks to Docker (the SDK and the `docker` CLI),
+  `git_state`, the one that reads the repository, and `aws`, the one that talks to AWS (boto3);
 - here, modules that compute from plain values: `settings`, `job` (the job contract), `stores`,
   `tags`, `labels`, `envfiles`, `run_options`, `shards`, `smoke` (the image's check), `commands`
   (command lines, and the steps a dry run prints), `selection`, `cleanup`, `tables`, `records` and

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan
@@ -89,3 +90,72 @@ def submit(batch_client, definition: dict, job: dict) -> tuple[str, str]:
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise TaskError(f"AWS Batch refused the job: {exc}") from None
     return job_id, arn
+
+
+# --- Following a submitted job -------------------------------------------------------------------
+
+ENDED = ("SUCCEEDED", "FAILED")
+ORDER = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+LOG_GROUP = "/aws/batch/job"  # where Batch sends a job's output, unless its definition says otherwise
+
+
+def child_ids(job_id: str, shards: int) -> list[str]:
+    """The ids of an array job's children, `<id>:<index>`; a single job is its own only child."""
+    return [f"{job_id}:{index}" for index in range(shards)] if shards > 1 else [job_id]
+
+
+def shard_of(job_id: str) -> int:
+    parent, _, index = job_id.rpartition(":")
+    return int(index) if parent and index.isdigit() else 0
+
+
+def child_states(jobs: list[dict]) -> dict[int, str]:
+    """Each child's status by shard, with Batch's reason once it failed: `FAILED (Essential container
+    in task exited; exit code 2)`."""
+    states = {}
+    for job in jobs:
+        state = job.get("status", "?")
+        if state == "FAILED":
+            exit_code = (job.get("container") or {}).get("exitCode")
+            reason = "; ".join(part for part in (job.get("statusReason"),
+                                                 f"exit code {exit_code}" if exit_code is not None else None) if part)
+            state += f" ({reason})" if reason else ""
+        states[shard_of(job["jobId"])] = state
+    return states
+
+
+def counts(states: dict[int, str]) -> str:
+    """`3 shard(s): 2 SUCCEEDED, 1 FAILED`, in the order jobs move through Batch."""
+    tally = {name: sum(1 for state in states.values() if state.split(" ")[0] == name) for name in ORDER}
+    return f"{len(states)} shard(s): " + ", ".join(f"{n} {name}" for name, n in tally.items() if n)
+
+
+def finished(states: dict[int, str], shards: int) -> bool:
+    return len(states) == shards and all(state.split(" ")[0] in ENDED for state in states.values())
+
+
+def failed_shards(states: dict[int, str]) -> list[int]:
+    return sorted(index for index, state in states.items() if state.startswith("FAILED"))
+
+
+def log_stream(job: dict) -> str | None:
+    """Where a job's output went in CloudWatch Logs: its container's stream, else its last attempt's."""
+    stream = (job.get("container") or {}).get("logStreamName")
+    attempts = job.get("attempts") or [{}]
+    return stream or (attempts[-1].get("container") or {}).get("logStreamName")
+
+
+def read_jobs(path: Path) -> list[dict]:
+    """The jobs submitted from this checkout (the local, git-ignored record batch-status reads)."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return found if isinstance(found, list) else []
+
+
+def record_job(path: Path, job: dict) -> None:
+    path.parent.mkdir(exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps([*read_jobs(path), job][-100:], indent=2) + "\n")
+    partial.replace(path)

@@ -15,13 +15,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import batch, labels, registry, selection, shards, tables
+from docker_tasks import batch, batch_environment, labels, registry, selection, shards, tables
 from docker_tasks import job as job_contract
 from docker_tasks.commands import MASK, show
 from docker_tasks.envfiles import container_environment
 from docker_tasks.errors import TaskError, merge_failure
 from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan
 from docker_tasks.seams import engine, git_state
+from docker_tasks.seams.aws import Clients, aws_errors, region_of
 from docker_tasks.settings import TASKS_ONLY, Settings
 from docker_tasks.tags import build_tag
 
@@ -59,34 +60,162 @@ def masked(requests: dict) -> dict:
 
 # --- AWS Batch ---------------------------------------------------------------------------------
 
+BATCH_JOBS = Path(".dockertasks") / "batch-jobs.json"  # the jobs submitted here, for batch-status
+
+
 def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vcpus: str, memory_mib: int,
                  env_files: Sequence[str], image: str | None, command: list[str] | None, dry_run: bool,
-                 environ: Mapping[str, str] = os.environ, batch_client=None) -> None:
-    """Register a job definition for the image and submit an array job of `shards_count` children."""
+                 wait: bool = False, poll_seconds: float = 5.0, environ: Mapping[str, str] = os.environ,
+                 aws: Clients | None = None) -> None:
+    """Register a job definition for the image and submit an array job of `shards_count` children;
+    with `wait`, follow it until every child has ended."""
     job = job_contract.require_sharding(settings.job, settings.root)
     queue = queue or settings.lookup("BATCH_JOB_QUEUE", environ)
     if not queue:
-        raise TaskError("which job queue? give --queue or set BATCH_JOB_QUEUE")
+        raise TaskError("which job queue? give --queue or set BATCH_JOB_QUEUE (`inv batch-setup` makes one)")
     image = image or pushed_image(settings)
     spec = job_spec(settings, image=image, command=command or list(job.shard_command), env_files=env_files,
                     environ=environ)
     definition = batch.job_definition(spec, vcpus=vcpus, memory_mib=memory_mib, shards=shards_count)
-    job = batch.submission(name=batch.job_name(settings.project, image.rpartition(":")[2]), queue=queue,
-                           definition=settings.project, shards=shards_count)
+    request = batch.submission(name=batch.job_name(settings.project, image.rpartition(":")[2]), queue=queue,
+                               definition=settings.project, shards=shards_count)
     if dry_run:
-        print(batch.show(masked({"registerJobDefinition": definition, "submitJob": job})))
+        print(batch.show(masked({"registerJobDefinition": definition, "submitJob": request})))
         return
-    if batch_client is None:
-        try:
-            import boto3
-        except ImportError:
-            raise TaskError("AWS Batch needs boto3, an optional extra: pip install boto3") from None
-        host = image.split("/")[0]
-        region = registry.ECR_HOST.match(host)["region"] if registry.ECR_HOST.match(host) else None
-        batch_client = boto3.client("batch", region_name=region)
-    job_id, arn = batch.submit(batch_client, definition, job)
-    print(f"submitted {job['jobName']} ({shards_count} shard(s)) as job {job_id}, with {arn}")
-    print(f"  follow it: aws batch describe-jobs --jobs {job_id}")
+    aws = aws or Clients(region_of(image))
+    with aws_errors():
+        _require_queue(aws.batch, queue)
+        _require_in_ecr(aws, image)
+    job_id, arn = batch.submit(aws.batch, definition, request)
+    print(f"submitted {request['jobName']} ({shards_count} shard(s)) as job {job_id}, with {arn}")
+    batch.record_job(settings.root / BATCH_JOBS, {"job": job_id, "name": request["jobName"], "shards": shards_count,
+                                                "queue": queue, "image": image})
+    if not wait:
+        print(f"  follow it: inv batch-status --job {job_id}; a shard's output: "
+              f"inv batch-logs --job {job_id} --index 0")
+        return
+    _follow(aws, job_id, shards_count, poll_seconds)
+
+
+def _require_queue(batch_client, queue: str) -> None:
+    found = batch_client.describe_job_queues(jobQueues=[queue])["jobQueues"]
+    if not found:
+        raise TaskError(f"there is no job queue {queue} in this account and region; `inv batch-setup` makes one, "
+                        "or give --queue (BATCH_JOB_QUEUE) the name of yours")
+    problem = batch_environment.queue_problem(found[0])
+    if problem:
+        raise TaskError(problem)
+
+
+def _require_in_ecr(aws: Clients, image: str) -> None:
+    """An ECR image must be there before Batch is asked to run it: else every shard fails to start."""
+    host, _, rest = image.partition("/")
+    if not registry.ECR_HOST.match(host):
+        return
+    repository, _, tag = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "latest")
+    try:
+        aws.ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    except (aws.ecr.exceptions.ImageNotFoundException, aws.ecr.exceptions.RepositoryNotFoundException):
+        raise TaskError(f"{image} is not in ECR, so no shard could start; push it first: "
+                        "inv login --ecr && inv push") from None
+
+
+def _jobs(batch_client, ids: list[str]) -> list[dict]:
+    """describe_jobs takes 100 ids a call."""
+    with aws_errors():
+        return [job for start in range(0, len(ids), 100)
+                for job in batch_client.describe_jobs(jobs=ids[start:start + 100])["jobs"]]
+
+
+def _follow(aws: Clients, job_id: str, shards_count: int, poll_seconds: float) -> None:
+    """Print each shard's state as it changes until all have ended; fail, with the failed shards'
+    output, if any did. Ctrl-C stops the following, not the job."""
+    seen: dict[int, str] = {}
+    try:
+        while True:
+            states = batch.child_states(_jobs(aws.batch, batch.child_ids(job_id, shards_count)))
+            for index, state in sorted(states.items()):
+                if seen.get(index) != state:
+                    print(f"shard {index}/{shards_count}: {state}", flush=True)
+            seen = states
+            if batch.finished(states, shards_count):
+                break
+            time.sleep(poll_seconds)
+    except KeyboardInterrupt:
+        raise TaskError(f"stopped following; job {job_id} goes on in AWS Batch: follow it with "
+                        f"`inv batch-status --job {job_id}`, or cancel it with "
+                        f"`aws batch terminate-job --job-id {job_id} --reason cancelled`") from None
+    print(batch.counts(states))
+    failed = batch.failed_shards(states)
+    for index in failed:
+        lines = _log_lines(aws, batch.child_ids(job_id, shards_count)[index])
+        print(f"--- shard {index}, the last {min(len(lines), 20)} line(s) of its output:")
+        print("\n".join(lines[-20:]) or "(no output)")
+    if failed:
+        raise TaskError(f"shard(s) {', '.join(map(str, failed))} of {shards_count} failed: "
+                        f"{'; '.join(sorted({states[i] for i in failed}))}; their output is above, and "
+                        f"`inv batch-logs --job {job_id} --index N` shows a shard's whole output")
+    print(f"all {shards_count} shard(s) succeeded")
+
+
+def _log_lines(aws: Clients, child_id: str) -> list[str]:
+    """A job's output from CloudWatch Logs, oldest first; empty while it has none."""
+    (job,) = _jobs(aws.batch, [child_id]) or [{}]
+    stream = batch.log_stream(job)
+    if not stream:
+        return []
+    lines, token = [], None
+    with aws_errors():
+        while True:
+            page = aws.logs.get_log_events(logGroupName=batch.LOG_GROUP, logStreamName=stream, startFromHead=True,
+                                           **({"nextToken": token} if token else {}))
+            lines += [event["message"] for event in page["events"]]
+            if not page["events"] or page.get("nextForwardToken") == token:
+                return lines
+            token = page.get("nextForwardToken")
+
+
+def _submitted(settings: Settings, job_id: str | None) -> dict:
+    """The job asked for, else the last one submitted from here."""
+    known = batch.read_jobs(settings.root / BATCH_JOBS)
+    if job_id:
+        return next((job for job in reversed(known) if job["job"] == job_id), {"job": job_id})
+    if not known:
+        raise TaskError("no Batch job was submitted from here; give --job ID (from `inv batch-submit`)")
+    return known[-1]
+
+
+def batch_status(settings: Settings, *, job_id: str | None, aws: Clients | None = None) -> None:
+    """Each shard's state in a submitted job, and the counts."""
+    submitted = _submitted(settings, job_id)
+    aws = aws or Clients(region_of(submitted.get("image", settings.image_name)))
+    (parent,) = _jobs(aws.batch, [submitted["job"]]) or [None]
+    if parent is None:
+        raise TaskError(f"AWS Batch knows no job {submitted['job']} (it forgets jobs a week or so after they end)")
+    shards_count = (parent.get("arrayProperties") or {}).get("size") or 1
+    states = batch.child_states(_jobs(aws.batch, batch.child_ids(submitted["job"], shards_count)))
+    print(f"job {submitted['job']} ({parent.get('jobName')}): {parent.get('status')}")
+    print(tables.render(("SHARD", "STATE"), [(str(index), state) for index, state in sorted(states.items())]))
+    print(batch.counts(states))
+
+
+def batch_logs(settings: Settings, *, job_id: str | None, index: int, aws: Clients | None = None) -> None:
+    """One shard's output, from CloudWatch Logs."""
+    submitted = _submitted(settings, job_id)
+    aws = aws or Clients(region_of(submitted.get("image", settings.image_name)))
+    (parent,) = _jobs(aws.batch, [submitted["job"]]) or [None]
+    if parent is None:
+        raise TaskError(f"AWS Batch knows no job {submitted['job']}")
+    shards_count = (parent.get("arrayProperties") or {}).get("size") or 1
+    if not 0 <= index < shards_count:
+        raise TaskError(f"--index {index}: job {submitted['job']} has shards 0 to {shards_count - 1}")
+    child = batch.child_ids(submitted["job"], shards_count)[index]
+    lines = _log_lines(aws, child)
+    if not lines:
+        (job,) = _jobs(aws.batch, [child])
+        print(f"shard {index} has no output yet ({job.get('status')})")
+        return
+    print("\n".join(lines))
 
 
 # --- Docker Swarm ------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""AWS Batch's environment made and unmade against moto's emulator (the `aws` fixture)."""
+"""AWS Batch against moto's emulator (the `aws` fixture): its environment made and unmade, and jobs
+whose shards moto runs as containers on the local engine."""
+
+import json
+import re
 
 import boto3
 import pytest
@@ -83,3 +87,65 @@ def test_without_credentials_or_endpoint_the_setup_is_one_line(project, aws):
     unreachable = one_line_error(project.inv("batch-setup", env={**aws, "AWS_ENDPOINT_URL": nowhere,
                                                                    "AWS_MAX_ATTEMPTS": "1"}))
     assert f"AWS does not answer at {nowhere}" in unreachable
+
+
+ACCOUNT = "123456789012"  # moto's
+
+
+def ecr_image(project, aws, engine) -> str:
+    """The project's build under its ECR name, here on the engine, where moto's Batch runs it from,
+    and recorded in moto's ECR (which takes manifests, not layers) as `inv push` would leave it."""
+    tag = project.head(True)
+    image = f"{ACCOUNT}.dkr.ecr.{aws['AWS_DEFAULT_REGION']}.amazonaws.com/{project.image_name}"
+    engine.images.get(f"{project.image_name}:{tag}").tag(image, tag)
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+                           "digest": "sha256:" + "0" * 64}, "layers": []}
+    client(aws, "ecr").put_image(repositoryName=project.image_name, imageManifest=json.dumps(manifest), imageTag=tag)
+    return f"{image}:{tag}"
+
+
+def leftovers(engine, job_name: str) -> list[str]:
+    """Containers moto's Batch started for a job (`<job name>-<job id>-...`) that are still here."""
+    return [c.name for c in engine.containers.list(all=True) if c.name.startswith(f"{job_name}-")]
+
+
+def test_an_array_job_runs_each_shard_in_a_container_and_is_followed_to_the_end(project, aws, engine):
+    ok(project.inv("build"))
+    ok(project.inv("batch-setup", "--compute", "fargate", env=aws))
+    image = ecr_image(project, aws, engine)
+    queue = f"{project.image_name}-queue"
+
+    done = ok(project.inv("batch-submit", "--shards", "3", "--queue", queue, "--image", image, "--wait",
+                          "--", "train", env=aws, timeout=300)).stdout
+    job_id = re.search(r" as job (\S+),", done).group(1)
+    for index in range(3):
+        assert f"shard {index}/3: SUCCEEDED" in done
+    assert "3 shard(s): 3 SUCCEEDED" in done and "all 3 shard(s) succeeded" in done
+    status = ok(project.inv("batch-status", env=aws)).stdout
+    assert f"job {job_id}" in status and "3 shard(s): 3 SUCCEEDED" in status
+    logs = ok(project.inv("batch-logs", "--job", job_id, "--index", "2", env=aws)).stdout
+    assert "as shard 2 of 3" in logs  # from the `:2` that ends the child's AWS_BATCH_JOB_ID
+
+    failed = project.inv("batch-submit", "--shards", "2", "--queue", queue, "--image", image, "--wait",
+                         "--", "predict", "--input", "/app/nowhere.csv", env=aws, timeout=300)
+    assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]
+    assert "2 shard(s): 2 FAILED" in failed.stdout
+    assert "input file not found: /app/nowhere.csv" in failed.stdout  # the failed shards' own output
+    assert failed.stderr.startswith("error: shard(s) 0, 1 of 2 failed: FAILED")
+    assert len(failed.stderr.strip().splitlines()) == 1
+    job_name = re.search(r"submitted (\S+) ", done).group(1)
+    assert leftovers(engine, job_name) == []
+
+
+def test_a_queue_that_is_not_there_and_an_image_not_in_ecr_are_refused(project, aws, engine):
+    ok(project.inv("build"))
+    ok(project.inv("batch-setup", "--compute", "fargate", env=aws))
+    tag = project.head(True)
+    image = f"{ACCOUNT}.dkr.ecr.{aws['AWS_DEFAULT_REGION']}.amazonaws.com/{project.image_name}:{tag}"
+    missing_queue = one_line_error(project.inv("batch-submit", "--queue", "nope", "--image", image, "--", "train",
+                                               env=aws))
+    assert "there is no job queue nope" in missing_queue
+    not_pushed = one_line_error(project.inv("batch-submit", "--queue", f"{project.image_name}-queue", "--image",
+                                            image, "--", "train", env=aws))
+    assert f"{image} is not in ECR" in not_pushed

@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import boto3
 import pytest
@@ -71,10 +72,29 @@ def test_a_job_that_does_not_shard_is_refused_before_any_request(project):
                               image=IMAGE, command=None, dry_run=True, environ={})
 
 
+class StubbedAWS:
+    """The AWS seam's clients, each a real boto3 client whose answers a Stubber gives."""
+
+    def __init__(self):
+        self.made = {name: boto3.client(name, region_name="eu-west-1", aws_access_key_id="x",
+                                        aws_secret_access_key="y") for name in ("batch", "ecr", "logs")}
+
+    def __getattr__(self, name):
+        return self.made[name]
+
+
+QUEUE = {"jobQueueName": "ml-queue", "jobQueueArn": "arn:q", "state": "ENABLED", "status": "VALID", "priority": 1,
+         "computeEnvironmentOrder": []}
+
+
 def test_submit_sends_exactly_these_requests(project, capsys):
-    client = boto3.client("batch", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
+    aws = StubbedAWS()
+    client = aws.batch
     arn = "arn:aws:batch:eu-west-1:123456789012:job-definition/app-name:3"
-    with Stubber(client) as stub:
+    with Stubber(client) as stub, Stubber(aws.ecr) as ecr:
+        stub.add_response("describe_job_queues", {"jobQueues": [QUEUE]}, expected_params={"jobQueues": ["ml-queue"]})
+        ecr.add_response("describe_images", {"imageDetails": []},
+                         expected_params={"repositoryName": "app-name", "imageIds": [{"imageTag": "abc123"}]})
         stub.add_response("register_job_definition", {"jobDefinitionName": "app-name", "jobDefinitionArn": arn,
                                                       "revision": 3},
                           expected_params=batch.job_definition(
@@ -85,18 +105,58 @@ def test_submit_sends_exactly_these_requests(project, capsys):
                           expected_params={"jobName": "app-name-abc123", "jobQueue": "ml-queue",
                                            "jobDefinition": arn, "arrayProperties": {"size": 4}})
         scaleout.batch_submit(project, shards_count=4, queue="ml-queue", vcpus="2", memory_mib=4096, env_files=[],
-                              image=IMAGE, command=None, dry_run=False, environ={}, batch_client=client)
+                              image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
         stub.assert_no_pending_responses()
     assert "as job job-1" in capsys.readouterr().out
+    assert batch.read_jobs(project.root / scaleout.BATCH_JOBS)[-1]["job"] == "job-1"
 
 
 def test_a_refusal_from_batch_is_one_line(project):
-    client = boto3.client("batch", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
-    with Stubber(client) as stub:
+    aws = StubbedAWS()
+    with Stubber(aws.batch) as stub, Stubber(aws.ecr) as ecr:
+        stub.add_response("describe_job_queues", {"jobQueues": [{**QUEUE, "jobQueueName": "q"}]})
+        ecr.add_response("describe_images", {"imageDetails": []})
         stub.add_client_error("register_job_definition", "ClientException", "image is not allowed")
         with pytest.raises(TaskError, match="AWS Batch refused the job"):
             scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
-                                  image=IMAGE, command=None, dry_run=False, environ={}, batch_client=client)
+                                  image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
+
+
+@pytest.mark.parametrize("queues, message", [
+    ([], "there is no job queue q in this account and region; `inv batch-setup` makes one"),
+    ([{**QUEUE, "jobQueueName": "q", "state": "DISABLED"}], "the job queue q is DISABLED"),
+    ([{**QUEUE, "jobQueueName": "q", "status": "INVALID", "statusReason": "no CE"}], "the job queue q is INVALID"),
+])
+def test_a_queue_that_cannot_take_the_job_is_refused_before_anything_is_registered(project, queues, message):
+    aws = StubbedAWS()
+    with Stubber(aws.batch) as stub:
+        stub.add_response("describe_job_queues", {"jobQueues": queues})
+        with pytest.raises(TaskError, match=re.escape(message)):
+            scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                                  image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
+
+
+def test_an_image_that_is_not_in_ecr_is_refused(project):
+    aws = StubbedAWS()
+    with Stubber(aws.batch) as stub, Stubber(aws.ecr) as ecr:
+        stub.add_response("describe_job_queues", {"jobQueues": [{**QUEUE, "jobQueueName": "q"}]})
+        ecr.add_client_error("describe_images", "ImageNotFoundException", "no such tag")
+        with pytest.raises(TaskError, match="is not in ECR, so no shard could start; push it first"):
+            scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                                  image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
+
+
+def test_the_states_of_children_their_counts_and_reasons():
+    jobs = [{"jobId": "j:0", "status": "SUCCEEDED"}, {"jobId": "j:2", "status": "RUNNING"},
+            {"jobId": "j:1", "status": "FAILED", "statusReason": "Essential container in task exited",
+             "container": {"exitCode": 2}}]
+    states = batch.child_states(jobs)
+    assert states == {0: "SUCCEEDED", 1: "FAILED (Essential container in task exited; exit code 2)", 2: "RUNNING"}
+    assert batch.counts(states) == "3 shard(s): 1 RUNNING, 1 SUCCEEDED, 1 FAILED"
+    assert not batch.finished(states, 3) and batch.failed_shards(states) == [1]
+    assert batch.finished({**states, 2: "SUCCEEDED"}, 3) and not batch.finished({0: "SUCCEEDED"}, 2)
+    assert batch.child_ids("j", 3) == ["j:0", "j:1", "j:2"] and batch.child_ids("j", 1) == ["j"]
+    assert batch.log_stream({"attempts": [{"container": {"logStreamName": "def/default/j"}}]}) == "def/default/j"
 
 
 def test_dry_run_prints_the_requests_without_values(project, capsys):

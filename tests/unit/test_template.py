@@ -32,7 +32,7 @@ TEMPLATE_FILES = {
         "__init__", "batch_setup", "dependencies", "lifecycle", "scaleout", "shipping", "starter", "verification",
         "workflow",
     )),
-    *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "engine", "git_state")),
+    *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "aws", "engine", "git_state")),
 }
 
 

@@ -47,7 +47,7 @@ def shard() -> tuple[int, int]:
 def train(args) -> int:
     steps = args.n_estimators or int(os.environ.get("N_ESTIMATORS", "20"))
     seed = int(os.environ.get("RANDOM_SEED", "42"))
-    print(f"training on {ROWS} rows with {steps} steps", flush=True)
+    print(f"training on {ROWS} rows with {steps} steps, as shard {shard()[0]} of {shard()[1]}", flush=True)
     rng = random.Random(seed)
     weights = [0.0] * len(COLUMNS)
     for _ in range(steps):
