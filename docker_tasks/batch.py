@@ -36,27 +36,38 @@ def split_environment(environment: Mapping[str, str]) -> tuple[list[dict], list[
     return plain, secrets
 
 
-def job_definition(spec: RunPlan, *, vcpus: str, memory_mib: int, shards: int) -> dict:
-    """The job (the same value a local run renders) as a Batch job definition named after it."""
+def job_definition(spec: RunPlan, *, vcpus: str, memory_mib: int, shards: int,
+                   fargate_execution_role: str | None = None) -> dict:
+    """The job (the same value a local run renders) as a Batch job definition named after it: for
+    EC2 compute, or, given the execution role its containers pull and log with, for Fargate."""
     plain, secrets = split_environment({**spec.environment, "SHARD_COUNT": str(shards)})
     hardening = spec.hardening
+    fargate = fargate_execution_role is not None
+    # The defences of a local run that Batch offers (README, "Scaling out"): a read-only root with a
+    # tmpfs /tmp (EC2 only: Fargate has no tmpfs, so there the root stays writable), and an init
+    # process. It has no setting to drop capabilities.
+    read_only = hardening.read_only and not fargate
     properties = {
         "image": spec.image,
         "command": list(spec.command or []),
         "resourceRequirements": [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": str(memory_mib)}],
         "environment": plain,
-        # The defences of a local run that Batch offers (on EC2; README, "Scaling out"): a read-only
-        # root with a tmpfs /tmp, and an init process. It has no setting to drop capabilities.
-        "readonlyRootFilesystem": hardening.read_only,
+        "readonlyRootFilesystem": read_only,
         "linuxParameters": {
             "initProcessEnabled": True,
             **({"tmpfs": [{"containerPath": path, "size": TMPFS_SIZE >> 20, "mountOptions": ["rw", "nosuid", "nodev"]}
-                          for path in TMPFS]} if hardening.read_only else {}),
+                          for path in TMPFS]} if read_only else {}),
         },
     }
     if secrets:
         properties["secrets"] = secrets
-    return {"jobDefinitionName": spec.name, "type": "container", "containerProperties": properties}
+    definition = {"jobDefinitionName": spec.name, "type": "container", "containerProperties": properties}
+    if fargate:
+        # A public address lets a task in a default VPC's public subnet reach ECR without a NAT gateway.
+        properties |= {"executionRoleArn": fargate_execution_role,
+                       "networkConfiguration": {"assignPublicIp": "ENABLED"}}
+        definition["platformCapabilities"] = ["FARGATE"]
+    return definition
 
 
 def submission(*, name: str, queue: str, definition: str, shards: int) -> dict:

@@ -84,7 +84,11 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
         return
     aws = aws or Clients(region_of(image))
     with aws_errors():
-        _require_queue(aws.batch, queue)
+        if _require_queue(aws.batch, queue) == "FARGATE":
+            account = aws.sts.get_caller_identity()["Account"]
+            definition = batch.job_definition(spec, vcpus=vcpus, memory_mib=memory_mib, shards=shards_count,
+                                              fargate_execution_role=f"arn:aws:iam::{account}:role/"
+                                                                     f"{settings.project}-batch-execution")
         _require_in_ecr(aws, image)
     job_id, arn = batch.submit(aws.batch, definition, request)
     print(f"submitted {request['jobName']} ({shards_count} shard(s)) as job {job_id}, with {arn}")
@@ -97,7 +101,9 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
     _follow(aws, job_id, shards_count, poll_seconds)
 
 
-def _require_queue(batch_client, queue: str) -> None:
+def _require_queue(batch_client, queue: str) -> str:
+    """Refuse a queue that is missing or cannot take jobs; return what its compute is, EC2 or FARGATE
+    (a queue serves one kind, and the job definition differs)."""
     found = batch_client.describe_job_queues(jobQueues=[queue])["jobQueues"]
     if not found:
         raise TaskError(f"there is no job queue {queue} in this account and region; `inv batch-setup` makes one, "
@@ -105,6 +111,11 @@ def _require_queue(batch_client, queue: str) -> None:
     problem = batch_environment.queue_problem(found[0])
     if problem:
         raise TaskError(problem)
+    order = found[0].get("computeEnvironmentOrder") or [{}]
+    computes = batch_client.describe_compute_environments(
+        computeEnvironments=[order[0].get("computeEnvironment", "")])["computeEnvironments"] if order[0] else []
+    kind = (computes[0].get("computeResources") or {}).get("type", "EC2") if computes else "EC2"
+    return "FARGATE" if kind.startswith("FARGATE") else "EC2"
 
 
 def _require_in_ecr(aws: Clients, image: str) -> None:

@@ -77,7 +77,7 @@ class StubbedAWS:
 
     def __init__(self):
         self.made = {name: boto3.client(name, region_name="eu-west-1", aws_access_key_id="x",
-                                        aws_secret_access_key="y") for name in ("batch", "ecr", "logs")}
+                                        aws_secret_access_key="y") for name in ("batch", "ecr", "logs", "sts")}
 
     def __getattr__(self, name):
         return self.made[name]
@@ -214,3 +214,31 @@ def test_one_job_spec_renders_alike_on_every_engine(hardening):
         hardening.read_only
     assert (local.get("cap_drop") == ["ALL"]) is (swarm["cap_drop"] == ["ALL"]) is hardening.drop_capabilities
     assert "A=1" in swarm["env"] and {"name": "A", "value": "1"} in on_batch["environment"]
+
+
+def test_a_fargate_queue_gets_a_fargate_definition_without_tmpfs(project):
+    aws = StubbedAWS()
+    spec = RunPlan(image=IMAGE, name="app-name", labels={}, command=["score"],
+                   environment={"LOG_LEVEL": "DEBUG", "DB_PASSWORD": SECRET_ARN})
+    role = "arn:aws:iam::123456789012:role/app-name-batch-execution"
+    expected = batch.job_definition(spec, vcpus="1", memory_mib=2048, shards=2, fargate_execution_role=role)
+    properties = expected["containerProperties"]
+    assert expected["platformCapabilities"] == ["FARGATE"] and properties["executionRoleArn"] == role
+    assert "tmpfs" not in properties["linuxParameters"] and properties["readonlyRootFilesystem"] is False
+    with Stubber(aws.batch) as stub, Stubber(aws.ecr) as ecr, Stubber(aws.sts) as sts:
+        order = [{"order": 1, "computeEnvironment": "app-name-compute"}]
+        stub.add_response("describe_job_queues",
+                          {"jobQueues": [{**QUEUE, "jobQueueName": "q", "computeEnvironmentOrder": order}]})
+        stub.add_response("describe_compute_environments", {"computeEnvironments": [{
+            "computeEnvironmentName": "app-name-compute", "computeEnvironmentArn": "arn:ce",
+            "computeResources": {"type": "FARGATE", "maxvCpus": 4, "subnets": [], "securityGroupIds": []}}]},
+            expected_params={"computeEnvironments": ["app-name-compute"]})
+        sts.add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/me",
+                                                   "UserId": "me"})
+        ecr.add_response("describe_images", {"imageDetails": []})
+        stub.add_response("register_job_definition", {"jobDefinitionName": "app-name", "jobDefinitionArn": "arn:d",
+                                                      "revision": 1}, expected_params=expected)
+        stub.add_response("submit_job", {"jobName": "app-name-abc123", "jobId": "job-2", "jobArn": "arn:j"})
+        scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                              image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
+        stub.assert_no_pending_responses()
