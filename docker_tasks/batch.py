@@ -107,7 +107,10 @@ def submit(batch_client, definition: dict, job: dict) -> tuple[str, str]:
 
 ENDED = ("SUCCEEDED", "FAILED")
 ORDER = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-LOG_GROUP = "/aws/batch/job"  # where Batch sends a job's output, unless its definition says otherwise
+LOG_GROUP = "/aws/batch/job"
+# The variable that hands a shard, on Batch, the presigned POST its outputs go up with (JSON: url,
+# fields, prefix); a job that finds it uploads its output folder (see src/outputs.py).
+UPLOAD_VARIABLE = "OUTPUT_UPLOAD"  # where Batch sends a job's output, unless its definition says otherwise
 
 
 def child_ids(job_id: str, shards: int) -> list[str]:

@@ -1,9 +1,9 @@
 """The AWS environment a Batch job needs, as `inv batch-setup` makes it (pure functions).
 
-An ECR repository for the image, the IAM roles Batch and the job's containers act as, a managed
-compute environment and a job queue: each is looked for by name, reused when it is there and
-created when it is not, tagged with the project so that `inv batch-teardown` removes what
-batch-setup created and nothing else.
+An ECR repository for the image, an S3 bucket where the shards leave their parts, the IAM roles
+Batch and the job's containers act as, a managed compute environment and a job queue: each is
+looked for by name, reused when it is there and created when it is not, tagged with the project
+so that `inv batch-teardown` removes what batch-setup created and nothing else.
 """
 
 from __future__ import annotations
@@ -134,3 +134,13 @@ def queue_problem(queue: Mapping) -> str | None:
         reason = queue.get("statusReason") or "no reason given"
         return f"the job queue {name} is {status} ({reason}); fix it in the AWS console, or run `inv batch-setup`"
     return None
+
+
+def bucket_name(project: str, account: str) -> str:
+    """The S3 bucket of the shards' parts: bucket names are global, so the account is in it."""
+    return f"{project.lower()}-batch-{account}"[:63].strip("-.")
+
+
+def run_prefix(job_name: str, token: str) -> str:
+    """Where one job's shards put their files in the bucket."""
+    return f"runs/{job_name}-{token}/"

@@ -54,6 +54,7 @@ def setup(settings: Settings, *, compute: str | None, max_vcpus: str | None, sub
             instance_profile=setting(instance_profile, "BATCH_INSTANCE_PROFILE"))
         account = aws.sts.get_caller_identity()["Account"]
         _repository(aws.ecr, env, act)
+        _bucket(aws.s3, env, batch_environment.bucket_name(env.project, account), act)
         for role in env.roles:
             _role(aws.iam, env, role, act)
         service_role = f"arn:aws:iam::{account}:role/{env.project}-batch-service"
@@ -87,6 +88,36 @@ def _repository(ecr, env: Environment, act: Act) -> None:
         return
     tags = ecr.list_tags_for_resource(resourceArn=found["repositoryArn"]).get("tags")
     print(f"found the ECR repository {found['repositoryUri']}{_kept(tags, env)}")
+
+
+def _bucket(s3, env: Environment, name: str, act: Act) -> None:
+    """The bucket where `batch-submit --wait` has the shards leave their parts."""
+    import botocore.exceptions
+
+    try:
+        s3.head_bucket(Bucket=name)
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        def create() -> None:
+            region = s3.meta.region_name
+            s3.create_bucket(Bucket=name, **({"CreateBucketConfiguration": {"LocationConstraint": region}}
+                                             if region != "us-east-1" else {}))
+            tags = [{"Key": k, "Value": v} for k, v in env.tags.items()]
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags})
+        act(f"created the S3 bucket {name}, where the shards of `batch-submit --wait` leave their parts",
+            create)
+        return
+    print(f"found the S3 bucket {name}{_kept(_bucket_tags(s3, name), env)}")
+
+
+def _bucket_tags(s3, name: str) -> list[dict]:
+    import botocore.exceptions
+
+    try:
+        return s3.get_bucket_tagging(Bucket=name).get("TagSet", [])
+    except botocore.exceptions.ClientError:  # NoSuchTagSet: a bucket without tags
+        return []
 
 
 def _role(iam, env: Environment, role: Role, act: Act) -> None:
@@ -173,10 +204,14 @@ def teardown(settings: Settings, *, yes: bool, dry_run: bool, aws: Clients | Non
         roles = [r["RoleName"] for r in aws.iam.list_roles()["Roles"] if r["RoleName"].startswith(f"{project}-batch-")
                  and ours(aws.iam.list_role_tags(RoleName=r["RoleName"]).get("Tags"), project)]
         repository = _tagged_repository(aws.ecr, repository_name(settings.image_name), project)
+        bucket = batch_environment.bucket_name(project, aws.sts.get_caller_identity()["Account"])
+        bucket = bucket if bucket in {b["Name"] for b in aws.s3.list_buckets()["Buckets"]} \
+            and ours(_bucket_tags(aws.s3, bucket), project) else None
         found = ([f"the job queue {q['jobQueueName']}" for q in queues]
                  + [f"the compute environment {c['computeEnvironmentName']}" for c in computes]
                  + [f"the IAM role {name}" for name in roles]
-                 + ([f"the ECR repository {repository} with every image in it"] if repository else []))
+                 + ([f"the ECR repository {repository} with every image in it"] if repository else [])
+                 + ([f"the S3 bucket {bucket} with every part in it"] if bucket else []))
         if not found:
             print(f"nothing to remove: no AWS resource carries {project}'s tag "
                   "(batch-setup made none, or they are gone)")
@@ -196,6 +231,17 @@ def teardown(settings: Settings, *, yes: bool, dry_run: bool, aws: Clients | Non
         if repository:
             aws.ecr.delete_repository(repositoryName=repository, force=True)
             print(f"removed the ECR repository {repository}")
+        if bucket:
+            _remove_bucket(aws.s3, bucket)
+
+
+def _remove_bucket(s3, name: str) -> None:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+    s3.delete_bucket(Bucket=name)
+    print(f"removed the S3 bucket {name}")
 
 
 def _tagged_repository(ecr, name: str, project: str) -> str | None:

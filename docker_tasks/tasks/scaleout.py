@@ -7,6 +7,7 @@ that spreads them over many. Both start from the image in the registry, so push 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import secrets
 import sys
@@ -90,6 +91,10 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
                                               fargate_execution_role=f"arn:aws:iam::{account}:role/"
                                                                      f"{settings.project}-batch-execution")
         _require_in_ecr(aws, image)
+        destination = _upload_destination(aws, settings.project, request["jobName"]) if wait else None
+    if destination:
+        request["containerOverrides"] = {"environment": [{"name": batch.UPLOAD_VARIABLE,
+                                                          "value": json.dumps(destination[2])}]}
     job_id, arn = batch.submit(aws.batch, definition, request)
     print(f"submitted {request['jobName']} ({shards_count} shard(s)) as job {job_id}, with {arn}")
     batch.record_job(settings.root / BATCH_JOBS, {"job": job_id, "name": request["jobName"], "shards": shards_count,
@@ -99,6 +104,62 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
               f"inv batch-logs --job {job_id} --index 0")
         return
     _follow(aws, job_id, shards_count, poll_seconds)
+    if destination is None:
+        print("the shards' parts stay where the job put them: `inv batch-setup` makes the S3 bucket that "
+              "`--wait` collects them from")
+        return
+    command = command or list(job.shard_command)
+    if _collect(aws, settings, *destination[:2]) and job.merges_after(command):
+        from docker_tasks.tasks import workflow
+
+        print(f"merging the parts: {' '.join(job.merge_command)}")
+        local = image if engine.inspect(engine.connect(), "image", image) else \
+            f"{settings.image_name}:{image.rpartition(':')[2]}"
+        workflow.run(workflow.plan_run(settings, image=local, command=list(job.merge_command)), settings=settings)
+
+
+def _upload_destination(aws: Clients, project: str, job_name: str) -> tuple[str, str, dict] | None:
+    """The bucket, the prefix and the presigned POST (valid a day) with which each shard may upload
+    files below that prefix and nowhere else; None when batch-setup made no bucket. A presigned
+    POST needs no AWS library in the image: the sample's src/outputs.py sends it with the
+    standard library."""
+    import botocore.exceptions
+
+    bucket = batch_environment.bucket_name(project, aws.sts.get_caller_identity()["Account"])
+    try:
+        aws.s3.head_bucket(Bucket=bucket)
+    except botocore.exceptions.ClientError:
+        return None
+    prefix = batch_environment.run_prefix(job_name, secrets.token_hex(3))
+    post = aws.s3.generate_presigned_post(bucket, prefix + "${filename}", ExpiresIn=24 * 3600,
+                                          Conditions=[["starts-with", "$key", prefix]])
+    return bucket, prefix, {"url": post["url"], "fields": post["fields"], "prefix": prefix}
+
+
+def _collect(aws: Clients, settings: Settings, bucket: str, prefix: str) -> int:
+    """Download what the shards uploaded into output/, replacing the parts of an earlier run."""
+    folder = settings.output_folder
+    folder.mkdir(exist_ok=True)
+    job = settings.job
+    for stale in sorted(folder.glob(job.parts)) if job.parts else []:
+        stale.unlink()
+    count = 0
+    with aws_errors():
+        for page in aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                relative = item["Key"][len(prefix):]
+                target = (folder / relative).resolve()
+                if not relative or folder.resolve() not in target.parents:
+                    continue  # a key that would land outside output/
+                target.parent.mkdir(parents=True, exist_ok=True)
+                aws.s3.download_file(bucket, item["Key"], str(target))
+                count += 1
+    if count:
+        print(f"collected {count} file(s) from s3://{bucket}/{prefix} into {folder}")
+    else:
+        print(f"the shards left nothing in s3://{bucket}/{prefix}: a job uploads its outputs when "
+              f"{batch.UPLOAD_VARIABLE} is set (README, \"Where the shards run\")")
+    return count
 
 
 def _require_queue(batch_client, queue: str) -> str:

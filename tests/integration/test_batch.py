@@ -117,15 +117,18 @@ def test_an_array_job_runs_each_shard_in_a_container_and_is_followed_to_the_end(
     queue = f"{project.image_name}-queue"
 
     done = ok(project.inv("batch-submit", "--shards", "3", "--queue", queue, "--image", image, "--wait",
-                          "--", "train", env=aws, timeout=300)).stdout
+                          env=aws, timeout=300)).stdout
     job_id = re.search(r" as job (\S+),", done).group(1)
     for index in range(3):
         assert f"shard {index}/3: SUCCEEDED" in done
     assert "3 shard(s): 3 SUCCEEDED" in done and "all 3 shard(s) succeeded" in done
+    assert re.search(r"collected 3 file\(s\) from s3://\S+/runs/\S+ into ", done)
+    merged = (project.root / "output" / "predictions-merged.csv").read_text().splitlines()
+    assert merged[0] == "row,score" and [int(line.split(",")[0]) for line in merged[1:]] == list(range(569))
     status = ok(project.inv("batch-status", env=aws)).stdout
     assert f"job {job_id}" in status and "3 shard(s): 3 SUCCEEDED" in status
     logs = ok(project.inv("batch-logs", "--job", job_id, "--index", "2", env=aws)).stdout
-    assert "as shard 2 of 3" in logs  # from the `:2` that ends the child's AWS_BATCH_JOB_ID
+    assert "wrote part-00002-of-00003.csv" in logs  # from the `:2` that ends the child's AWS_BATCH_JOB_ID
 
     failed = project.inv("batch-submit", "--shards", "2", "--queue", queue, "--image", image, "--wait",
                          "--", "predict", "--input", "/app/nowhere.csv", env=aws, timeout=300)

@@ -67,10 +67,11 @@ def predict(args) -> int:
         print(f"input file not found: {args.input}", flush=True)
         return 2
     model_path = args.output_dir / "model.json"
-    if not model_path.is_file():
-        print(f"no model at {model_path}: run train first", flush=True)
-        return 2
-    model = json.loads(model_path.read_text())
+    if model_path.is_file():
+        model = json.loads(model_path.read_text())
+    else:  # where nothing is mounted (AWS Batch), the model that ships with the job
+        print(f"no model at {model_path}: scoring with the shipped one", flush=True)
+        model = {"columns": COLUMNS, "weights": [0.5] * len(COLUMNS)}
     if args.input:
         with open(args.input, newline="") as source:
             header = next(csv.reader(source), [])
@@ -114,7 +115,30 @@ def main() -> int:
     commands.choices["merge"].add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    return {"train": train, "predict": predict, "merge": merge}[args.command](args)
+    status = {"train": train, "predict": predict, "merge": merge}[args.command](args)
+    if status == 0 and os.environ.get("OUTPUT_UPLOAD"):  # on AWS Batch, from `inv batch-submit --wait`
+        print(f"uploaded {upload(args.output_dir, json.loads(os.environ['OUTPUT_UPLOAD']))} file(s)", flush=True)
+    return status
+
+
+def upload(folder: Path, destination: dict) -> int:
+    """Send each file in `folder` with the presigned S3 POST in OUTPUT_UPLOAD (url, fields, prefix)."""
+    import urllib.request
+    import uuid
+
+    sent = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        boundary = uuid.uuid4().hex
+        fields = {**destination["fields"], "key": destination["prefix"] + path.relative_to(folder).as_posix()}
+        body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                        for name, value in fields.items())
+        body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n\r\n'
+                 .encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode())
+        request = urllib.request.Request(destination["url"], data=body,
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        urllib.request.urlopen(request, timeout=300).close()
+        sent += 1
+    return sent
 
 
 if __name__ == "__main__":
