@@ -7,6 +7,7 @@ It runs the same way on the host and in the container. Settings come from enviro
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("stopped by SIGTERM; no partial output was left behind")
         return EXIT_TERMINATED
     log.info("%s finished in %.1fs", args.command, time.monotonic() - started)
+    if os.environ.get("OUTPUT_UPLOAD"):  # on AWS Batch, from `inv batch-submit --wait`
+        sent = outputs.upload(args.output_dir, json.loads(os.environ["OUTPUT_UPLOAD"]))
+        log.info("uploaded %d file(s) from %s", sent, args.output_dir)
     return 0
 
 

@@ -1,6 +1,7 @@
 """The sample job on the host, as `python src/main.py ...` (the container runs the same file)."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -145,3 +146,39 @@ def test_sharded_predict_and_merge_on_the_host(trained, tmp_path):
     merged = job("merge", "--output-dir", str(tmp_path))
     assert merged.returncode == 0, merged.stderr
     assert len(pd.read_csv(tmp_path / "predictions-merged.csv")) == len(load_breast_cancer().data)
+
+
+def test_outputs_go_up_to_a_presigned_post_when_output_upload_is_set(tmp_path):
+    """As on AWS Batch: each output file becomes one multipart POST, keyed below the given prefix."""
+    import http.server
+    import threading
+
+    received = []
+
+    class S3(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers["Content-Type"], body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), S3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    destination = {"url": f"http://127.0.0.1:{server.server_port}/bucket",
+                   "fields": {"policy": "p0l1cy", "x-amz-signature": "s1g"}, "prefix": "runs/job-1/"}
+    try:
+        result = job("train", "--output-dir", str(tmp_path), "--n-estimators", "5",
+                     env={"OUTPUT_UPLOAD": json.dumps(destination)})
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert f"uploaded 3 file(s) from {tmp_path}" in result.stdout
+    assert len(received) == 3  # metrics.json, model.joblib, predictions.csv
+    keys = sorted(re.search(rb'name="key"\r\n\r\n([^\r]+)', body).group(1).decode() for _, body in received)
+    assert keys == ["runs/job-1/metrics.json", "runs/job-1/model.joblib", "runs/job-1/predictions.csv"]
+    content_type, body = received[0]
+    assert content_type.startswith("multipart/form-data; boundary=")
+    assert b'name="policy"\r\n\r\np0l1cy' in body and b'name="file"; filename="metrics.json"' in body
