@@ -152,3 +152,31 @@ def test_a_queue_that_is_not_there_and_an_image_not_in_ecr_are_refused(project, 
     not_pushed = one_line_error(project.inv("batch-submit", "--queue", f"{project.image_name}-queue", "--image",
                                             image, "--", "train", env=aws))
     assert f"{image} is not in ECR" in not_pushed
+
+
+def test_ctrl_c_stops_following_and_leaves_the_job_running(project, aws, engine):
+    import signal
+    import time
+
+    ok(project.inv("build"))
+    ok(project.inv("batch-setup", "--compute", "fargate", env=aws))
+    image = ecr_image(project, aws, engine)
+    following = project.start("batch-submit", "--queue", f"{project.image_name}-queue", "--image", image, "--wait",
+                              "--", "train", "--n-estimators", "1500", env=aws)
+    shown = ""
+    deadline = time.monotonic() + 120
+    while "RUNNING" not in shown and time.monotonic() < deadline:
+        shown += following.stdout.readline()
+    following.send_signal(signal.SIGINT)
+    out, err = following.communicate(timeout=60)
+    job_id = re.search(r" as job (\S+),", shown).group(1)
+    assert following.returncode == 1 and len(err.strip().splitlines()) == 1, out + err
+    assert err.startswith(f"error: stopped following; job {job_id} goes on in AWS Batch")
+    assert f"inv batch-status --job {job_id}" in err and f"aws batch terminate-job --job-id {job_id}" in err
+    (job,) = client(aws, "batch").describe_jobs(jobs=[job_id])["jobs"]
+    assert job["status"] in ("RUNNING", "SUCCEEDED")  # it went on
+    while job["status"] != "SUCCEEDED" and time.monotonic() < deadline + 60:  # and ends, its container removed
+        time.sleep(1)
+        (job,) = client(aws, "batch").describe_jobs(jobs=[job_id])["jobs"]
+    time.sleep(2)  # moto removes the container just after it marks the job done
+    assert job["status"] == "SUCCEEDED" and leftovers(engine, job["jobName"]) == []
