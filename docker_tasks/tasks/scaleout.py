@@ -257,31 +257,31 @@ def _submitted(settings: Settings, job_id: str | None) -> dict:
     return known[-1]
 
 
-def batch_status(settings: Settings, *, job_id: str | None, aws: Clients | None = None) -> None:
-    """Each shard's state in a submitted job, and the counts."""
+def _submitted_job(settings: Settings, job_id: str | None, aws: Clients | None) -> tuple[Clients, str, dict, int]:
+    """The clients, the job's id, what Batch says of it, and its number of shards."""
     submitted = _submitted(settings, job_id)
     aws = aws or Clients(region_of(submitted.get("image", settings.image_name)))
     (parent,) = _jobs(aws.batch, [submitted["job"]]) or [None]
     if parent is None:
         raise TaskError(f"AWS Batch knows no job {submitted['job']} (it forgets jobs a week or so after they end)")
-    shards_count = (parent.get("arrayProperties") or {}).get("size") or 1
-    states = batch.child_states(_jobs(aws.batch, batch.child_ids(submitted["job"], shards_count)))
-    print(f"job {submitted['job']} ({parent.get('jobName')}): {parent.get('status')}")
+    return aws, submitted["job"], parent, (parent.get("arrayProperties") or {}).get("size") or 1
+
+
+def batch_status(settings: Settings, *, job_id: str | None, aws: Clients | None = None) -> None:
+    """Each shard's state in a submitted job, and the counts."""
+    aws, job_id, parent, shards_count = _submitted_job(settings, job_id, aws)
+    states = batch.child_states(_jobs(aws.batch, batch.child_ids(job_id, shards_count)))
+    print(f"job {job_id} ({parent.get('jobName')}): {parent.get('status')}")
     print(tables.render(("SHARD", "STATE"), [(str(index), state) for index, state in sorted(states.items())]))
     print(batch.counts(states))
 
 
 def batch_logs(settings: Settings, *, job_id: str | None, index: int, aws: Clients | None = None) -> None:
     """One shard's output, from CloudWatch Logs."""
-    submitted = _submitted(settings, job_id)
-    aws = aws or Clients(region_of(submitted.get("image", settings.image_name)))
-    (parent,) = _jobs(aws.batch, [submitted["job"]]) or [None]
-    if parent is None:
-        raise TaskError(f"AWS Batch knows no job {submitted['job']}")
-    shards_count = (parent.get("arrayProperties") or {}).get("size") or 1
+    aws, job_id, _, shards_count = _submitted_job(settings, job_id, aws)
     if not 0 <= index < shards_count:
-        raise TaskError(f"--index {index}: job {submitted['job']} has shards 0 to {shards_count - 1}")
-    child = batch.child_ids(submitted["job"], shards_count)[index]
+        raise TaskError(f"--index {index}: job {job_id} has shards 0 to {shards_count - 1}")
+    child = batch.child_ids(job_id, shards_count)[index]
     lines = _log_lines(aws, child)
     if not lines:
         (job,) = _jobs(aws.batch, [child])
