@@ -348,23 +348,25 @@ def batch_teardown(c, yes=False, image_name=None, dry_run=False):
     setup.teardown(load(image_name=image_name), yes=yes, dry_run=dry_run)
 
 
-@task(iterable=["env_file"], help=flags(
+@task(iterable=["env_file", "file"], help=flags(
     shards="how many shards (an AWS Batch array job of that size)",
     queue="the Batch job queue (default: BATCH_JOB_QUEUE)",
     vcpus="vCPUs for each shard",
     memory="memory for each shard, in MiB",
     env_file="env file for the job (repeatable; default: .env); secrets as Secrets Manager ARNs",
     image="the image in ECR (default: REGISTRY/IMAGE_NAME:<current build>)",
-    wait="follow the shards until all have ended; fail, with their output, if any did",
+    wait="follow the shards until all have ended; fail, with their output, if any did; then collect and merge",
+    file="a file each shard gets in its output folder, e.g. output/model.joblib (repeatable; through S3)",
 ))
 def batch_submit(c, shards=1, queue=None, vcpus="1", memory=2048, env_file=None, image=None, wait=False,
-                 image_name=None, dry_run=False):
+                 file=None, image_name=None, dry_run=False):
     """Submit the job to AWS Batch as an array of shards; arguments after `--` go to the job."""
     from docker_tasks.tasks import scaleout
 
     scaleout.batch_submit(load(image_name=image_name), shards_count=shards, queue=queue, vcpus=vcpus,
                           memory_mib=memory, env_files=env_file, image=image,
-                          command=arguments_after_double_dash(c.remainder, sys.argv), dry_run=dry_run, wait=wait)
+                          command=arguments_after_double_dash(c.remainder, sys.argv), dry_run=dry_run, wait=wait,
+                          files=file or [])
 
 
 @task(help={"job": "the job's id (default: the last one `inv batch-submit` sent from here)"})

@@ -110,7 +110,9 @@ ORDER = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED",
 LOG_GROUP = "/aws/batch/job"
 # The variable that hands a shard, on Batch, the presigned POST its outputs go up with (JSON: url,
 # fields, prefix); a job that finds it uploads its output folder (see src/outputs.py).
-UPLOAD_VARIABLE = "OUTPUT_UPLOAD"  # where Batch sends a job's output, unless its definition says otherwise
+UPLOAD_VARIABLE = "OUTPUT_UPLOAD"
+# And the files sent along with `--file`: JSON, a presigned GET by file name, for the output folder.
+DOWNLOAD_VARIABLE = "INPUT_DOWNLOAD"  # where Batch sends a job's output, unless its definition says otherwise
 
 
 def child_ids(job_id: str, shards: int) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -60,16 +60,31 @@ def write_model(model: Any, target: Path) -> Path:
     return _write(target, lambda tmp: joblib.dump(model, tmp))
 
 
-def upload(folder: Path, destination: dict[str, Any]) -> int:
+def download(links: dict[str, str], folder: Path) -> list[str]:
+    """Fetch the files sent along with the job (INPUT_DOWNLOAD: a presigned GET by file name, from
+    `inv batch-submit --file`) into `folder`, each atomically; return their names."""
+    import shutil
+    import urllib.request
+
+    for name, url in links.items():
+        with urllib.request.urlopen(url, timeout=600) as response, atomic_path(folder / Path(name).name) as tmp, \
+                open(tmp, "wb") as out:
+            shutil.copyfileobj(response, out)
+    return sorted(links)
+
+
+def upload(folder: Path, destination: dict[str, Any], skip: Collection[str] = ()) -> int:
     """Send every file in `folder` to S3 with a presigned POST (OUTPUT_UPLOAD, which
     `inv batch-submit --wait` gives each shard: url, fields, and the prefix the keys must start
-    with), one request a file; return how many were sent. The standard library does it, so the
+    with), one request a file, leaving out those in `skip` (what was sent along); return how many
+    were sent. The standard library does it, so the
     image needs no AWS library (boto3 would add about 100 MB)."""
     import urllib.request
     import uuid
 
     sent = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                       and p.relative_to(folder).as_posix() not in skip):
         boundary = uuid.uuid4().hex
         fields = {**destination["fields"], "key": destination["prefix"] + path.relative_to(folder).as_posix()}
         head = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'

@@ -66,10 +66,12 @@ BATCH_JOBS = Path(".dockertasks") / "batch-jobs.json"  # the jobs submitted here
 
 def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vcpus: str, memory_mib: int,
                  env_files: Sequence[str], image: str | None, command: list[str] | None, dry_run: bool,
-                 wait: bool = False, poll_seconds: float = 5.0, environ: Mapping[str, str] = os.environ,
-                 aws: Clients | None = None) -> None:
+                 wait: bool = False, files: Sequence[str] = (), poll_seconds: float = 5.0,
+                 environ: Mapping[str, str] = os.environ, aws: Clients | None = None) -> None:
     """Register a job definition for the image and submit an array job of `shards_count` children;
-    with `wait`, follow it until every child has ended."""
+    with `files`, send those along for each child; with `wait`, follow it until every child has
+    ended, then collect and merge what they uploaded."""
+    sent = [_readable(name) for name in files]
     job = job_contract.require_sharding(settings.job, settings.root)
     queue = queue or settings.lookup("BATCH_JOB_QUEUE", environ)
     if not queue:
@@ -91,10 +93,16 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
                                               fargate_execution_role=f"arn:aws:iam::{account}:role/"
                                                                      f"{settings.project}-batch-execution")
         _require_in_ecr(aws, image)
-        destination = _upload_destination(aws, settings.project, request["jobName"]) if wait else None
-    if destination:
-        request["containerOverrides"] = {"environment": [{"name": batch.UPLOAD_VARIABLE,
-                                                          "value": json.dumps(destination[2])}]}
+        destination = _upload_destination(aws, settings.project, request["jobName"]) if wait or sent else None
+        if sent and destination is None:
+            raise TaskError("--file travels through the S3 bucket that `inv batch-setup` makes, and there is none yet; "
+                            "run `inv batch-setup` first")
+        overrides = ([{"name": batch.DOWNLOAD_VARIABLE, "value": json.dumps(_send(aws, *destination[:2], sent))}]
+                     if sent else [])
+        if wait:
+            overrides.append({"name": batch.UPLOAD_VARIABLE, "value": json.dumps(destination[2])})
+    if overrides:
+        request["containerOverrides"] = {"environment": overrides}
     job_id, arn = batch.submit(aws.batch, definition, request)
     print(f"submitted {request['jobName']} ({shards_count} shard(s)) as job {job_id}, with {arn}")
     batch.record_job(settings.root / BATCH_JOBS, {"job": job_id, "name": request["jobName"], "shards": shards_count,
@@ -116,6 +124,28 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
         local = image if engine.inspect(engine.connect(), "image", image) else \
             f"{settings.image_name}:{image.rpartition(':')[2]}"
         workflow.run(workflow.plan_run(settings, image=local, command=list(job.merge_command)), settings=settings)
+
+
+def _readable(name: str) -> Path:
+    path = Path(name)
+    if not path.is_file():
+        raise TaskError(f"--file {name}: no such file here; name a file to send along with the job, "
+                        "e.g. --file output/model.joblib")
+    return path
+
+
+def _send(aws: Clients, bucket: str, prefix: str, files: Sequence[Path]) -> dict[str, str]:
+    """Upload each file below the run's prefix; return, by file name, a presigned GET (valid a day)
+    with which a shard downloads it into its output folder."""
+    links = {}
+    with aws_errors():
+        for path in files:
+            key = f"{prefix}inputs/{path.name}"
+            aws.s3.upload_file(str(path), bucket, key)
+            links[path.name] = aws.s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                                             ExpiresIn=24 * 3600)
+    print(f"sent {len(links)} file(s) along: {', '.join(links)}, into each shard's output folder")
+    return links
 
 
 def _upload_destination(aws: Clients, project: str, job_name: str) -> tuple[str, str, dict] | None:
@@ -149,8 +179,8 @@ def _collect(aws: Clients, settings: Settings, bucket: str, prefix: str) -> int:
             for item in page.get("Contents", []):
                 relative = item["Key"][len(prefix):]
                 target = (folder / relative).resolve()
-                if not relative or folder.resolve() not in target.parents:
-                    continue  # a key that would land outside output/
+                if not relative or relative.startswith("inputs/") or folder.resolve() not in target.parents:
+                    continue  # what was sent along, or a key that would land outside output/
                 target.parent.mkdir(parents=True, exist_ok=True)
                 aws.s3.download_file(bucket, item["Key"], str(target))
                 count += 1

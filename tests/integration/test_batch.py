@@ -130,6 +130,17 @@ def test_an_array_job_runs_each_shard_in_a_container_and_is_followed_to_the_end(
     logs = ok(project.inv("batch-logs", "--job", job_id, "--index", "2", env=aws)).stdout
     assert "wrote part-00002-of-00003.csv" in logs  # from the `:2` that ends the child's AWS_BATCH_JOB_ID
 
+    ok(project.inv("run", "--", "train", "--n-estimators", "7"))  # output/model.json, here
+    sent = ok(project.inv("batch-submit", "--shards", "2", "--queue", queue, "--image", image, "--wait",
+                          "--file", "output/model.json", env=aws, timeout=300)).stdout
+    assert "sent 1 file(s) along: model.json" in sent and "collected 2 file(s)" in sent  # the parts, not the model
+    sent_id = re.search(r" as job (\S+),", sent).group(1)
+    shard = ok(project.inv("batch-logs", "--job", sent_id, "--index", "1", env=aws)).stdout
+    assert "received model.json" in shard and "shipped one" not in shard
+    missing = one_line_error(project.inv("batch-submit", "--queue", queue, "--image", image, "--file", "nope.bin",
+                                         env=aws))
+    assert missing.startswith("error: --file nope.bin: no such file here")
+
     failed = project.inv("batch-submit", "--shards", "2", "--queue", queue, "--image", image, "--wait",
                          "--", "predict", "--input", "/app/nowhere.csv", env=aws, timeout=300)
     assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]

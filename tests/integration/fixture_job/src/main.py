@@ -15,6 +15,7 @@ import re
 import signal
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROWS = 569  # rows of the data a prediction scores by default
@@ -115,19 +116,26 @@ def main() -> int:
     commands.choices["merge"].add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     args.output_dir.mkdir(parents=True, exist_ok=True)
+    received = json.loads(os.environ.get("INPUT_DOWNLOAD") or "{}")  # on AWS Batch: `batch-submit --file`
+    for name, url in received.items():
+        with urllib.request.urlopen(url, timeout=300) as response:
+            write_atomically(args.output_dir / name, response.read().decode())
+        print(f"received {name}", flush=True)
     status = {"train": train, "predict": predict, "merge": merge}[args.command](args)
     if status == 0 and os.environ.get("OUTPUT_UPLOAD"):  # on AWS Batch, from `inv batch-submit --wait`
-        print(f"uploaded {upload(args.output_dir, json.loads(os.environ['OUTPUT_UPLOAD']))} file(s)", flush=True)
+        sent = upload(args.output_dir, json.loads(os.environ["OUTPUT_UPLOAD"]), skip=set(received))
+        print(f"uploaded {sent} file(s)", flush=True)
     return status
 
 
-def upload(folder: Path, destination: dict) -> int:
-    """Send each file in `folder` with the presigned S3 POST in OUTPUT_UPLOAD (url, fields, prefix)."""
-    import urllib.request
+def upload(folder: Path, destination: dict, skip: set) -> int:
+    """Send each file in `folder` but those in `skip` with the presigned S3 POST in OUTPUT_UPLOAD
+    (url, fields, prefix)."""
     import uuid
 
     sent = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                       and p.relative_to(folder).as_posix() not in skip):
         boundary = uuid.uuid4().hex
         fields = {**destination["fields"], "key": destination["prefix"] + path.relative_to(folder).as_posix()}
         body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
