@@ -350,7 +350,7 @@ def batch_teardown(c, yes=False, image_name=None, dry_run=False):
 
 @task(iterable=["env_file", "file"], help=flags(
     shards="how many shards (an AWS Batch array job of that size)",
-    queue="the Batch job queue (default: BATCH_JOB_QUEUE)",
+    queue="the Batch job queue (default: BATCH_JOB_QUEUE, else <project>-queue, as batch-setup names it)",
     vcpus="vCPUs for each shard",
     memory="memory for each shard, in MiB",
     env_file="env file for the job (repeatable; default: .env); secrets as Secrets Manager ARNs",

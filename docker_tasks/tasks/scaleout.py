@@ -73,9 +73,7 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
     ended, then collect and merge what they uploaded."""
     sent = [_readable(name) for name in files]
     job = job_contract.require_sharding(settings.job, settings.root)
-    queue = queue or settings.lookup("BATCH_JOB_QUEUE", environ)
-    if not queue:
-        raise TaskError("which job queue? give --queue or set BATCH_JOB_QUEUE (`inv batch-setup` makes one)")
+    queue = queue or settings.lookup("BATCH_JOB_QUEUE", environ) or f"{settings.project}-queue"  # batch-setup's
     image = image or pushed_image(settings)
     spec = job_spec(settings, image=image, command=command or list(job.shard_command), env_files=env_files,
                     environ=environ)

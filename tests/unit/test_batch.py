@@ -167,10 +167,10 @@ def test_dry_run_prints_the_requests_without_values(project, capsys):
     assert "DEBUG" not in printed and SECRET_ARN in printed  # a reference, not a secret
 
 
-def test_without_a_queue_it_says_which_setting(project):
-    with pytest.raises(TaskError, match="BATCH_JOB_QUEUE"):
-        scaleout.batch_submit(project, shards_count=1, queue=None, vcpus="1", memory_mib=1, env_files=[],
-                              image=IMAGE, command=None, dry_run=True, environ={})
+def test_without_a_queue_it_goes_to_the_one_batch_setup_names(project, capsys):
+    scaleout.batch_submit(project, shards_count=1, queue=None, vcpus="1", memory_mib=1, env_files=[],
+                          image=IMAGE, command=None, dry_run=True, environ={})
+    assert '"jobQueue": "app-name-queue"' in capsys.readouterr().out
 
 
 def test_the_swarm_service_is_a_replicated_job_with_a_shared_volume(project):
