@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan
@@ -160,18 +159,3 @@ def log_stream(job: dict) -> str | None:
     attempts = job.get("attempts") or [{}]
     return stream or (attempts[-1].get("container") or {}).get("logStreamName")
 
-
-def read_jobs(path: Path) -> list[dict]:
-    """The jobs submitted from this checkout (the local, git-ignored record batch-status reads)."""
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return []
-    return found if isinstance(found, list) else []
-
-
-def record_job(path: Path, job: dict) -> None:
-    path.parent.mkdir(exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps([*read_jobs(path), job][-100:], indent=2) + "\n")
-    partial.replace(path)

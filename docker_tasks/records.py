@@ -126,6 +126,24 @@ def read_all(folder: Path) -> list[dict]:
     return sorted(records, key=lambda r: r.get("started_at", ""), reverse=True)
 
 
+def read_list(path: Path) -> list[dict]:
+    """A local record kept as a JSON list (pushes, Batch jobs); empty when missing or unreadable."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return found if isinstance(found, list) else []
+
+
+def append_to_list(path: Path, entry: dict, keep: int | None = None) -> None:
+    """Add `entry` to the JSON list at `path`, atomically, keeping its newest `keep` entries (all: None)."""
+    path.parent.mkdir(exist_ok=True)
+    entries = [*read_list(path), entry]
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(entries[-keep:] if keep else entries, indent=2) + "\n")
+    partial.replace(path)
+
+
 RUN_HEADERS = ("STARTED", "CONTAINER", "IMAGE", "COMMIT", "EXIT", "SECONDS", "INPUTS", "ARGUMENTS")
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from docker_tasks import records
 from docker_tasks.errors import TaskError
 from docker_tasks.tags import check_image_name, registry_host
 
@@ -142,13 +142,7 @@ def platform_mismatch(image: dict, target: str | None) -> str | None:
 
 
 def read_pushes(root: Path) -> list[dict]:
-    path = root / PUSH_RECORD
-    if not path.is_file():
-        return []
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, OSError):
-        return []
+    return records.read_list(root / PUSH_RECORD)
 
 
 def record_push(root: Path, *, reference: str, digest: str, image_id: str, when: datetime,
@@ -156,10 +150,6 @@ def record_push(root: Path, *, reference: str, digest: str, image_id: str, when:
     """Append a push to the local, git-ignored record that `inv images` shows. `config` is the digest
     of the image's config, the same in the registry as here: the pushed layers are compressed, so the
     registry's manifest digest differs from the local image id on the containerd store."""
-    path = root / PUSH_RECORD
-    path.parent.mkdir(exist_ok=True)
-    pushes = read_pushes(root) + [{"reference": reference, "digest": digest, "image_id": image_id, "config": config,
-                                   "compression": compression, "pushed_at": when.isoformat(timespec="seconds")}]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(pushes, indent=2) + "\n")
-    tmp.replace(path)
+    records.append_to_list(root / PUSH_RECORD, {
+        "reference": reference, "digest": digest, "image_id": image_id, "config": config,
+        "compression": compression, "pushed_at": when.isoformat(timespec="seconds")})

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import batch, batch_environment, labels, registry, selection, shards, tables
+from docker_tasks import batch, batch_environment, labels, records, registry, selection, shards, tables
 from docker_tasks import job as job_contract
 from docker_tasks.commands import MASK, show
 from docker_tasks.envfiles import container_environment
@@ -103,8 +103,9 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
         request["containerOverrides"] = {"environment": overrides}
     job_id, arn = batch.submit(aws.batch, definition, request)
     print(f"submitted {request['jobName']} ({shards_count} shard(s)) as job {job_id}, with {arn}")
-    batch.record_job(settings.root / BATCH_JOBS, {"job": job_id, "name": request["jobName"], "shards": shards_count,
-                                                "queue": queue, "image": image})
+    records.append_to_list(settings.root / BATCH_JOBS, {"job": job_id, "name": request["jobName"],
+                                                        "shards": shards_count, "queue": queue, "image": image},
+                           keep=100)
     if not wait:
         print(f"  follow it: inv batch-status --job {job_id}; a shard's output: "
               f"inv batch-logs --job {job_id} --index 0")
@@ -277,7 +278,7 @@ def _log_lines(aws: Clients, child_id: str) -> list[str]:
 
 def _submitted(settings: Settings, job_id: str | None) -> dict:
     """The job asked for, else the last one submitted from here."""
-    known = batch.read_jobs(settings.root / BATCH_JOBS)
+    known = records.read_list(settings.root / BATCH_JOBS)
     if job_id:
         return next((job for job in reversed(known) if job["job"] == job_id), {"job": job_id})
     if not known:

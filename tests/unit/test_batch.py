@@ -5,7 +5,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from docker_tasks import batch, settings
+from docker_tasks import batch, records, settings
 from docker_tasks.errors import TaskError
 from docker_tasks.job import Job
 from docker_tasks.run_options import Hardening, RunPlan, create_kwargs
@@ -108,7 +108,7 @@ def test_submit_sends_exactly_these_requests(project, capsys):
                               image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
         stub.assert_no_pending_responses()
     assert "as job job-1" in capsys.readouterr().out
-    assert batch.read_jobs(project.root / scaleout.BATCH_JOBS)[-1]["job"] == "job-1"
+    assert records.read_list(project.root / scaleout.BATCH_JOBS)[-1]["job"] == "job-1"
 
 
 def test_a_refusal_from_batch_is_one_line(project):
