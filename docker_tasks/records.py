@@ -23,11 +23,8 @@ PREFIX = "run-record-"
 
 
 def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def fingerprint(path: Path) -> dict:
