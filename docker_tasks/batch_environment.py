@@ -57,7 +57,18 @@ class Environment:
         return {PROJECT: self.project}
 
     def role(self, purpose: str) -> Role | None:
-        return next((role for role in self.roles if role.name == f"{self.project}-batch-{purpose}"), None)
+        return next((role for role in self.roles if role.name == role_name(self.project, purpose)), None)
+
+
+def role_name(project: str, purpose: str) -> str:
+    """The name of one of the project's roles (`service`, `execution`, `instance`); with purpose "",
+    the prefix all of them share."""
+    return f"{project}-batch-{purpose}"
+
+
+def role_arn(account: str, name: str, kind: str = "role") -> str:
+    """The ARN of an IAM role of `account`, or with kind `instance-profile`, of an instance profile."""
+    return f"arn:aws:iam::{account}:{kind}/{name}"
 
 
 def parse_compute(value: str) -> str:
@@ -90,12 +101,13 @@ def environment(project: str, repository: str, *, compute: str, max_vcpus: int, 
     if not security_groups:
         raise TaskError("which security groups? give --security-groups sg-1 (or BATCH_SECURITY_GROUPS in .env)")
     roles = [
-        Role(f"{project}-batch-service", "batch.amazonaws.com", f"{MANAGED_POLICY}service-role/AWSBatchServiceRole"),
-        Role(f"{project}-batch-execution", "ecs-tasks.amazonaws.com",
+        Role(role_name(project, "service"), "batch.amazonaws.com",
+             f"{MANAGED_POLICY}service-role/AWSBatchServiceRole"),
+        Role(role_name(project, "execution"), "ecs-tasks.amazonaws.com",
              f"{MANAGED_POLICY}service-role/AmazonECSTaskExecutionRolePolicy"),
     ]
     if compute == "EC2" and not instance_profile:
-        roles.append(Role(f"{project}-batch-instance", "ec2.amazonaws.com",
+        roles.append(Role(role_name(project, "instance"), "ec2.amazonaws.com",
                           f"{MANAGED_POLICY}service-role/AmazonEC2ContainerServiceforEC2Role", instance_profile=True))
     return Environment(project=project, repository=repository, compute=compute, max_vcpus=max_vcpus,
                        subnets=tuple(subnets), security_groups=tuple(security_groups),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 
 from docker_tasks import registry
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
@@ -40,6 +41,11 @@ class Clients:
 
     def __init__(self, region: str | None = None):
         self.region, self.made = region, {}
+
+    @cached_property
+    def account(self) -> str:
+        """The AWS account the credentials belong to, asked once."""
+        return self.sts.get_caller_identity()["Account"]
 
     def __getattr__(self, service: str):
         if service not in self.made:

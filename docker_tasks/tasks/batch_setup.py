@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from docker_tasks import batch_environment, registry
-from docker_tasks.batch_environment import Environment, Role, ours
+from docker_tasks.batch_environment import Environment, Role, ours, role_name
 from docker_tasks.errors import TaskError
 from docker_tasks.seams.aws import Clients, aws_errors, region_of
 from docker_tasks.settings import Settings
@@ -52,14 +52,14 @@ def setup(settings: Settings, *, compute: str | None, max_vcpus: str | None, sub
             subnets=given_subnets or found_subnets, security_groups=given_groups or found_groups,
             queue=setting(queue, "BATCH_JOB_QUEUE"),
             instance_profile=setting(instance_profile, "BATCH_INSTANCE_PROFILE"))
-        account = aws.sts.get_caller_identity()["Account"]
         _repository(aws.ecr, env, act)
-        _bucket(aws.s3, env, batch_environment.bucket_name(env.project, account), act)
+        _bucket(aws.s3, env, batch_environment.bucket_name(env.project, aws.account), act)
         for role in env.roles:
             _role(aws.iam, env, role, act)
-        service_role = f"arn:aws:iam::{account}:role/{env.project}-batch-service"
-        profile = env.instance_profile or (f"arn:aws:iam::{account}:instance-profile/{env.project}-batch-instance"
-                                           if env.compute == "EC2" else None)
+        service_role = batch_environment.role_arn(aws.account, role_name(env.project, "service"))
+        instance_role = env.role("instance")
+        profile = env.instance_profile or (batch_environment.role_arn(aws.account, instance_role.name,
+                                                                      "instance-profile") if instance_role else None)
         _compute_environment(aws.batch, env, service_role, profile, act, dry_run)
         _job_queue(aws.batch, env, act)
     print(f"{'would be ready' if dry_run else 'ready'}: submit with `inv batch-submit --queue {env.queue} --shards N` "
@@ -201,10 +201,11 @@ def teardown(settings: Settings, *, yes: bool, dry_run: bool, aws: Clients | Non
         queues = [q for q in aws.batch.describe_job_queues()["jobQueues"] if ours(q.get("tags"), project)]
         computes = [c for c in aws.batch.describe_compute_environments()["computeEnvironments"]
                     if ours(c.get("tags"), project)]
-        roles = [r["RoleName"] for r in aws.iam.list_roles()["Roles"] if r["RoleName"].startswith(f"{project}-batch-")
+        roles = [r["RoleName"] for r in aws.iam.list_roles()["Roles"]
+                 if r["RoleName"].startswith(role_name(project, ""))
                  and ours(aws.iam.list_role_tags(RoleName=r["RoleName"]).get("Tags"), project)]
         repository = _tagged_repository(aws.ecr, repository_name(settings.image_name), project)
-        bucket = batch_environment.bucket_name(project, aws.sts.get_caller_identity()["Account"])
+        bucket = batch_environment.bucket_name(project, aws.account)
         bucket = bucket if bucket in {b["Name"] for b in aws.s3.list_buckets()["Buckets"]} \
             and ours(_bucket_tags(aws.s3, bucket), project) else None
         found = ([f"the job queue {q['jobQueueName']}" for q in queues]

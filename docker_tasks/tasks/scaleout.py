@@ -25,7 +25,7 @@ from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan
 from docker_tasks.seams import engine, git_state
 from docker_tasks.seams.aws import Clients, aws_errors, region_of
 from docker_tasks.settings import TASKS_ONLY, Settings
-from docker_tasks.tags import build_tag
+from docker_tasks.tags import build_tag, split_reference
 
 SERVICE = f"{labels.NAMESPACE}.swarm-job"
 FINISHED = {"complete", "failed", "rejected", "shutdown", "orphaned", "remove"}
@@ -75,21 +75,23 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
     job = job_contract.require_sharding(settings.job, settings.root)
     queue = queue or settings.lookup("BATCH_JOB_QUEUE", environ) or f"{settings.project}-queue"  # batch-setup's
     image = image or pushed_image(settings)
-    spec = job_spec(settings, image=image, command=command or list(job.shard_command), env_files=env_files,
-                    environ=environ)
-    definition = batch.job_definition(spec, vcpus=vcpus, memory_mib=memory_mib, shards=shards_count)
+    command = command or list(job.shard_command)
+    spec = job_spec(settings, image=image, command=command, env_files=env_files, environ=environ)
+
+    def definition(fargate_execution_role: str | None = None) -> dict:
+        return batch.job_definition(spec, vcpus=vcpus, memory_mib=memory_mib, shards=shards_count,
+                                    fargate_execution_role=fargate_execution_role)
+
     request = batch.submission(name=batch.job_name(settings.project, image.rpartition(":")[2]), queue=queue,
                                definition=settings.project, shards=shards_count)
     if dry_run:
-        print(batch.show(masked({"registerJobDefinition": definition, "submitJob": request})))
+        print(batch.show(masked({"registerJobDefinition": definition(), "submitJob": request})))
         return
     aws = aws or Clients(region_of(image))
     with aws_errors():
-        if _require_queue(aws.batch, queue) == "FARGATE":
-            account = aws.sts.get_caller_identity()["Account"]
-            definition = batch.job_definition(spec, vcpus=vcpus, memory_mib=memory_mib, shards=shards_count,
-                                              fargate_execution_role=f"arn:aws:iam::{account}:role/"
-                                                                     f"{settings.project}-batch-execution")
+        fargate = _require_queue(aws.batch, queue) == "FARGATE"
+        registered = definition(batch_environment.role_arn(
+            aws.account, batch_environment.role_name(settings.project, "execution")) if fargate else None)
         _require_in_ecr(aws, image)
         destination = _upload_destination(aws, settings.project, request["jobName"]) if wait or sent else None
         if sent and destination is None:
@@ -101,7 +103,7 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
             overrides.append({"name": batch.UPLOAD_VARIABLE, "value": json.dumps(destination[2])})
     if overrides:
         request["containerOverrides"] = {"environment": overrides}
-    job_id, arn = batch.submit(aws.batch, definition, request)
+    job_id, arn = batch.submit(aws.batch, registered, request)
     print(f"submitted {request['jobName']} ({shards_count} shard(s)) as job {job_id}, with {arn}")
     records.append_to_list(settings.root / BATCH_JOBS, {"job": job_id, "name": request["jobName"],
                                                         "shards": shards_count, "queue": queue, "image": image},
@@ -115,7 +117,6 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
         print("the shards' parts stay where the job put them: `inv batch-setup` makes the S3 bucket that "
               "`--wait` collects them from")
         return
-    command = command or list(job.shard_command)
     if _collect(aws, settings, *destination[:2]) and job.merges_after(command):
         from docker_tasks.tasks import workflow
 
@@ -154,7 +155,7 @@ def _upload_destination(aws: Clients, project: str, job_name: str) -> tuple[str,
     standard library."""
     import botocore.exceptions
 
-    bucket = batch_environment.bucket_name(project, aws.sts.get_caller_identity()["Account"])
+    bucket = batch_environment.bucket_name(project, aws.account)
     try:
         aws.s3.head_bucket(Bucket=bucket)
     except botocore.exceptions.ClientError:
@@ -169,6 +170,7 @@ def _collect(aws: Clients, settings: Settings, bucket: str, prefix: str) -> int:
     """Download what the shards uploaded into output/, replacing the parts of an earlier run."""
     folder = settings.output_folder
     folder.mkdir(exist_ok=True)
+    inside = folder.resolve()
     job = settings.job
     for stale in sorted(folder.glob(job.parts)) if job.parts else []:
         stale.unlink()
@@ -177,8 +179,8 @@ def _collect(aws: Clients, settings: Settings, bucket: str, prefix: str) -> int:
         for page in aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 relative = item["Key"][len(prefix):]
-                target = (folder / relative).resolve()
-                if not relative or relative.startswith("inputs/") or folder.resolve() not in target.parents:
+                target = (inside / relative).resolve()
+                if not relative or relative.startswith("inputs/") or inside not in target.parents:
                     continue  # what was sent along, or a key that would land outside output/
                 target.parent.mkdir(parents=True, exist_ok=True)
                 aws.s3.download_file(bucket, item["Key"], str(target))
@@ -213,9 +215,9 @@ def _require_in_ecr(aws: Clients, image: str) -> None:
     host, _, rest = image.partition("/")
     if not registry.ECR_HOST.match(host):
         return
-    repository, _, tag = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "latest")
+    repository, tag = split_reference(rest)
     try:
-        aws.ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+        aws.ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag or "latest"}])
     except (aws.ecr.exceptions.ImageNotFoundException, aws.ecr.exceptions.RepositoryNotFoundException):
         raise TaskError(f"{image} is not in ECR, so no shard could start; push it first: "
                         "inv login --ecr && inv push") from None

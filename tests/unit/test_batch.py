@@ -9,6 +9,7 @@ from docker_tasks import batch, records, settings
 from docker_tasks.errors import TaskError
 from docker_tasks.job import Job
 from docker_tasks.run_options import Hardening, RunPlan, create_kwargs
+from docker_tasks.seams.aws import Clients
 from docker_tasks.tasks import scaleout
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app-name:abc123"
@@ -72,15 +73,13 @@ def test_a_job_that_does_not_shard_is_refused_before_any_request(project):
                               image=IMAGE, command=None, dry_run=True, environ={})
 
 
-class StubbedAWS:
+class StubbedAWS(Clients):
     """The AWS seam's clients, each a real boto3 client whose answers a Stubber gives."""
 
     def __init__(self):
+        super().__init__("eu-west-1")
         self.made = {name: boto3.client(name, region_name="eu-west-1", aws_access_key_id="x",
                                         aws_secret_access_key="y") for name in ("batch", "ecr", "logs", "sts")}
-
-    def __getattr__(self, name):
-        return self.made[name]
 
 
 QUEUE = {"jobQueueName": "ml-queue", "jobQueueArn": "arn:q", "state": "ENABLED", "status": "VALID", "priority": 1,
