@@ -216,8 +216,9 @@ def _require_in_ecr(aws: Clients, image: str) -> None:
     if not registry.ECR_HOST.match(host):
         return
     repository, tag = split_reference(rest)
+    wanted = {"imageDigest": rest.split("@", 1)[1]} if "@" in rest else {"imageTag": tag or "latest"}
     try:
-        aws.ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag or "latest"}])
+        aws.ecr.describe_images(repositoryName=repository, imageIds=[wanted])
     except (aws.ecr.exceptions.ImageNotFoundException, aws.ecr.exceptions.RepositoryNotFoundException):
         raise TaskError(f"{image} is not in ECR, so no shard could start; push it first: "
                         "inv login --ecr && inv push") from None

@@ -241,3 +241,16 @@ def test_a_fargate_queue_gets_a_fargate_definition_without_tmpfs(project):
         scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
                               image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
         stub.assert_no_pending_responses()
+
+
+def test_an_image_named_by_digest_is_looked_for_by_digest(project):
+    aws = StubbedAWS()
+    digest = "sha256:" + "d" * 64
+    with Stubber(aws.batch) as stub, Stubber(aws.ecr) as ecr:
+        stub.add_response("describe_job_queues", {"jobQueues": [{**QUEUE, "jobQueueName": "q"}]})
+        ecr.add_client_error("describe_images", "ImageNotFoundException", "no such digest",
+                             expected_params={"repositoryName": "app-name", "imageIds": [{"imageDigest": digest}]})
+        with pytest.raises(TaskError, match="is not in ECR"):
+            scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                                  image=f"{IMAGE.rsplit(':', 1)[0]}@{digest}", command=None, dry_run=False,
+                                  environ={}, aws=aws)
