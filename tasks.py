@@ -37,7 +37,8 @@ def load(**given):
         tag="an extra tag for this build (repeatable)",
         no_cache="rebuild every layer, ignoring BuildKit's cache",
         build_arg="KEY=VALUE for the Dockerfile's ARGs (repeatable)",
-        platform="target platform, e.g. linux/amd64 for an amd64 cluster",
+        platform="target platform(s), e.g. linux/amd64, or linux/amd64,linux/arm64 for one image of both "
+                 "(default: PLATFORM)",
         base_image="base image (default: BASE_IMAGE, else the Dockerfile's pin; see `inv base`)",
         check="then check the image: it imports every module src/ imports, and src/ compiles",
         reproducible="build the commit's files so that the commit alone decides the image (see `inv verify`)",
@@ -104,6 +105,7 @@ def base(c, update=False, dry_run=False):
         entrypoint="override the image's entrypoint, as in docker run",
         gpus="GPUs to expose, as in docker run: all, a count, or device=0,1",
         memory="limit the job's memory, e.g. 2g, to see whether it fits the machine it will run on",
+        platform="which platform of a multi-platform image to run, e.g. linux/arm64 (emulated if not this machine's)",
         rm="remove the container when a foreground run ends (default: on; --no-rm keeps it)",
         read_only="read-only root filesystem, with a tmpfs /tmp and output/ writable (--no-read-only: off)",
         drop_caps="drop every Linux capability (--no-drop-caps: keep Docker's default set)",
@@ -113,8 +115,8 @@ def base(c, update=False, dry_run=False):
     ),
 )
 def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None, env_file=None,
-        entrypoint=None, gpus=None, memory=None, rm=True, read_only=True, drop_caps=True, new_privileges=False,
-        shards=0, parallel=0, image_name=None, dry_run=False):
+        entrypoint=None, gpus=None, memory=None, platform=None, rm=True, read_only=True, drop_caps=True,
+        new_privileges=False, shards=0, parallel=0, image_name=None, dry_run=False):
     """Run the image; arguments after `--` go to the job, e.g. `inv run -- predict --input x.csv`."""
     from docker_tasks.run_options import Hardening
     from docker_tasks.tasks import workflow
@@ -123,7 +125,7 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
     plan = workflow.plan_run(
         project, image=image, command=arguments_after_double_dash(c.remainder, sys.argv), env=env,
         env_files=env_file, ports=port, volumes=volume, name=name, entrypoint=entrypoint, gpus=gpus,
-        memory=memory, detach=detach, remove=rm,
+        memory=memory, platform=platform, detach=detach, remove=rm,
         hardening=Hardening(read_only=read_only, drop_capabilities=drop_caps, no_new_privileges=not new_privileges),
     )
     if shards:

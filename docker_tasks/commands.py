@@ -7,7 +7,7 @@ paste. Environment values are masked, because they are often secrets.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,15 +57,18 @@ def buildx_build(
     return [*argv, str(context)]
 
 
-def push_command(target: str, compression: str, metadata_file: Path | None, progress: str = "auto") -> list[str]:
+def push_command(target: str, compression: str, metadata_file: Path | None, progress: str = "auto",
+                 platforms: Sequence[str] = ()) -> list[str]:
     """The push of a local image to `target` (registry/name:tag), its layers compressed on the way.
     BuildKit builds a Dockerfile of one line, `FROM image` (push_dockerfile, on standard input),
-    which gives the very image: the same config and layers. `docker push` would send the layers as
-    the containerd store keeps them, uncompressed, which some pullers cannot read."""
+    which gives the very image, for each of its `platforms`: the same configs and layers, in one
+    index when there are several. `docker push` would send the layers as the containerd store
+    keeps them, uncompressed, which some pullers cannot read."""
     output = f"type=image,name={target},push=true,compression={compression},force-compression=true"
     if compression == "zstd":  # the standard's media type for it; Docker's own types have no zstd
         output += ",oci-mediatypes=true"
     argv = ["docker", "buildx", "build", "--output", output, "--provenance", "false", "--progress", progress]
+    argv += ["--platform", ",".join(platforms)] if platforms else []
     return [*argv, "--metadata-file", str(metadata_file), "-"] if metadata_file else [*argv, "-"]
 
 
@@ -101,6 +104,8 @@ def docker_run(plan: RunPlan) -> list[str]:
         argv += ["--gpus", gpus_flag(plan.gpus)]
     if plan.memory:
         argv += ["--memory", plan.memory, "--memory-swap", plan.memory]
+    if plan.platform:
+        argv += ["--platform", plan.platform]
     return [*argv, plan.image, *(plan.command or [])]
 
 

@@ -19,6 +19,7 @@ GIT_DIRTY = f"{NAMESPACE}.git.dirty"
 BUILD_TAG = f"{NAMESPACE}.build-tag"
 REPRODUCIBLE = f"{NAMESPACE}.reproducible"  # built by `inv build --reproducible`: `inv verify` can check it
 IMAGE = f"{NAMESPACE}.image"
+PLATFORMS = f"{NAMESPACE}.platforms"  # the platforms a build made, comma-separated (platforms.py)
 
 
 def built_dirty(image_labels: dict | None) -> bool:

@@ -118,27 +118,15 @@ def push_error(tail: Iterable[str]) -> str:
     return errors[-1] if errors else "the push failed, and BuildKit gave no reason"
 
 
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+
+
 def pushed(metadata: dict) -> tuple[str | None, str | None]:
     """The digest of what the registry holds now, and of the image's config, from the metadata
-    file of a push (`docker buildx build --metadata-file`)."""
-    return metadata.get("containerimage.digest"), metadata.get("containerimage.config.digest")
-
-
-def image_platform(image: dict) -> str:
-    """`linux/amd64`, or `linux/arm64/v8`, from an image's inspect data."""
-    parts = [image.get("Os", "linux"), image.get("Architecture", "amd64"), image.get("Variant")]
-    return "/".join(p for p in parts if p)
-
-
-def platform_mismatch(image: dict, target: str | None) -> str | None:
-    """Why the image would not run on `target`, or None when it would (or no target is set)."""
-    if not target:
-        return None
-    actual = image_platform(image)
-    if actual == target or actual.startswith(target + "/") or target.startswith(actual + "/"):
-        return None
-    return (f"the image is {actual} but PLATFORM is {target}: it would fail there with 'exec format error'. "
-            f"Rebuild with `inv build --platform {target}`, or add --allow-platform-mismatch")
+    file of a push (`docker buildx build --metadata-file`). An index (several platforms, or an
+    attestation) has a config per image, none of its own, though BuildKit writes its digest there."""
+    is_index = (metadata.get("containerimage.descriptor") or {}).get("mediaType") in INDEX_TYPES
+    return metadata.get("containerimage.digest"), None if is_index else metadata.get("containerimage.config.digest")
 
 
 def read_pushes(root: Path) -> list[dict]:

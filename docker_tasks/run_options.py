@@ -65,6 +65,7 @@ class RunPlan:
     output_dir: str = "/app/output"  # where the job writes in the container (job.py); not an option of its own
     gpus: dict | None = None
     memory: str | None = None  # as `docker run --memory` takes it; swap is not added on top
+    platform: str | None = None  # which image of a multi-platform one to run; None: this machine's
     hardening: Hardening = field(default_factory=lambda: Hardening())
 
 
@@ -235,6 +236,7 @@ def create_kwargs(plan: RunPlan) -> dict:
         # The same limit for memory and memory plus swap: the job gets no swap, as on a cloud machine.
         "mem_limit": memory,
         "memswap_limit": memory,
+        "platform": plan.platform,
     }
     kwargs.update({k: v for k, v in optional.items() if v})
     return kwargs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from docker_tasks import labels, stores
+from docker_tasks import labels, platforms, stores
 from docker_tasks.selection import tags_of
 
 
@@ -48,7 +48,7 @@ def short_tags(repo_tags: Sequence[str], image_name: str) -> list[str]:
 def image_headers(store: str) -> tuple[str, ...]:
     """The containerd store also keeps each image's layers as archives, which the classic one does not."""
     sizes = ("SIZE", "STORED") if store == stores.CONTAINERD else ("SIZE",)
-    return ("BUILD", "VERSIONS", "IMAGE ID", *sizes, "CREATED", "REVISION", "DIRTY")
+    return ("BUILD", "VERSIONS", "IMAGE ID", "PLATFORMS", *sizes, "CREATED", "REVISION", "DIRTY")
 
 
 def image_sizes(image: dict, store: str) -> tuple[str, ...]:
@@ -71,6 +71,7 @@ def image_rows(summaries: Sequence[dict], now: datetime, image_name: str,
             build if build in tags else "<untagged>",
             ", ".join(t for t in tags if t != build) or "-",
             short_id(image),
+            ", ".join(p.removeprefix("linux/") for p in platforms.held(image)),
             *image_sizes(image, store),
             human_age(created, now),
             image_labels.get(labels.GIT_SHA, "?")[:12],

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import labels, registry, selection, stores, tables
+from docker_tasks import labels, platforms, registry, selection, stores, tables
 from docker_tasks.commands import MASK, push_command, push_dockerfile, show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.seams import engine, git_state
@@ -104,36 +104,38 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
     client = engine.connect()
     images = engine.images(client, labels.project_filter(settings.project))
     chosen = _tags_to_push(settings, images, version=version, tags=tags, all_versions=all_versions)
+    wanted = platforms.parse(settings.platform, "PLATFORM") if settings.platform else []
     checked = []
     for tag in chosen:
         image = engine.owned_image(client, settings.project, f"{settings.image_name}:{tag}")
         if labels.built_dirty(image["Config"].get("Labels")) and not allow_dirty:
             raise TaskError(f"{settings.image_name}:{tag} was built from uncommitted changes; commit and "
                             "`inv build` first, or add --allow-dirty")
-        mismatch = registry.platform_mismatch(image, settings.platform)
-        if mismatch and not allow_platform_mismatch:
-            raise TaskError(mismatch)
-        if not settings.platform and registry.image_platform(image) != "linux/amd64":
-            print(f"note: {tag} is {registry.image_platform(image)}; set PLATFORM (e.g. linux/amd64) "
+        held = platforms.held(image)
+        lacking = platforms.lacking_message(f"{settings.image_name}:{tag}", image, wanted, "PLATFORM")
+        if lacking and not allow_platform_mismatch:
+            raise TaskError(f"{lacking}, or add --allow-platform-mismatch")
+        if not wanted and held != ["linux/amd64"]:
+            print(f"note: {tag} holds {', '.join(held)}; set PLATFORM (e.g. linux/amd64) "
                   "to check that it matches where it will run")
-        checked.append((tag, image))
+        checked.append((tag, image, held))
     compression = settings.push_compression
     if compression != "gzip" and not dry_run and engine.describe(client).store == stores.CLASSIC:
         raise TaskError(f"PUSH_COMPRESSION={compression} needs the containerd image store: the classic store's "
                         "pushes are always gzip. Push with gzip, or switch the engine to the containerd store "
                         "(docs.docker.com/engine/storage/containerd)")
-    for tag, image in checked:
+    for tag, image, held in checked:
         target, source = f"{repository}:{tag}", f"{settings.image_name}:{tag}"
         if dry_run:
             print(show(["docker", "tag", source, target]))
             print(f"echo {shlex.quote(push_dockerfile(source).strip())} | "
-                  f"{show(push_command(target, compression, metadata_file=None))}")
+                  f"{show(push_command(target, compression, metadata_file=None, platforms=held))}")
             continue
-        print(f"pushing {target}, its layers {compression}-compressed")
+        print(f"pushing {target} ({', '.join(held)}), its layers {compression}-compressed")
         engine.tag_image(client, image["Id"], repository, tag)
         with tempfile.TemporaryDirectory(prefix="push-") as folder:
             metadata = Path(folder) / "metadata.json"
-            status, tail = engine.run_process(push_command(target, compression, metadata),
+            status, tail = engine.run_process(push_command(target, compression, metadata, platforms=held),
                                               stdin=push_dockerfile(source), shown_as=registry.push_progress)
             digest, config = registry.pushed(json.loads(metadata.read_text()) if metadata.is_file() else {})
         if status != 0 and not tail:  # in a terminal, BuildKit showed its own account
@@ -142,7 +144,7 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
         if status != 0 or not digest:
             reason = registry.push_error(tail) if status != 0 else "BuildKit reported no digest for the push"
             raise TaskError(registry.explain_registry_error(reason, server))
-        print(f"pushed {repository}@{digest}")
+        print(f"pushed {repository}@{digest}" + (f", an index of {', '.join(held)}" if len(held) > 1 else ""))
         registry.record_push(settings.root, reference=target, digest=digest, image_id=image["Id"],
                              when=datetime.now(UTC), config=config, compression=compression)
 

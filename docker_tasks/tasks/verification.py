@@ -16,7 +16,14 @@ from docker_tasks.envfiles import parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
-from docker_tasks.tasks.workflow import build_command, build_failure, commit_context, require_commit, require_lock
+from docker_tasks.tasks.workflow import (
+    build_command,
+    build_failure,
+    commit_context,
+    require_commit,
+    require_lock,
+    target_platforms,
+)
 
 
 def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str | None = None,
@@ -29,7 +36,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
     with tempfile.TemporaryDirectory(prefix="commit-") as folder:
         argv = build_command(
             settings, git, [rebuild], created=git.commit_time, own_tag=git.short_sha,
-            platform=platform or settings.platform,
+            platforms=target_platforms(platform, settings),
             build_args=dict(parse_assignment(a, environ, flag="--build-arg") for a in build_args),
             no_cache=True, reproducible=True, context=commit_context(settings, Path(folder)),
         )

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import commands, labels, lockfile, records, registry, smoke, stores, tables
+from docker_tasks import commands, labels, lockfile, platforms, records, registry, smoke, stores, tables
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
@@ -67,10 +67,13 @@ def build(
     extra_args = dict(parse_assignment(item, environ, flag="--build-arg") for item in build_args)
     if extra_args:
         check_build_args(extra_args, settings.dotenv)
+    targets = target_platforms(platform, settings)
+    if len(targets) > 1 and not dry_run and engine.describe(engine.connect()).store == stores.CLASSIC:
+        raise TaskError(platforms.multi_platform_refusal(targets))
     with tempfile.TemporaryDirectory(prefix="commit-") as folder:
         context = commit_context(settings, Path(folder)) if reproducible else settings.root
         argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
-                             own_tag=own_tag, platform=platform or settings.platform, no_cache=no_cache,
+                             own_tag=own_tag, platforms=targets, no_cache=no_cache,
                              reproducible=reproducible, context=context)
         if dry_run:
             if reproducible:
@@ -84,9 +87,17 @@ def build(
         engine.require_buildx()  # checked only now: the common, successful path pays nothing for it
         raise TaskError(f"the build failed{build_failure(tail)}; the failing step's output is above, and "
                         "earlier images and their tags are unchanged")
-    print(f"built {' '.join(tags)}" + (", reproducibly: `inv verify` checks it" if reproducible else ""))
+    built_for = f" for {', '.join(targets)}" if len(targets) > 1 else ""
+    print(f"built {' '.join(tags)}{built_for}" + (", reproducibly: `inv verify` checks it" if reproducible else ""))
     print("run it with: inv run")
     return tags
+
+
+def target_platforms(flag: str | None, settings: Settings) -> list[str]:
+    """The platforms to build: --platform, else PLATFORM; none means the engine's own."""
+    if flag:
+        return platforms.parse(flag)
+    return platforms.parse(settings.platform, "PLATFORM") if settings.platform else []
 
 
 def commit_context(settings: Settings, folder: Path) -> Path:
@@ -98,7 +109,7 @@ def commit_context(settings: Settings, folder: Path) -> Path:
 
 
 def build_command(settings: Settings, git, tags: list[str], *, build_args: Mapping[str, str], created: datetime,
-                  own_tag: str, platform: str | None = None, no_cache: bool = False, reproducible: bool = False,
+                  own_tag: str, platforms: Sequence[str] = (), no_cache: bool = False, reproducible: bool = False,
                   context: Path | None = None) -> list[str]:
     """The `docker buildx build` of a build: its arguments and labels. A reproducible one builds the
     Dockerfile's reproducible stages, and is dated by its commit (SOURCE_DATE_EPOCH: the image's
@@ -107,11 +118,13 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
     args = {**settings.base_image_arg, "JOB_OUTPUT_DIR": settings.job.output_dir,
             **labels.oci_build_args(settings.project, git, created), **build_args}
     image_labels = labels.for_image(settings.project, git, own_tag)
+    if platforms:  # the engine reports only the platform an image runs here (platforms.py)
+        image_labels[labels.PLATFORMS] = ",".join(platforms)
     if reproducible:
         args |= {"BUILD_MODE": "reproducible", "SOURCE_DATE_EPOCH": str(int(git.commit_time.timestamp()))}
         image_labels[labels.REPRODUCIBLE] = "true"
-    return commands.buildx_build(context or settings.root, tags, image_labels, args, platform=platform,
-                                 no_cache=no_cache)
+    return commands.buildx_build(context or settings.root, tags, image_labels, args,
+                                 platform=",".join(platforms) or None, no_cache=no_cache)
 
 
 def require_lock(root: Path) -> None:
@@ -201,6 +214,7 @@ def plan_run(
     entrypoint: str | None = None,
     gpus: str | None = None,
     memory: str | None = None,
+    platform: str | None = None,
     detach: bool = False,
     remove: bool = True,
     hardening: Hardening = DEFENCES,
@@ -214,6 +228,9 @@ def plan_run(
     binds = [parse_volume(v, cwd) for v in volumes]
     if memory:
         parse_memory(memory)  # checked now, before any Docker call
+    if platform and len(platforms.parse(platform)) > 1:
+        raise TaskError(f"--platform {platform}: a container runs one platform; choose one, e.g. "
+                        f"--platform {platforms.parse(platform)[-1]}")
     output_dir, target = settings.output_folder, settings.job.output_dir
     user = None
     if target not in map(volume_target, binds):
@@ -234,17 +251,22 @@ def plan_run(
         remove=remove and not detach,
         gpus=parse_gpus(gpus) if gpus else None,
         memory=memory,
+        platform=platforms.parse(platform)[0] if platform else None,
         hardening=hardening,
         output_dir=target,
     )
 
 
-def require_image(client, reference: str) -> dict:
-    """The image's details; a missing image is an error that says how to get one (it is never pulled)."""
+def require_image(client, reference: str, platform: str | None = None) -> dict:
+    """The image's details; a missing image, or one without the platform asked for, is an error
+    that says how to get one (it is never pulled)."""
     image = engine.inspect(client, "image", reference)
     if image is None:
         raise TaskError(f"image not found: {reference}. Build it with `inv build`, pull it with `inv pull`, "
                         "or see what exists with `inv images`")
+    lacking = platforms.lacking_message(reference, image, [platform], "--platform") if platform else None
+    if lacking:
+        raise TaskError(lacking)
     return image
 
 
@@ -256,7 +278,7 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
         return
     settings.output_folder.mkdir(exist_ok=True)
     client = engine.connect()
-    image = require_image(client, plan.image)
+    image = require_image(client, plan.image, plan.platform)
     record_folder = output_folder(plan)
     started = _now()
     container = engine.run_container(client, plan)
@@ -316,7 +338,7 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
         return
     settings.output_folder.mkdir(exist_ok=True)
     client = engine.connect()
-    require_image(client, plan.image)
+    require_image(client, plan.image, plan.platform)
     folder = output_folder(plan)
     stale = sorted(folder.glob(job.parts)) if folder and job.parts else []
     for part in stale:  # the parts of an earlier sharded run would not merge with these

@@ -211,10 +211,18 @@ class Registry:
             raise
 
     def manifest(self, repository: str, tag: str) -> dict:
-        """The image manifest a tag names (one platform's: the tasks push no index)."""
+        """The image manifest a tag names, when it names one platform's image."""
         import json
 
         accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+        with self.ask(f"{repository}/manifests/{tag}", accept=accept) as response:
+            return json.load(response)
+
+    def index(self, repository: str, tag: str) -> dict:
+        """The image index a tag names: one manifest a platform, and attestations."""
+        import json
+
+        accept = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
         with self.ask(f"{repository}/manifests/{tag}", accept=accept) as response:
             return json.load(response)
 

@@ -4,6 +4,8 @@ The tasks' own tests run a job of their own (tests/integration/fixture_job/); th
 sample's, like the rest of tests/job/: replace it with a test of your job in its image.
 """
 
+import os
+
 import pytest
 
 from tests.integration.conftest import aws, engine, make_project  # noqa: F401 (fixtures)
@@ -57,3 +59,23 @@ def test_the_sample_scores_in_shards_on_aws_batch_with_the_model_trained_here(ma
     assert "all 3 shard(s) succeeded" in done and "collected 3 file(s)" in done
     merged = pd.read_csv(project.root / "output" / "predictions-merged.csv")
     assert len(merged) == 569  # every row scored once, by three containers on the local engine
+
+
+def test_the_sample_trains_in_its_arm64_image_under_emulation(make_project):  # noqa: F811
+    """One build for amd64 and arm64 (Apple silicon, Graviton), and the arm64 one trains, under QEMU."""
+    import json
+
+    from tests.integration.test_platforms import BOTH, base_holds_arm64, store
+
+    if store() == "classic" or not base_holds_arm64():
+        reason = "a multi-platform image needs the containerd store and a base image that holds linux/arm64"
+        if os.environ.get("CI") and store() != "classic":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    project = make_project(sample=True)
+    ok(project.inv("build", "--platform", BOTH))
+    machine = ok(project.inv("run", "--platform", "linux/arm64", "--entrypoint", "uname", "--", "-m")).stdout
+    assert machine.split()[-1] == "aarch64"
+    ok(project.inv("run", "--platform", "linux/arm64", "--", "train", "--n-estimators", "10"))
+    metrics = json.loads((project.root / "output" / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.9

@@ -113,19 +113,9 @@ def test_a_push_reads_both_digests_from_buildx_metadata():
                 "image.name": "r.io/app:1"}
     assert registry.pushed(metadata) == ("sha256:m", "sha256:c")
     assert registry.pushed({}) == (None, None)
-
-
-@pytest.mark.parametrize("image, target, refused", [
-    ({"Os": "linux", "Architecture": "amd64"}, "linux/amd64", False),
-    ({"Os": "linux", "Architecture": "arm64", "Variant": "v8"}, "linux/arm64", False),
-    ({"Os": "linux", "Architecture": "arm64", "Variant": "v8"}, "linux/amd64", True),
-    ({"Os": "linux", "Architecture": "arm64"}, None, False),
-])
-def test_platform_mismatch(image, target, refused):
-    reason = registry.platform_mismatch(image, target)
-    assert bool(reason) == refused
-    if refused:
-        assert "exec format error" in reason and f"inv build --platform {target}" in reason
+    index = {**metadata, "containerimage.config.digest": "sha256:i", "containerimage.digest": "sha256:i",
+             "containerimage.descriptor": {"mediaType": "application/vnd.oci.image.index.v1+json"}}
+    assert registry.pushed(index) == ("sha256:i", None)
 
 
 def test_pushes_are_recorded(tmp_path):

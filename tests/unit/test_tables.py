@@ -27,14 +27,16 @@ def test_image_rows_newest_first_with_build_and_version_tags():
         {"Id": "sha256:" + "2" * 64, "RepoTags": ["app:bbb-dirty-1234", "app:latest", "app:2.0", "reg.io/app:bbb"],
          "Size": 2000, "Created": NOW.timestamp() - 60,
          "Labels": {"dockertasks.git.sha": "b" * 40, "dockertasks.git.dirty": "true",
-                    "dockertasks.build-tag": "bbb-dirty-1234"}},
+                    "dockertasks.build-tag": "bbb-dirty-1234", "dockertasks.platforms": "linux/amd64,linux/arm64"}},
         {"Id": "sha256:" + "3" * 64, "RepoTags": [], "Size": 10, "Created": NOW.timestamp() - 3 * 86400,
+         "Os": "linux", "Architecture": "arm", "Variant": "v7",
          "Labels": {"dockertasks.git.sha": "c" * 40, "dockertasks.build-tag": "ccc"}},
     ]
     assert tables.image_rows(summaries, NOW, "app") == [
-        ("bbb-dirty-1234", "latest, 2.0, reg.io/app:bbb", "222222222222", "2.0kB", "1m ago", "b" * 12, "yes"),
-        ("aaa", "-", "111111111111", "1.0kB", "2h ago", "a" * 12, "no"),
-        ("<untagged>", "-", "333333333333", "10B", "3d ago", "c" * 12, "no"),
+        ("bbb-dirty-1234", "latest, 2.0, reg.io/app:bbb", "222222222222", "amd64, arm64", "2.0kB", "1m ago",
+         "b" * 12, "yes"),
+        ("aaa", "-", "111111111111", "amd64", "1.0kB", "2h ago", "a" * 12, "no"),
+        ("<untagged>", "-", "333333333333", "arm/v7", "10B", "3d ago", "c" * 12, "no"),
     ]
 
 
