@@ -21,7 +21,9 @@ ARG LOCK_UPGRADE=""
 WORKDIR /context
 RUN --mount=type=bind,target=/context \
     --mount=type=cache,target=/root/.cache/uv \
+    --mount=type=secret,id=index_url,target=/run/index_url \
     { cp requirements.lock /requirements.lock 2>/dev/null || true; } \
+ && if [ -s /run/index_url ]; then UV_DEFAULT_INDEX="$(cat /run/index_url)"; export UV_DEFAULT_INDEX; fi \
  && UV_PYTHON_DOWNLOADS=never uv pip compile --quiet --generate-hashes --custom-compile-command "inv lock" \
       ${LOCK_UPGRADE:+--upgrade} requirements.txt -o /requirements.lock
 FROM scratch AS locked
@@ -90,6 +92,11 @@ RUN --mount=type=tmpfs,target=/mnt \
 # A missing list of the last lock means "all changed", which is why a failing first command of
 # those pipes may pass (DL4006); the changed packages' names are split into words on purpose
 # (SC2046).
+# A private package index: `inv build --secret id=index_url,env=PRIVATE_INDEX_URL` (and the same
+# to `inv lock`), with PRIVATE_INDEX_URL=https://USER:TOKEN@pypi.example.com/simple in .env or
+# the environment, makes it the index uv installs from. BuildKit mounts the URL as a file for this
+# step alone: it reaches no layer, no history and no output (tests/integration/test_release.py
+# scans for it), and the hashes in the lock still decide what may be installed.
 ARG BUILD_MODE
 # hadolint ignore=DL4006,SC2046
 RUN --mount=type=tmpfs,target=/mnt \
@@ -97,8 +104,13 @@ RUN --mount=type=tmpfs,target=/mnt \
     --mount=type=bind,source=requirements.lock,target=/mnt/requirements.lock \
     --mount=type=cache,target=/mnt/uv-cache \
     --mount=type=cache,target=/mnt/venvs,sharing=locked \
+    --mount=type=secret,id=index_url,target=/mnt/index_url \
     started="$(date +%s)" \
  && export UV_CACHE_DIR=/mnt/uv-cache UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
+ && if [ -s /mnt/index_url ]; then \
+      UV_DEFAULT_INDEX="$(cat /mnt/index_url)" && export UV_DEFAULT_INDEX \
+      && echo "installing from the private package index of the secret index_url"; \
+    fi \
  && if [ "$BUILD_MODE" = reproducible ]; then venv=/opt/venv bytecode=unchecked-hash; \
     else venv="/mnt/venvs/$(python -c 'import sys; print(sys.version.split()[0])')" bytecode=timestamp; fi \
  && { [ -x "$venv/bin/python" ] || /mnt/uv venv --quiet --relocatable "$venv"; } \

@@ -31,12 +31,17 @@ def load(**given):
     return settings.load(os.environ, **given)
 
 
+SECRET = ("id=NAME,env=VARIABLE or id=NAME,src=FILE: a value RUN --mount=type=secret reads, in no layer "
+          "(repeatable; the Dockerfile reads id=index_url, a private package index)")
+
+
 @task(
-    iterable=["tag", "build_arg"],
+    iterable=["tag", "build_arg", "secret"],
     help=flags(
         tag="an extra tag for this build (repeatable)",
         no_cache="rebuild every layer, ignoring BuildKit's cache",
         build_arg="KEY=VALUE for the Dockerfile's ARGs (repeatable)",
+        secret=SECRET,
         platform="target platform(s), e.g. linux/amd64, or linux/amd64,linux/arm64 for one image of both "
                  "(default: PLATFORM)",
         base_image="base image (default: BASE_IMAGE, else the Dockerfile's pin; see `inv base`)",
@@ -44,41 +49,44 @@ def load(**given):
         reproducible="build the commit's files so that the commit alone decides the image (see `inv verify`)",
     ),
 )
-def build(c, tag=None, no_cache=False, build_arg=None, platform=None, base_image=None, check=False,
+def build(c, tag=None, no_cache=False, build_arg=None, secret=None, platform=None, base_image=None, check=False,
           reproducible=False, image_name=None, dry_run=False):
     """Build the image with BuildKit and tag it with the git SHA and `latest`."""
     from docker_tasks.tasks import workflow
 
     project = load(image_name=image_name, base_image=base_image)
-    tags = workflow.build(project, extra_tags=tag, build_args=build_arg, platform=platform,
+    tags = workflow.build(project, extra_tags=tag, build_args=build_arg, secrets=secret, platform=platform,
                           no_cache=no_cache, reproducible=reproducible, dry_run=dry_run)
     if check and not dry_run:
         workflow.check_image(project, tags[0])
 
 
-@task(iterable=["build_arg"], help=flags(
+@task(iterable=["build_arg", "secret"], help=flags(
     build_arg="KEY=VALUE, as given to `inv build` (repeatable)",
+    secret="as given to `inv build` (repeatable): " + SECRET,
     platform="the platform the image was built for, as given to `inv build`",
     base_image="base image, as given to `inv build` (default: BASE_IMAGE, else the Dockerfile's pin)",
 ))
-def verify(c, build_arg=None, platform=None, base_image=None, image_name=None, dry_run=False):
+def verify(c, build_arg=None, secret=None, platform=None, base_image=None, image_name=None, dry_run=False):
     """Rebuild the current commit without cache and say whether it gives the very same image."""
     from docker_tasks.tasks import verification
 
-    verification.verify(load(image_name=image_name, base_image=base_image), build_args=build_arg,
+    verification.verify(load(image_name=image_name, base_image=base_image), build_args=build_arg, secrets=secret,
                         platform=platform, environ=os.environ, dry_run=dry_run)
 
 
-@task(help={
+@task(iterable=["secret"], help={
     "upgrade": "move every package to the newest version requirements.txt allows",
     "base_image": "base image whose Python resolves (default: BASE_IMAGE, else the Dockerfile's pin)",
+    "secret": "as `inv build` takes it (repeatable): " + SECRET,
     "dry_run": DRY_RUN,
 })
-def lock(c, upgrade=False, base_image=None, dry_run=False):
+def lock(c, upgrade=False, base_image=None, secret=None, dry_run=False):
     """Write requirements.lock from requirements.txt: every package pinned, with hashes."""
     from docker_tasks.tasks import dependencies
 
-    dependencies.lock(load(base_image=base_image), upgrade=upgrade, dry_run=dry_run)
+    dependencies.lock(load(base_image=base_image), upgrade=upgrade, secrets=secret, dry_run=dry_run,
+                      environ=os.environ)
 
 
 @task(help={

@@ -35,6 +35,7 @@ def buildx_build(
     output: str | None = None,
     target: str | None = None,
     no_cache_filter: str | None = None,
+    secrets: Sequence[str] = (),
 ) -> list[str]:
     """The build: loaded into the engine (LOAD), unless `output` names another exporter (BuildKit's
     --output syntax). Provenance attestations are left out: they record the time of the build, so
@@ -54,6 +55,8 @@ def buildx_build(
         argv.append("--no-cache")
     if no_cache_filter:
         argv += ["--no-cache-filter", no_cache_filter]
+    for secret in secrets:  # where each value is (build_secrets.py), never the value
+        argv += ["--secret", secret]
     return [*argv, str(context)]
 
 

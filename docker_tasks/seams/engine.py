@@ -107,19 +107,22 @@ def builder_versions() -> tuple[str | None, str | None]:
 
 
 def run_process(argv: list[str], keep: int = 30, show: bool = True, stdin: str | None = None,
-                shown_as: Callable[[str], str | None] | None = None) -> tuple[int, list[str]]:
+                shown_as: Callable[[str], str | None] | None = None,
+                env: Mapping[str, str] | None = None) -> tuple[int, list[str]]:
     """Run a docker CLI command with its output streamed to the user, and return its exit status and
     last lines. In a terminal the output goes there untouched (BuildKit draws its progress, and
     its own summary of a failure); elsewhere it is passed through line by line, or as `shown_as`
     rewrites each line (None: not shown), and kept. With `show` false, the output is only kept.
-    `stdin` is the command's standard input."""
+    `stdin` is the command's standard input; `env`, variables added to its environment (the
+    values of build secrets, which must never be arguments)."""
     sys.stdout.flush()
+    environment = {**os.environ, **env} if env else None
     tail: deque[str] = deque(maxlen=keep)
     try:
         if show and sys.stdout.isatty():
-            return subprocess.run(argv, input=stdin, text=True).returncode, []
+            return subprocess.run(argv, input=stdin, text=True, env=environment).returncode, []
         with subprocess.Popen(argv, stdin=None if stdin is None else subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, errors="replace") as process:
+                              stderr=subprocess.STDOUT, text=True, errors="replace", env=environment) as process:
             if stdin is not None:
                 process.stdin.write(stdin)
                 process.stdin.close()

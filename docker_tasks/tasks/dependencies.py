@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from docker_tasks import base_image, commands, lockfile
+from docker_tasks import base_image, build_secrets, commands, lockfile
 from docker_tasks.errors import TaskError, failing_step
 from docker_tasks.seams import engine
 from docker_tasks.settings import Settings
@@ -181,19 +182,24 @@ def compare_requirements(root: Path, *, write: bool, prune: bool, dry_run: bool)
     print("wrote requirements.txt")
 
 
-def lock(settings: Settings, *, upgrade: bool = False, dry_run: bool = False) -> None:
+def lock(settings: Settings, *, upgrade: bool = False, secrets: Sequence[str] = (), dry_run: bool = False,
+         environ: Mapping[str, str] = os.environ) -> None:
     """Resolve requirements.txt into requirements.lock, in the Dockerfile's `lock` stage: for the
-    image's own Python, keeping the current pins unless `upgrade`. Shows what changed."""
+    image's own Python, keeping the current pins unless `upgrade`. Shows what changed. `secrets`
+    reach the resolver as they reach `inv build` (a private package index, say)."""
     root, path = settings.root, settings.root / lockfile.LOCK_FILE
+    given_secrets = build_secrets.parse_all(secrets, Path.cwd())
+    secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
     with tempfile.TemporaryDirectory() as folder:
         args = {**settings.base_image_arg, **({"LOCK_UPGRADE": "1"} if upgrade else {})}
         argv = commands.buildx_build(root, [], {}, args, output=f"type=local,dest={folder}", target="locked",
-                                     no_cache_filter="lock", progress="plain")
+                                     no_cache_filter="lock", progress="plain",
+                                     secrets=[secret.flag for secret in given_secrets])
         if dry_run:
             print(commands.show(argv))
             return
         print("resolving requirements.txt for the image's Python" + (", at the newest versions" if upgrade else ""))
-        status, tail = engine.run_process(argv, keep=80, show=False)
+        status, tail = engine.run_process(argv, keep=80, show=False, env=secret_values)
         if status != 0:
             reason = (failing_step(tail) or "BuildKit gave no reason").rstrip(".")
             raise TaskError(f"could not resolve requirements.txt: {reason[:400]}; fix the line it names "

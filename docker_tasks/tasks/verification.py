@@ -6,12 +6,11 @@ the same id are the same; otherwise both are saved and image_archive names where
 
 from __future__ import annotations
 
-import secrets
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from docker_tasks import commands, image_archive, labels
+from docker_tasks import build_secrets, commands, image_archive, labels
 from docker_tasks.envfiles import parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.seams import engine, git_state
@@ -26,8 +25,10 @@ from docker_tasks.tasks.workflow import (
 )
 
 
-def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str | None = None,
-           environ: Mapping[str, str], dry_run: bool = False) -> None:
+def verify(settings: Settings, *, build_args: Sequence[str] = (), secrets: Sequence[str] = (),
+           platform: str | None = None, environ: Mapping[str, str], dry_run: bool = False) -> None:
+    given_secrets = build_secrets.parse_all(secrets, Path.cwd())
+    secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
     git = git_state.read(settings.root)
     require_commit(git, "inv verify")
     require_lock(settings.root)
@@ -38,7 +39,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
             settings, git, [rebuild], created=git.commit_time, own_tag=git.short_sha,
             platforms=target_platforms(platform, settings),
             build_args=dict(parse_assignment(a, environ, flag="--build-arg") for a in build_args),
-            no_cache=True, reproducible=True, context=commit_context(settings, Path(folder)),
+            no_cache=True, reproducible=True, context=commit_context(settings, Path(folder)), secrets=given_secrets,
         )
         if dry_run:
             print(commands.show(argv))
@@ -54,7 +55,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), platform: str 
         print(f"rebuilding {git.short_sha} without BuildKit's cache, to compare with {tag}")
         git_state.export_commit(settings.root, git.sha, Path(folder))
         try:
-            status, tail = engine.run_process(argv, keep=80)
+            status, tail = engine.run_process(argv, keep=80, env=secret_values)
             if status != 0:
                 raise TaskError(f"the rebuild failed{build_failure(tail)}, so nothing was compared; the failing "
                                 "step's output is above")

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import commands, labels, lockfile, platforms, records, registry, smoke, stores, tables
+from docker_tasks import build_secrets, commands, labels, lockfile, platforms, records, registry, smoke, stores, tables
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
@@ -47,6 +47,7 @@ def build(
     *,
     extra_tags: Sequence[str] = (),
     build_args: Sequence[str] = (),
+    secrets: Sequence[str] = (),
     platform: str | None = None,
     no_cache: bool = False,
     reproducible: bool = False,
@@ -67,6 +68,8 @@ def build(
     extra_args = dict(parse_assignment(item, environ, flag="--build-arg") for item in build_args)
     if extra_args:
         check_build_args(extra_args, settings.dotenv)
+    given_secrets = build_secrets.parse_all(secrets, Path.cwd())
+    secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
     targets = target_platforms(platform, settings)
     if len(targets) > 1 and not dry_run and engine.describe(engine.connect()).store == stores.CLASSIC:
         raise TaskError(platforms.multi_platform_refusal(targets))
@@ -74,7 +77,7 @@ def build(
         context = commit_context(settings, Path(folder)) if reproducible else settings.root
         argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
                              own_tag=own_tag, platforms=targets, no_cache=no_cache,
-                             reproducible=reproducible, context=context)
+                             reproducible=reproducible, context=context, secrets=given_secrets)
         if dry_run:
             if reproducible:
                 print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated 1980")
@@ -82,7 +85,7 @@ def build(
             return tags
         if reproducible:
             git_state.export_commit(settings.root, git.sha, Path(folder))
-        status, tail = engine.run_process(argv, keep=80)
+        status, tail = engine.run_process(argv, keep=80, env=secret_values)
     if status != 0:
         engine.require_buildx()  # checked only now: the common, successful path pays nothing for it
         raise TaskError(f"the build failed{build_failure(tail)}; the failing step's output is above, and "
@@ -110,7 +113,7 @@ def commit_context(settings: Settings, folder: Path) -> Path:
 
 def build_command(settings: Settings, git, tags: list[str], *, build_args: Mapping[str, str], created: datetime,
                   own_tag: str, platforms: Sequence[str] = (), no_cache: bool = False, reproducible: bool = False,
-                  context: Path | None = None) -> list[str]:
+                  context: Path | None = None, secrets: Sequence[build_secrets.BuildSecret] = ()) -> list[str]:
     """The `docker buildx build` of a build: its arguments and labels. A reproducible one builds the
     Dockerfile's reproducible stages, and is dated by its commit (SOURCE_DATE_EPOCH: the image's
     created date and history); an everyday one keeps the time it was built, which `inv rmi --keep`
@@ -124,7 +127,8 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
         args |= {"BUILD_MODE": "reproducible", "SOURCE_DATE_EPOCH": str(int(git.commit_time.timestamp()))}
         image_labels[labels.REPRODUCIBLE] = "true"
     return commands.buildx_build(context or settings.root, tags, image_labels, args,
-                                 platform=",".join(platforms) or None, no_cache=no_cache)
+                                 platform=",".join(platforms) or None, no_cache=no_cache,
+                                 secrets=[secret.flag for secret in secrets])
 
 
 def require_lock(root: Path) -> None:

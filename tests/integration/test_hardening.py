@@ -200,6 +200,34 @@ def test_secrets_reach_no_image_layer_no_history_and_no_output(make_project, eng
     assert not any(canary in records for canary in canaries.values())
 
 
+@pytest.mark.image_store
+def test_a_build_secret_reaches_the_step_that_reads_it_and_nothing_else(make_project, engine):
+    """`inv build --secret id=index_url,env=...`: the Dockerfile installs from that index, and the
+    value is in no layer, history, label or output. The secret index is PyPI itself, with a user
+    name that is the canary."""
+    project = make_project()
+    canary = f"canary-{uuid.uuid4().hex}"
+    in_code = f"in-code-{uuid.uuid4().hex}"
+    # A new system-packages.txt makes the requirements step run again: a cached step reads no secret.
+    with open(project.root / "system-packages.txt", "a") as packages:
+        packages.write(f"# {in_code}\n")
+    project.commit_change(in_code)
+    env = {"PRIVATE_INDEX_URL": f"https://{canary}@pypi.org/simple"}
+    secret = ["--secret", "id=index_url,env=PRIVATE_INDEX_URL"]
+    outputs = [ok(project.inv("build", *secret, "--dry-run", env=env)), ok(project.inv("build", *secret, env=env))]
+    assert "installing from the private package index of the secret index_url" in outputs[1].stdout
+    assert "--secret id=index_url,env=PRIVATE_INDEX_URL" in outputs[0].stdout
+    outputs += [ok(project.inv("images", env=env)), ok(project.inv("run", "--", "train", env=env))]
+    printed = "".join(r.stdout + r.stderr for r in outputs)
+    image = engine.images.get(f"{project.image_name}:latest")
+    history = subprocess.run(["docker", "history", "--no-trunc", f"{project.image_name}:latest"],
+                             capture_output=True, text=True, check=True).stdout
+    saved = save_contains(f"{project.image_name}:latest", [canary.encode(), in_code.encode()])
+    assert saved[in_code.encode()], "the scan of `docker save` did not find what src/ holds"
+    assert not saved[canary.encode()], "the secret is in the image"
+    assert canary not in printed and canary not in history and canary not in repr(image.attrs)
+
+
 def save_contains(image: str, needles: list[bytes]) -> dict[bytes, bool]:
     """Stream `docker save` and look for each needle in every file of it, the image's layers
     unpacked: the containerd image store saves them gzip-compressed, where no needle would show."""
