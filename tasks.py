@@ -42,6 +42,9 @@ SECRET = ("id=NAME,env=VARIABLE or id=NAME,src=FILE: a value RUN --mount=type=se
         no_cache="rebuild every layer, ignoring BuildKit's cache",
         build_arg="KEY=VALUE for the Dockerfile's ARGs (repeatable)",
         secret=SECRET,
+        cache_from="a build cache to read, e.g. type=registry,ref=REGISTRY/NAME:cache or type=gha "
+                   "(default: CACHE_FROM)",
+        cache_to="export the build cache there, as --cache-from names it (default: CACHE_TO; mode=max unless given)",
         platform="target platform(s), e.g. linux/amd64, or linux/amd64,linux/arm64 for one image of both "
                  "(default: PLATFORM)",
         base_image="base image (default: BASE_IMAGE, else the Dockerfile's pin; see `inv base`)",
@@ -50,11 +53,11 @@ SECRET = ("id=NAME,env=VARIABLE or id=NAME,src=FILE: a value RUN --mount=type=se
     ),
 )
 def build(c, tag=None, no_cache=False, build_arg=None, secret=None, platform=None, base_image=None, check=False,
-          reproducible=False, image_name=None, dry_run=False):
+          reproducible=False, cache_from=None, cache_to=None, image_name=None, dry_run=False):
     """Build the image with BuildKit and tag it with the git SHA and `latest`."""
     from docker_tasks.tasks import workflow
 
-    project = load(image_name=image_name, base_image=base_image)
+    project = load(image_name=image_name, base_image=base_image, cache_from=cache_from, cache_to=cache_to)
     tags = workflow.build(project, extra_tags=tag, build_args=build_arg, secrets=secret, platform=platform,
                           no_cache=no_cache, reproducible=reproducible, dry_run=dry_run)
     if check and not dry_run:

@@ -36,6 +36,8 @@ def buildx_build(
     target: str | None = None,
     no_cache_filter: str | None = None,
     secrets: Sequence[str] = (),
+    cache_from: str | None = None,
+    cache_to: str | None = None,
 ) -> list[str]:
     """The build: loaded into the engine (LOAD), unless `output` names another exporter (BuildKit's
     --output syntax). Provenance attestations are left out: they record the time of the build, so
@@ -57,6 +59,8 @@ def buildx_build(
         argv += ["--no-cache-filter", no_cache_filter]
     for secret in secrets:  # where each value is (build_secrets.py), never the value
         argv += ["--secret", secret]
+    argv += ["--cache-from", cache_from] if cache_from else []
+    argv += ["--cache-to", cache_to] if cache_to else []
     return [*argv, str(context)]
 
 

@@ -21,6 +21,8 @@ DEFAULTS: dict[str, str | None] = {
     "KEEP_BUILDS": "3",
     "PLATFORM": None,
     "PUSH_COMPRESSION": "gzip",  # how `inv push` compresses layers: gzip, or zstd (docker_tasks/commands.py)
+    "CACHE_FROM": None,  # a build cache to read, e.g. type=registry,ref=REGISTRY/NAME:cache (build_cache.py)
+    "CACHE_TO": None,  # where a build exports its cache, e.g. the same
 }
 
 # Read by the tasks, never handed to the job from env files: settings and registry credentials.
@@ -39,6 +41,8 @@ class Settings:
     keep_builds: int = 3
     platform: str | None = None
     push_compression: str = "gzip"
+    cache_from: str | None = None
+    cache_to: str | None = None
     job: Job = Job()  # the job contract, from pyproject.toml (docker_tasks/job.py)
     dotenv: Mapping[str, str | None] = field(default_factory=dict)  # .env, read once
 
@@ -106,6 +110,8 @@ def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | N
         keep_builds=parse_keep(values["KEEP_BUILDS"] or "", "KEEP_BUILDS"),
         platform=values["PLATFORM"],
         push_compression=parse_compression(values["PUSH_COMPRESSION"] or ""),
+        cache_from=values["CACHE_FROM"],
+        cache_to=values["CACHE_TO"],
         job=job_contract.read(root),
         dotenv=dotenv,
     )

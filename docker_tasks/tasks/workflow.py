@@ -15,7 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import build_secrets, commands, labels, lockfile, platforms, records, registry, smoke, stores, tables
+from docker_tasks import (
+    build_cache,
+    build_secrets,
+    commands,
+    labels,
+    lockfile,
+    platforms,
+    records,
+    registry,
+    smoke,
+    stores,
+    tables,
+)
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
 from docker_tasks.envfiles import container_environment, parse_assignment
@@ -71,13 +83,14 @@ def build(
     given_secrets = build_secrets.parse_all(secrets, Path.cwd())
     secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
     targets = target_platforms(platform, settings)
-    if len(targets) > 1 and not dry_run and engine.describe(engine.connect()).store == stores.CLASSIC:
-        raise TaskError(platforms.multi_platform_refusal(targets))
+    cache_from, cache_to = settings.cache_from, settings.cache_to and build_cache.export_spec(settings.cache_to)
+    check_store_can_build(targets, cache_from, cache_to, environ, dry_run)
     with tempfile.TemporaryDirectory(prefix="commit-") as folder:
         context = commit_context(settings, Path(folder)) if reproducible else settings.root
         argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
                              own_tag=own_tag, platforms=targets, no_cache=no_cache,
-                             reproducible=reproducible, context=context, secrets=given_secrets)
+                             reproducible=reproducible, context=context, secrets=given_secrets,
+                             cache_from=cache_from, cache_to=cache_to)
         if dry_run:
             if reproducible:
                 print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated 1980")
@@ -94,6 +107,19 @@ def build(
     print(f"built {' '.join(tags)}{built_for}" + (", reproducibly: `inv verify` checks it" if reproducible else ""))
     print("run it with: inv run")
     return tags
+
+
+def check_store_can_build(targets: Sequence[str], cache_from: str | None, cache_to: str | None,
+                          environ: Mapping[str, str], dry_run: bool) -> None:
+    """Several platforms, and most cache exports, need the containerd image store: asked of the
+    engine only then, and not in a dry run, which talks to no engine."""
+    needs_store = not dry_run and (len(targets) > 1 or (cache_to and "type=inline" not in cache_to))
+    store = engine.describe(engine.connect()).store if needs_store else None
+    if len(targets) > 1 and store == stores.CLASSIC:
+        raise TaskError(platforms.multi_platform_refusal(targets))
+    found = build_cache.problem(cache_from, cache_to, store, environ)
+    if found:
+        raise TaskError(found)
 
 
 def target_platforms(flag: str | None, settings: Settings) -> list[str]:
@@ -113,7 +139,8 @@ def commit_context(settings: Settings, folder: Path) -> Path:
 
 def build_command(settings: Settings, git, tags: list[str], *, build_args: Mapping[str, str], created: datetime,
                   own_tag: str, platforms: Sequence[str] = (), no_cache: bool = False, reproducible: bool = False,
-                  context: Path | None = None, secrets: Sequence[build_secrets.BuildSecret] = ()) -> list[str]:
+                  context: Path | None = None, secrets: Sequence[build_secrets.BuildSecret] = (),
+                  cache_from: str | None = None, cache_to: str | None = None) -> list[str]:
     """The `docker buildx build` of a build: its arguments and labels. A reproducible one builds the
     Dockerfile's reproducible stages, and is dated by its commit (SOURCE_DATE_EPOCH: the image's
     created date and history); an everyday one keeps the time it was built, which `inv rmi --keep`
@@ -128,7 +155,8 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
         image_labels[labels.REPRODUCIBLE] = "true"
     return commands.buildx_build(context or settings.root, tags, image_labels, args,
                                  platform=",".join(platforms) or None, no_cache=no_cache,
-                                 secrets=[secret.flag for secret in secrets])
+                                 secrets=[secret.flag for secret in secrets], cache_from=cache_from,
+                                 cache_to=cache_to)
 
 
 def require_lock(root: Path) -> None:

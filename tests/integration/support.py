@@ -1,12 +1,31 @@
 """Helpers the integration tests share beside their fixtures."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+# The requirements step prints this when it runs with the secret index_url (Dockerfile).
+REQUIREMENTS_RAN = "installing from the private package index of the secret index_url"
+
+
+def requirements_step_ran(output: str) -> bool:
+    """Whether a build ran the requirements step, rather than took it from a cache: run with the
+    secret index_url, it prints REQUIREMENTS_RAN, which BuildKit shows after the time it took
+    (the step's own header shows the command, which holds the same words)."""
+    return bool(re.search(rf"^#\d+ [\d.]+ {REQUIREMENTS_RAN}$", output, re.M))
+
+
+def renew_requirements_step(root: Path, marker: str) -> None:
+    """Give the project's requirements step a cache key no other build has: a comment in the lock
+    it reads. (BuildKit keys a step by the content of the one before, so a change there that
+    leaves the same files would not do.)"""
+    with open(root / "requirements.lock", "a") as lock:
+        lock.write(f"# {marker}\n")
 
 
 def free_port() -> int:

@@ -4,12 +4,13 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 
 import pytest
 
 from docker_tasks import stores
-from tests.integration.support import free_port
+from tests.integration.support import free_port, renew_requirements_step, requirements_step_ran
 
 pytestmark = pytest.mark.image_store  # images: how they are listed, sized, removed, pushed
 
@@ -182,3 +183,52 @@ def test_a_tag_that_is_not_here_and_a_foreign_platform_are_refused(shipped, regi
     assert foreign.returncode == 1
     assert "Rebuild with `inv build --platform linux/s390x`" in foreign.stderr
     assert registry.tags(project.image_name) == []  # nothing was pushed
+
+
+def build_cache_records() -> set[str]:
+    listed = subprocess.run(["docker", "buildx", "du", "--verbose"], capture_output=True, text=True, check=True)
+    return set(re.findall(r"^ID:\s+(\S+)", listed.stdout, re.M))
+
+
+
+
+INDEX = {"PRIVATE_INDEX_URL": "https://pypi.org/simple"}
+
+
+def test_a_builder_with_an_empty_cache_reuses_the_requirements_from_the_exported_cache(
+        make_project, registry, client_env, engine):
+    """What a CI runner sees: the first build exports its cache to the registry; then this test
+    removes its images and only the build-cache records its build made (the engine's other
+    records stay), and a build that reads the exported cache does not install the requirements."""
+    project = make_project()
+    env = {**login_env(registry, client_env), **INDEX}
+    ok(project.inv("login", "--registry", registry.host, env=env))
+    secret = ("--secret", "id=index_url,env=PRIVATE_INDEX_URL")
+    cache = f"type=registry,ref={registry.host}/{project.image_name}:buildcache"
+    if subprocess.run(["docker", "info", "--format", "{{.Driver}}"], capture_output=True, text=True).stdout.strip() \
+            != "overlayfs":
+        refused = project.inv("build", "--cache-to", cache, env=env)
+        assert refused.returncode == 1 and "with the classic image store" in refused.stderr
+        assert refused.stderr.count("\n") == 1
+        return
+    renew_requirements_step(project.root, project.image_name)
+    project.commit_change("a cache of its own")
+    before = build_cache_records()
+    started = time.monotonic()
+    first = ok(project.inv("build", *secret, "--cache-to", cache, env=env))
+    first_seconds = time.monotonic() - started
+    assert requirements_step_ran(first.stdout) and "buildcache" in registry.tags(project.image_name)
+    ok(project.inv("rmi", "--all", "--force", env=env))
+    ours = build_cache_records() - before
+    for _ in range(5):  # a record goes once no record made after it still refers to it
+        for record in build_cache_records() & ours:
+            subprocess.run(["docker", "buildx", "prune", "--force", "--filter", f"id={record}"], check=True,
+                           capture_output=True)
+    assert not build_cache_records() & ours
+    started = time.monotonic()
+    second = ok(project.inv("build", *secret, "--cache-from", cache, env=env))
+    second_seconds = time.monotonic() - started
+    assert f"importing cache manifest from {registry.host}/{project.image_name}:buildcache" in second.stdout
+    assert not requirements_step_ran(second.stdout), "the requirements were installed again"
+    assert "train finished" in ok(project.inv("run", "--", "train", env=env)).stdout
+    print(f"\nfirst build, exporting: {first_seconds:.1f}s; empty cache, importing: {second_seconds:.1f}s")

@@ -24,8 +24,8 @@ TEMPLATE_FILES = {
     "tasks.py", "bench/run.py", "bench/seed.Dockerfile", "bench/first-result.sh",
     *(f"bench/results/latest-{store}.{kind}" for store in ("containerd", "classic") for kind in ("json", "md")),
     *(f"docker_tasks/{name}.py" for name in (
-        "__init__", "base_image", "batch", "batch_environment", "build_secrets", "cleanup", "commands", "envfiles",
-        "errors", "image_archive", "job", "labels", "lockfile", "platforms", "records", "registry",
+        "__init__", "base_image", "batch", "batch_environment", "build_cache", "build_secrets", "cleanup",
+        "commands", "envfiles", "errors", "image_archive", "job", "labels", "lockfile", "platforms", "records", "registry",
         "run_options", "selection", "settings", "shards", "smoke", "stores", "tables", "tags", "tasking",
     )),
     *(f"docker_tasks/tasks/{name}.py" for name in (
