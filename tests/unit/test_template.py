@@ -25,8 +25,8 @@ TEMPLATE_FILES = {
     *(f"bench/results/latest-{store}.{kind}" for store in ("containerd", "classic") for kind in ("json", "md")),
     *(f"docker_tasks/{name}.py" for name in (
         "__init__", "base_image", "batch", "batch_environment", "build_cache", "build_secrets", "cleanup",
-        "commands", "envfiles", "errors", "image_archive", "job", "labels", "lockfile", "platforms", "records", "registry",
-        "run_options", "selection", "settings", "shards", "smoke", "stores", "tables", "tags", "tasking",
+        "commands", "envfiles", "errors", "image_archive", "job", "labels", "lockfile", "platforms", "records",
+        "registry", "run_options", "selection", "settings", "shards", "smoke", "stores", "tables", "tags", "tasking",
     )),
     *(f"docker_tasks/tasks/{name}.py" for name in (
         "__init__", "batch_setup", "dependencies", "lifecycle", "scaleout", "shipping", "starter", "verification",
