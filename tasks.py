@@ -273,15 +273,17 @@ def login(c, registry=None, ecr=False, image_name=None, dry_run=False):
     allow_platform_mismatch="push even though the image's platform differs from PLATFORM",
     compression="how the layers travel: gzip, which every client pulls (default: PUSH_COMPRESSION, else gzip), "
                 "or zstd",
+    provenance="attach BuildKit's provenance to a reproducible build of this commit (default: on; "
+               "--no-provenance pushes the image alone)",
 ))
 def push(c, registry=None, version=None, tag=None, all_versions=False, allow_dirty=False,
-         allow_platform_mismatch=False, compression=None, image_name=None, dry_run=False):
+         allow_platform_mismatch=False, compression=None, provenance=True, image_name=None, dry_run=False):
     """Push this project's image to a registry: the current build and `latest` unless told otherwise."""
     from docker_tasks.tasks import shipping
 
     shipping.push(load(image_name=image_name, push_compression=compression), registry_flag=registry,
                   version=version, tags=tag, all_versions=all_versions, allow_dirty=allow_dirty,
-                  allow_platform_mismatch=allow_platform_mismatch, dry_run=dry_run)
+                  allow_platform_mismatch=allow_platform_mismatch, provenance=provenance, dry_run=dry_run)
 
 
 @task(help=flags(reference="what to pull: NAME:TAG or NAME@sha256:DIGEST"))

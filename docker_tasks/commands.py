@@ -21,6 +21,9 @@ MASK = "***"
 # them (push_command), for registries and the clients that pull from them.
 LOAD = "type=docker,compression=uncompressed"
 PUSH_COMPRESSIONS = ("gzip", "zstd")
+# SLSA provenance with everything BuildKit knows: the Dockerfile, build arguments, base images by
+# digest, the source (GIT_SHA and SOURCE_URL are build arguments); secrets by their id only.
+PROVENANCE = "mode=max"
 
 
 def buildx_build(
@@ -38,11 +41,14 @@ def buildx_build(
     secrets: Sequence[str] = (),
     cache_from: str | None = None,
     cache_to: str | None = None,
+    provenance: bool = False,
 ) -> list[str]:
     """The build: loaded into the engine (LOAD), unless `output` names another exporter (BuildKit's
-    --output syntax). Provenance attestations are left out: they record the time of the build, so
-    an image that carried one could never be built twice the same."""
-    argv = ["docker", "buildx", "build", "--output", output or LOAD, "--provenance", "false", "--progress", progress]
+    --output syntax). A provenance attestation records the time of the build, so an image that
+    carried one would never be built twice the same: only a push attaches one (`provenance`),
+    beside the image in the registry's index (PROVENANCE)."""
+    argv = ["docker", "buildx", "build", "--output", output or LOAD,
+            "--provenance", PROVENANCE if provenance else "false", "--progress", progress]
     for tag in tags:
         argv += ["--tag", tag]
     for key, value in labels.items():
@@ -64,19 +70,29 @@ def buildx_build(
     return [*argv, str(context)]
 
 
-def push_command(target: str, compression: str, metadata_file: Path | None, progress: str = "auto",
-                 platforms: Sequence[str] = ()) -> list[str]:
-    """The push of a local image to `target` (registry/name:tag), its layers compressed on the way.
-    BuildKit builds a Dockerfile of one line, `FROM image` (push_dockerfile, on standard input),
-    which gives the very image, for each of its `platforms`: the same configs and layers, in one
-    index when there are several. `docker push` would send the layers as the containerd store
-    keeps them, uncompressed, which some pullers cannot read."""
+def push_output(target: str, compression: str) -> str:
+    """BuildKit's --output for a push to `target` (registry/name:tag), its layers compressed on the way."""
     output = f"type=image,name={target},push=true,compression={compression},force-compression=true"
     if compression == "zstd":  # the standard's media type for it; Docker's own types have no zstd
         output += ",oci-mediatypes=true"
-    argv = ["docker", "buildx", "build", "--output", output, "--provenance", "false", "--progress", progress]
+    return output
+
+
+def push_command(target: str, compression: str, metadata_file: Path | None, progress: str = "auto",
+                 platforms: Sequence[str] = ()) -> list[str]:
+    """The push of a local image as it is. BuildKit builds a Dockerfile of one line, `FROM image`
+    (push_dockerfile, on standard input), which gives the very image, for each of its `platforms`:
+    the same configs and layers, in one index when there are several. `docker push` would send the
+    layers as the containerd store keeps them, uncompressed, which some pullers cannot read."""
+    argv = ["docker", "buildx", "build", "--output", push_output(target, compression), "--provenance", "false",
+            "--progress", progress]
     argv += ["--platform", ",".join(platforms)] if platforms else []
-    return [*argv, "--metadata-file", str(metadata_file), "-"] if metadata_file else [*argv, "-"]
+    return with_metadata_file([*argv, "-"], metadata_file)
+
+
+def with_metadata_file(argv: list[str], metadata_file: Path | None) -> list[str]:
+    """The build, writing what it made (the pushed digest) into `metadata_file`."""
+    return [*argv[:-1], "--metadata-file", str(metadata_file), argv[-1]] if metadata_file else argv
 
 
 def push_dockerfile(image: str) -> str:

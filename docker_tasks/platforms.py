@@ -52,6 +52,12 @@ def held(image: dict) -> list[str]:
     return [canonical(p) for p in recorded.split(",")] if recorded else [of_config(image)]
 
 
+def recorded(image_labels: dict) -> list[str]:
+    """The platforms as the build was given them, for a rebuild that must give the same label."""
+    text = image_labels.get(labels.PLATFORMS)
+    return text.split(",") if text else []
+
+
 def missing(image: dict, wanted: Sequence[str]) -> list[str]:
     """The platforms of `wanted` that the image does not hold."""
     have = set(held(image))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from docker_tasks import records
+from docker_tasks import labels, records
 from docker_tasks.errors import TaskError
 from docker_tasks.tags import check_image_name, registry_host
 
@@ -133,11 +133,24 @@ def read_pushes(root: Path) -> list[dict]:
     return records.read_list(root / PUSH_RECORD)
 
 
+def provenance_blocker(image_labels: dict, git) -> str | None:
+    """Why an image cannot be pushed with a provenance attestation, or None when it can. The push
+    rebuilds it from BuildKit's cache, so that the attestation is the build's own; that gives the
+    very image only for a reproducible build of the commit checked out."""
+    if image_labels.get(labels.REPRODUCIBLE) != "true":
+        return ("an everyday build records the time it was built, so no rebuild gives it again; "
+                "`inv build --reproducible` makes an image that carries its provenance (README, \"Releases\")")
+    if git is None or git.sha is None or git.dirty or image_labels.get(labels.GIT_SHA) != git.sha:
+        return (f"it was built from commit {image_labels.get(labels.GIT_SHA, '?')[:12]}, and the checkout is not that "
+                "commit, clean; check it out to push it with its provenance")
+    return None
+
+
 def record_push(root: Path, *, reference: str, digest: str, image_id: str, when: datetime,
-                config: str | None = None, compression: str | None = None) -> None:
+                config: str | None = None, compression: str | None = None, provenance: bool = False) -> None:
     """Append a push to the local, git-ignored record that `inv images` shows. `config` is the digest
     of the image's config, the same in the registry as here: the pushed layers are compressed, so the
     registry's manifest digest differs from the local image id on the containerd store."""
     records.append_to_list(root / PUSH_RECORD, {
         "reference": reference, "digest": digest, "image_id": image_id, "config": config,
-        "compression": compression, "pushed_at": when.isoformat(timespec="seconds")})
+        "compression": compression, "provenance": provenance, "pushed_at": when.isoformat(timespec="seconds")})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import secrets
 import shlex
 import sys
 import tempfile
@@ -11,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import labels, platforms, registry, selection, stores, tables
+from docker_tasks import commands, labels, platforms, registry, selection, stores, tables
 from docker_tasks.commands import MASK, push_command, push_dockerfile, show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.seams import engine, git_state
@@ -97,56 +98,128 @@ def _tags_to_push(settings: Settings, images: list[dict], *, version: str | None
 
 
 def push(settings: Settings, *, registry_flag: str | None, version: str | None, tags: Sequence[str],
-         all_versions: bool, allow_dirty: bool, allow_platform_mismatch: bool, dry_run: bool) -> None:
-    """Push the chosen tags of this project's image, refusing dirty builds and foreign platforms."""
+         all_versions: bool, allow_dirty: bool, allow_platform_mismatch: bool, provenance: bool = True,
+         dry_run: bool) -> None:
+    """Push the chosen tags of this project's image, refusing dirty builds and foreign platforms.
+    Reproducible builds of the checkout's commit go through a rebuild from BuildKit's cache, which
+    attaches provenance; other images are pushed as they are (push_command)."""
     repository = registry.target_repository(settings.image_name, registry_flag or settings.registry)
-    server = repository.split("/")[0]
     client = engine.connect()
     images = engine.images(client, labels.project_filter(settings.project))
     chosen = _tags_to_push(settings, images, version=version, tags=tags, all_versions=all_versions)
     wanted = platforms.parse(settings.platform, "PLATFORM") if settings.platform else []
-    checked = []
+    checked: dict[str, list] = {}  # image id: the image, and the tags of it to push
     for tag in chosen:
         image = engine.owned_image(client, settings.project, f"{settings.image_name}:{tag}")
         if labels.built_dirty(image["Config"].get("Labels")) and not allow_dirty:
             raise TaskError(f"{settings.image_name}:{tag} was built from uncommitted changes; commit and "
                             "`inv build` first, or add --allow-dirty")
-        held = platforms.held(image)
         lacking = platforms.lacking_message(f"{settings.image_name}:{tag}", image, wanted, "PLATFORM")
         if lacking and not allow_platform_mismatch:
             raise TaskError(f"{lacking}, or add --allow-platform-mismatch")
-        if not wanted and held != ["linux/amd64"]:
-            print(f"note: {tag} holds {', '.join(held)}; set PLATFORM (e.g. linux/amd64) "
+        if not wanted and platforms.held(image) != ["linux/amd64"]:
+            print(f"note: {tag} holds {', '.join(platforms.held(image))}; set PLATFORM (e.g. linux/amd64) "
                   "to check that it matches where it will run")
-        checked.append((tag, image, held))
+        checked.setdefault(image["Id"], [image, []])[1].append(tag)
     compression = settings.push_compression
     if compression != "gzip" and not dry_run and engine.describe(client).store == stores.CLASSIC:
         raise TaskError(f"PUSH_COMPRESSION={compression} needs the containerd image store: the classic store's "
                         "pushes are always gzip. Push with gzip, or switch the engine to the containerd store "
                         "(docs.docker.com/engine/storage/containerd)")
-    for tag, image, held in checked:
-        target, source = f"{repository}:{tag}", f"{settings.image_name}:{tag}"
+    git = git_state.read(settings.root) if provenance else None
+    for image, image_tags in checked.values():
+        blocker = registry.provenance_blocker(image["Config"].get("Labels") or {}, git) if provenance else None
+        if blocker:
+            print(f"note: {', '.join(image_tags)} go without provenance: {blocker}")
+        targets = [f"{repository}:{tag}" for tag in image_tags]
+        if provenance and not blocker:
+            _push_rebuilt(settings, client, git, image, targets, compression, dry_run=dry_run)
+        else:
+            for tag, target in zip(image_tags, targets, strict=True):
+                _push_as_it_is(settings, client, image, f"{settings.image_name}:{tag}", target, compression,
+                               dry_run=dry_run)
+
+
+def _push_as_it_is(settings: Settings, client, image: dict, source: str, target: str, compression: str, *,
+                   dry_run: bool) -> None:
+    held = platforms.held(image)
+    if dry_run:
+        print(show(["docker", "tag", source, target]))
+        print(f"echo {shlex.quote(push_dockerfile(source).strip())} | "
+              f"{show(push_command(target, compression, metadata_file=None, platforms=held))}")
+        return
+    print(f"pushing {target} ({', '.join(held)}), its layers {compression}-compressed")
+    repository, _, tag = target.rpartition(":")
+    engine.tag_image(client, image["Id"], repository, tag)
+    _pushed(settings, image, [target], compression, lambda metadata: engine.run_process(
+        push_command(target, compression, metadata, platforms=held), stdin=push_dockerfile(source),
+        shown_as=registry.push_progress))
+
+
+def _push_rebuilt(settings: Settings, client, git, image: dict, targets: list[str], compression: str, *,
+                  dry_run: bool) -> None:
+    """Push a reproducible build of the checkout's commit with a provenance attestation: BuildKit
+    builds the commit again, from its cache, straight into the registry. A rebuild into the engine
+    first checks that the build's settings give the very image (an image id is its content's digest)."""
+    from docker_tasks.tasks import workflow
+
+    image_labels = image["Config"].get("Labels") or {}
+    check_tag = f"{settings.image_name}:push-check-{secrets.token_hex(3)}"
+    with tempfile.TemporaryDirectory(prefix="commit-") as folder:
+        def command(tags: list[str], output: str | None = None, attest: bool = False) -> list[str]:
+            return workflow.build_command(
+                settings, git, tags, build_args={}, created=git_state.build_time(git, datetime.now(UTC)),
+                own_tag=image_labels.get(labels.BUILD_TAG, git.short_sha), reproducible=True, provenance=attest,
+                platforms=platforms.recorded(image_labels), context=workflow.commit_context(settings, Path(folder)),
+                output=output)
+
+        push_argv = command([], commands.push_output(",".join(targets), compression), attest=True)
         if dry_run:
-            print(show(["docker", "tag", source, target]))
-            print(f"echo {shlex.quote(push_dockerfile(source).strip())} | "
-                  f"{show(push_command(target, compression, metadata_file=None, platforms=held))}")
-            continue
-        print(f"pushing {target} ({', '.join(held)}), its layers {compression}-compressed")
-        engine.tag_image(client, image["Id"], repository, tag)
-        with tempfile.TemporaryDirectory(prefix="push-") as folder:
-            metadata = Path(folder) / "metadata.json"
-            status, tail = engine.run_process(push_command(target, compression, metadata, platforms=held),
-                                              stdin=push_dockerfile(source), shown_as=registry.push_progress)
-            digest, config = registry.pushed(json.loads(metadata.read_text()) if metadata.is_file() else {})
-        if status != 0 and not tail:  # in a terminal, BuildKit showed its own account
-            raise TaskError(f"the push to {server} failed, for the reason shown above; if it says unauthorized, "
-                            f"log in with `inv login --registry {server}`")
-        if status != 0 or not digest:
-            reason = registry.push_error(tail) if status != 0 else "BuildKit reported no digest for the push"
-            raise TaskError(registry.explain_registry_error(reason, server))
-        print(f"pushed {repository}@{digest}" + (f", an index of {', '.join(held)}" if len(held) > 1 else ""))
+            print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated 1980")
+            print(show(command([check_tag])) + "   # the same image as the one built? then:")
+            print(show(push_argv))
+            return
+        git_state.export_commit(settings.root, git.sha, Path(folder))
+        print(f"rebuilding {git.short_sha} from the build cache, to push it with its provenance")
+        status, tail = engine.run_process(command([check_tag]), keep=80, show=False)
+        rebuilt = engine.inspect(client, "image", check_tag) if status == 0 else None
+        engine.untag(client, check_tag)
+        if rebuilt is None or rebuilt["Id"] != image["Id"]:
+            why = workflow.build_failure(tail) if status != 0 else ""
+            raise TaskError(f"{git.short_sha} rebuilt into another image than {settings.image_name}:"
+                            f"{image_labels.get(labels.BUILD_TAG)}{why}, so its provenance would not describe it: "
+                            "was it built with other settings (BASE_IMAGE, --platform, --build-arg), or tagged in "
+                            "git since? Build it again with `inv build --reproducible`, or push it without "
+                            "provenance (--no-provenance)")
+        held = platforms.held(image)
+        print(f"pushing {', '.join(targets)} ({', '.join(held)}), its layers {compression}-compressed, "
+              "with provenance")
+        _pushed(settings, image, targets, compression, lambda metadata: engine.run_process(
+            commands.with_metadata_file(push_argv, metadata), shown_as=registry.push_progress), provenance=True)
+
+
+def _pushed(settings: Settings, image: dict, targets: list[str], compression: str, push, provenance=False) -> None:
+    """Carry out `push` (given the metadata file to write), explain a failure in one line, and
+    print and record what the registry holds now."""
+    server = targets[0].split("/")[0]
+    with tempfile.TemporaryDirectory(prefix="push-") as folder:
+        metadata = Path(folder) / "metadata.json"
+        status, tail = push(metadata)
+        digest, config = registry.pushed(json.loads(metadata.read_text()) if metadata.is_file() else {})
+    if status != 0 and not tail:  # in a terminal, BuildKit showed its own account
+        raise TaskError(f"the push to {server} failed, for the reason shown above; if it says unauthorized, "
+                        f"log in with `inv login --registry {server}`")
+    if status != 0 or not digest:
+        reason = registry.push_error(tail) if status != 0 else "BuildKit reported no digest for the push"
+        raise TaskError(registry.explain_registry_error(reason, server))
+    held = platforms.held(image)
+    kind = f"an index of {', '.join(held)}" if len(held) > 1 else ""
+    kind += (" and " if kind else "an index of the image and ") + "its provenance" if provenance else ""
+    repository = targets[0].rpartition(":")[0]
+    print(f"pushed {repository}@{digest}" + (f", {kind}" if kind else ""))
+    for target in targets:
         registry.record_push(settings.root, reference=target, digest=digest, image_id=image["Id"],
-                             when=datetime.now(UTC), config=config, compression=compression)
+                             when=datetime.now(UTC), config=config, compression=compression, provenance=provenance)
 
 
 def _follow(events) -> registry.Outcome:

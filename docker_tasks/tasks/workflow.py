@@ -140,7 +140,8 @@ def commit_context(settings: Settings, folder: Path) -> Path:
 def build_command(settings: Settings, git, tags: list[str], *, build_args: Mapping[str, str], created: datetime,
                   own_tag: str, platforms: Sequence[str] = (), no_cache: bool = False, reproducible: bool = False,
                   context: Path | None = None, secrets: Sequence[build_secrets.BuildSecret] = (),
-                  cache_from: str | None = None, cache_to: str | None = None) -> list[str]:
+                  cache_from: str | None = None, cache_to: str | None = None, output: str | None = None,
+                  provenance: bool = False) -> list[str]:
     """The `docker buildx build` of a build: its arguments and labels. A reproducible one builds the
     Dockerfile's reproducible stages, and is dated by its commit (SOURCE_DATE_EPOCH: the image's
     created date and history); an everyday one keeps the time it was built, which `inv rmi --keep`
@@ -156,7 +157,7 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
     return commands.buildx_build(context or settings.root, tags, image_labels, args,
                                  platform=",".join(platforms) or None, no_cache=no_cache,
                                  secrets=[secret.flag for secret in secrets], cache_from=cache_from,
-                                 cache_to=cache_to)
+                                 cache_to=cache_to, output=output, provenance=provenance)
 
 
 def require_lock(root: Path) -> None:
