@@ -70,9 +70,11 @@ def buildx_build(
     return [*argv, str(context)]
 
 
-def push_output(target: str, compression: str) -> str:
-    """BuildKit's --output for a push to `target` (registry/name:tag), its layers compressed on the way."""
-    output = f"type=image,name={target},push=true,compression={compression},force-compression=true"
+def push_output(targets: Sequence[str], compression: str) -> str:
+    """BuildKit's --output for a push to `targets` (registry/name:tag), its layers compressed on the
+    way. The option is CSV, so several names are quoted as one field."""
+    names = f'"name={",".join(targets)}"' if len(targets) > 1 else f"name={targets[0]}"
+    output = f"type=image,{names},push=true,compression={compression},force-compression=true"
     if compression == "zstd":  # the standard's media type for it; Docker's own types have no zstd
         output += ",oci-mediatypes=true"
     return output
@@ -84,7 +86,7 @@ def push_command(target: str, compression: str, metadata_file: Path | None, prog
     (push_dockerfile, on standard input), which gives the very image, for each of its `platforms`:
     the same configs and layers, in one index when there are several. `docker push` would send the
     layers as the containerd store keeps them, uncompressed, which some pullers cannot read."""
-    argv = ["docker", "buildx", "build", "--output", push_output(target, compression), "--provenance", "false",
+    argv = ["docker", "buildx", "build", "--output", push_output([target], compression), "--provenance", "false",
             "--progress", progress]
     argv += ["--platform", ",".join(platforms)] if platforms else []
     return with_metadata_file([*argv, "-"], metadata_file)

@@ -173,7 +173,7 @@ def _push_rebuilt(settings: Settings, client, git, image: dict, targets: list[st
                 platforms=platforms.recorded(image_labels), context=workflow.commit_context(settings, Path(folder)),
                 output=output)
 
-        push_argv = command([], commands.push_output(",".join(targets), compression), attest=True)
+        push_argv = command([], commands.push_output(targets, compression), attest=True)
         if dry_run:
             print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated 1980")
             print(show(command([check_tag])) + "   # the same image as the one built? then:")
