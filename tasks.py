@@ -58,7 +58,7 @@ def build(c, tag=None, no_cache=False, build_arg=None, secret=None, platform=Non
     from docker_tasks.tasks import workflow
 
     project = load(image_name=image_name, base_image=base_image, cache_from=cache_from, cache_to=cache_to)
-    tags = workflow.build(project, extra_tags=tag, build_args=build_arg, secrets=secret, platform=platform,
+    tags = workflow.build(project, extra_tags=tag, build_args=build_arg, secret_specs=secret, platform=platform,
                           no_cache=no_cache, reproducible=reproducible, dry_run=dry_run)
     if check and not dry_run:
         workflow.check_image(project, tags[0])
@@ -74,7 +74,7 @@ def verify(c, build_arg=None, secret=None, platform=None, base_image=None, image
     """Rebuild the current commit without cache and say whether it gives the very same image."""
     from docker_tasks.tasks import verification
 
-    verification.verify(load(image_name=image_name, base_image=base_image), build_args=build_arg, secrets=secret,
+    verification.verify(load(image_name=image_name, base_image=base_image), build_args=build_arg, secret_specs=secret,
                         platform=platform, environ=os.environ, dry_run=dry_run)
 
 
@@ -88,7 +88,7 @@ def lock(c, upgrade=False, base_image=None, secret=None, dry_run=False):
     """Write requirements.lock from requirements.txt: every package pinned, with hashes."""
     from docker_tasks.tasks import dependencies
 
-    dependencies.lock(load(base_image=base_image), upgrade=upgrade, secrets=secret, dry_run=dry_run,
+    dependencies.lock(load(base_image=base_image), upgrade=upgrade, secret_specs=secret, dry_run=dry_run,
                       environ=os.environ)
 
 

@@ -182,13 +182,13 @@ def compare_requirements(root: Path, *, write: bool, prune: bool, dry_run: bool)
     print("wrote requirements.txt")
 
 
-def lock(settings: Settings, *, upgrade: bool = False, secrets: Sequence[str] = (), dry_run: bool = False,
+def lock(settings: Settings, *, upgrade: bool = False, secret_specs: Sequence[str] = (), dry_run: bool = False,
          environ: Mapping[str, str] = os.environ) -> None:
     """Resolve requirements.txt into requirements.lock, in the Dockerfile's `lock` stage: for the
-    image's own Python, keeping the current pins unless `upgrade`. Shows what changed. `secrets`
+    image's own Python, keeping the current pins unless `upgrade`. Shows what changed. `secret_specs`
     reach the resolver as they reach `inv build` (a private package index, say)."""
     root, path = settings.root, settings.root / lockfile.LOCK_FILE
-    given_secrets = build_secrets.parse_all(secrets, Path.cwd())
+    given_secrets = build_secrets.parse_all(secret_specs, Path.cwd())
     secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
     with tempfile.TemporaryDirectory() as folder:
         args = {**settings.base_image_arg, **({"LOCK_UPGRADE": "1"} if upgrade else {})}

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from docker_tasks import commands, labels, platforms, registry, selection, stores, tables
-from docker_tasks.commands import MASK, push_command, push_dockerfile, show
+from docker_tasks.commands import MASK, push_command, push_dockerfile, remark, show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
@@ -130,7 +130,7 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
     for image, image_tags in checked.values():
         blocker = registry.provenance_blocker(image["Config"].get("Labels") or {}, git) if provenance else None
         if blocker:
-            print(f"note: {', '.join(image_tags)} go without provenance: {blocker}")
+            print(remark(f"note: {', '.join(image_tags)} go without provenance: {blocker}", dry_run=dry_run))
         targets = [f"{repository}:{tag}" for tag in image_tags]
         if provenance and not blocker:
             _push_rebuilt(settings, client, git, image, targets, compression, dry_run=dry_run)

@@ -6,6 +6,7 @@ the same id are the same; otherwise both are saved and image_archive names where
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,9 +26,9 @@ from docker_tasks.tasks.workflow import (
 )
 
 
-def verify(settings: Settings, *, build_args: Sequence[str] = (), secrets: Sequence[str] = (),
+def verify(settings: Settings, *, build_args: Sequence[str] = (), secret_specs: Sequence[str] = (),
            platform: str | None = None, environ: Mapping[str, str], dry_run: bool = False) -> None:
-    given_secrets = build_secrets.parse_all(secrets, Path.cwd())
+    given_secrets = build_secrets.parse_all(secret_specs, Path.cwd())
     secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
     git = git_state.read(settings.root)
     require_commit(git, "inv verify")

@@ -59,7 +59,7 @@ def build(
     *,
     extra_tags: Sequence[str] = (),
     build_args: Sequence[str] = (),
-    secrets: Sequence[str] = (),
+    secret_specs: Sequence[str] = (),
     platform: str | None = None,
     no_cache: bool = False,
     reproducible: bool = False,
@@ -80,7 +80,7 @@ def build(
     extra_args = dict(parse_assignment(item, environ, flag="--build-arg") for item in build_args)
     if extra_args:
         check_build_args(extra_args, settings.dotenv)
-    given_secrets = build_secrets.parse_all(secrets, Path.cwd())
+    given_secrets = build_secrets.parse_all(secret_specs, Path.cwd())
     secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
     targets = target_platforms(platform, settings)
     cache_from, cache_to = settings.cache_from, settings.cache_to and build_cache.export_spec(settings.cache_to)

@@ -143,9 +143,11 @@ def test_push_a_version_tag(shipped, registry, client_env):
     shown = ok(project.inv("push", "--registry", registry.host, "--version", "1.0", "--dry-run", env=env)).stdout
     target = f"{registry.host}/{project.image_name}:1.0"
     assert shown.splitlines() == [
+        "# note: 1.0 go without provenance: an everyday build records the time it was built, so no rebuild gives it "
+        "again; `inv build --reproducible` makes an image that carries its provenance (README, \"Releases\")",
         f"docker tag {project.image_name}:1.0 {target}",
         f"echo 'FROM {project.image_name}:1.0' | docker buildx build --output type=image,name={target},push=true,"
-        "compression=gzip,force-compression=true --provenance false --progress auto -",
+        "compression=gzip,force-compression=true --provenance false --progress auto --platform linux/amd64 -",
     ]
     assert registry.tags(project.image_name) == []
     ok(project.inv("push", "--registry", registry.host, "--version", "1.0", env=env))
@@ -181,7 +183,7 @@ def test_a_tag_that_is_not_here_and_a_foreign_platform_are_refused(shipped, regi
     assert missing.returncode == 1 and f"no image {project.image_name}:nope" in missing.stderr
     foreign = project.inv("push", "--registry", registry.host, env={**env, "PLATFORM": "linux/s390x"})
     assert foreign.returncode == 1
-    assert "Rebuild with `inv build --platform linux/s390x`" in foreign.stderr
+    assert "Build it with `inv build --platform linux/s390x`" in foreign.stderr
     assert registry.tags(project.image_name) == []  # nothing was pushed
 
 
@@ -232,3 +234,47 @@ def test_a_builder_with_an_empty_cache_reuses_the_requirements_from_the_exported
     assert not requirements_step_ran(second.stdout), "the requirements were installed again"
     assert "train finished" in ok(project.inv("run", "--", "train", env=env)).stdout
     print(f"\nfirst build, exporting: {first_seconds:.1f}s; empty cache, importing: {second_seconds:.1f}s")
+
+
+def in_toto_statement(registry, repository: str, index: dict) -> dict:
+    """The provenance an index carries: the one layer of its attestation manifest."""
+    (attestation,) = [m for m in index["manifests"]
+                      if (m.get("annotations") or {}).get("vnd.docker.reference.type") == "attestation-manifest"]
+    accept = "application/vnd.oci.image.manifest.v1+json"
+    with registry.ask(f"{repository}/manifests/{attestation['digest']}", accept=accept) as response:
+        layer = json.load(response)["layers"][0]
+    assert layer["annotations"]["in-toto.io/predicate-type"] == "https://slsa.dev/provenance/v0.2"
+    with registry.ask(f"{repository}/blobs/{layer['digest']}") as response:
+        return json.load(response)
+
+
+def test_a_reproducible_build_is_pushed_with_its_provenance_and_an_everyday_one_says_why_not(
+        make_project, registry, client_env, engine):
+    project = make_project()
+    env = login_env(registry, client_env)
+    ok(project.inv("login", "--registry", registry.host, env=env))
+    ok(project.inv("build", "--reproducible"))
+    local = same_image(engine.images.get(f"{project.image_name}:latest").attrs)
+    pushed = ok(project.inv("push", "--registry", registry.host, env=env)).stdout
+    assert f"rebuilding {project.head(True)} from the build cache, to push it with its provenance" in pushed
+    digest = re.search(r"@(sha256:[0-9a-f]{64}), an index of the image and its provenance$", pushed, re.M).group(1)
+    assert {registry.manifest_digest(project.image_name, tag) for tag in (project.head(True), "latest")} == {digest}
+    statement = in_toto_statement(registry, project.image_name, registry.index(project.image_name, "latest"))
+    (image_manifest,) = [m for m in registry.index(project.image_name, "latest")["manifests"]
+                         if m["platform"]["architecture"] != "unknown"]
+    assert statement["subject"][0]["digest"]["sha256"] == image_manifest["digest"].removeprefix("sha256:")
+    arguments = statement["predicate"]["invocation"]["parameters"]["args"]
+    assert arguments["build-arg:GIT_SHA"] == project.head()
+    assert arguments["build-arg:BUILD_MODE"] == "reproducible"
+    engine.images.remove(f"{project.image_name}:latest")
+    engine.images.remove(f"{project.image_name}:{project.head(True)}")
+    for tag in (project.head(True), "latest"):
+        engine.images.remove(f"{registry.host}/{project.image_name}:{tag}")
+    ok(project.inv("pull", f"{registry.host}/{project.image_name}@{digest}", env=env))
+    assert same_image(engine.images.get(f"{registry.host}/{project.image_name}@{digest}").attrs) == local
+
+    project.commit_change("an everyday build")
+    ok(project.inv("build"))
+    everyday = ok(project.inv("push", "--registry", registry.host, "--tag", "latest", env=env)).stdout
+    assert "note: latest go without provenance: an everyday build records the time it was built" in everyday
+    assert "layers" in registry.manifest(project.image_name, "latest")  # one image's manifest, no index
