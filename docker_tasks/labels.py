@@ -20,6 +20,7 @@ BUILD_TAG = f"{NAMESPACE}.build-tag"
 REPRODUCIBLE = f"{NAMESPACE}.reproducible"  # built by `inv build --reproducible`: `inv verify` can check it
 IMAGE = f"{NAMESPACE}.image"
 PLATFORMS = f"{NAMESPACE}.platforms"  # the platforms a build made, comma-separated (platforms.py)
+LOCK = f"{NAMESPACE}.lock"  # the digest of the requirements.lock a build installed (sbom.py)
 
 
 def built_dirty(image_labels: dict | None) -> bool:

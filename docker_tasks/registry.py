@@ -14,6 +14,7 @@ from docker_tasks.tags import check_image_name, registry_host
 
 ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 PUSH_RECORD = Path(".dockertasks") / "pushes.json"
+SBOM_FOLDER = Path(".dockertasks") / "sbom"  # a copy of each SBOM pushed (sbom.py)
 REGISTRY_FORM = "a host with an optional path, e.g. registry.example.com/team or localhost:5000"
 
 
@@ -147,10 +148,12 @@ def provenance_blocker(image_labels: dict, git) -> str | None:
 
 
 def record_push(root: Path, *, reference: str, digest: str, image_id: str, when: datetime,
-                config: str | None = None, compression: str | None = None, provenance: bool = False) -> None:
+                config: str | None = None, compression: str | None = None, provenance: bool = False,
+                sbom: str | None = None) -> None:
     """Append a push to the local, git-ignored record that `inv images` shows. `config` is the digest
     of the image's config, the same in the registry as here: the pushed layers are compressed, so the
     registry's manifest digest differs from the local image id on the containerd store."""
     records.append_to_list(root / PUSH_RECORD, {
         "reference": reference, "digest": digest, "image_id": image_id, "config": config,
-        "compression": compression, "provenance": provenance, "pushed_at": when.isoformat(timespec="seconds")})
+        "compression": compression, "provenance": provenance, "sbom": sbom,
+        "pushed_at": when.isoformat(timespec="seconds")})

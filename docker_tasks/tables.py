@@ -111,10 +111,17 @@ def container_rows(summaries: Sequence[dict], now: datetime, image_name: str) ->
 
 
 def pushed_lines(pushes: Sequence[dict], image_ids: Sequence[str]) -> list[str]:
-    """The recorded pushes of the images listed, newest first: `id  reference@digest  when`."""
+    """The recorded pushes of the images listed, newest first: `id  reference@digest  (tag, when,
+    what came with it)`, and beneath, where its SBOM is."""
     wanted = set(image_ids)
-    return [
-        f"  {p['image_id'].removeprefix('sha256:')[:12]}  {p['reference'].rpartition(':')[0]}@{p['digest']}  "
-        f"({p['reference'].rpartition(':')[2]}, {p['pushed_at']})"
-        for p in reversed(pushes) if p.get("image_id") in wanted
-    ]
+    lines = []
+    for push in reversed(pushes):
+        if push.get("image_id") not in wanted:
+            continue
+        repository, _, tag = push["reference"].rpartition(":")
+        extras = ", with provenance" if push.get("provenance") else ""
+        lines.append(f"  {push['image_id'].removeprefix('sha256:')[:12]}  {repository}@{push['digest']}  "
+                     f"({tag}, {push['pushed_at']}{extras})")
+        if push.get("sbom"):
+            lines.append(f"                SBOM: {push['sbom']}")
+    return lines

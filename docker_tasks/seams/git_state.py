@@ -180,6 +180,12 @@ def export_commit(root: Path, sha: str, destination: Path) -> None:
     os.utime(destination, (FILE_TIME, FILE_TIME))
 
 
+def file_at(root: Path, sha: str, path: str) -> str | None:
+    """The text of `path` (relative to `root`) in commit `sha`; None when the commit has no such file."""
+    shown = _git(root, "show", f"{sha}:./{path}")
+    return shown.stdout if shown.returncode == 0 else None
+
+
 def build_time(git: GitState, now: datetime) -> datetime:
     """The date in a build's OCI `created` label: a clean build's is its commit's, so that the label
     stays the same when the commit is built again."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import commands, labels, platforms, registry, selection, stores, tables
+from docker_tasks import commands, labels, lockfile, platforms, registry, sbom, selection, stores, tables
 from docker_tasks.commands import MASK, push_command, push_dockerfile, remark, show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.seams import engine, git_state
@@ -217,9 +217,54 @@ def _pushed(settings: Settings, image: dict, targets: list[str], compression: st
     kind += (" and " if kind else "an index of the image and ") + "its provenance" if provenance else ""
     repository = targets[0].rpartition(":")[0]
     print(f"pushed {repository}@{digest}" + (f", {kind}" if kind else ""))
+    sbom_reference = _publish_sbom(settings, image, repository, digest)
     for target in targets:
         registry.record_push(settings.root, reference=target, digest=digest, image_id=image["Id"],
-                             when=datetime.now(UTC), config=config, compression=compression, provenance=provenance)
+                             when=datetime.now(UTC), config=config, compression=compression, provenance=provenance,
+                             sbom=sbom_reference)
+
+
+def _lock_of(settings: Settings, image_labels: dict) -> str | None:
+    """The requirements.lock the image was built from, by the digest its label records: the
+    checkout's, else its commit's; None when neither is (or the image records none)."""
+    recorded = image_labels.get(labels.LOCK)
+    candidates = [lambda: (settings.root / lockfile.LOCK_FILE).read_text()]
+    if image_labels.get(labels.GIT_SHA, "none") != "none":
+        candidates.append(lambda: git_state.file_at(settings.root, image_labels[labels.GIT_SHA], lockfile.LOCK_FILE))
+    for read in candidates:
+        text = read()
+        if recorded and text and sbom.lock_digest(text) == recorded:
+            return text
+    return None
+
+
+def _publish_sbom(settings: Settings, image: dict, repository: str, digest: str) -> str | None:
+    """Push the SBOM of the image's Python packages (sbom.py) beside the pushed digest, as a one-file
+    image tagged `sha256-<hex>.sbom`, and keep a copy in .dockertasks/sbom/; its reference, or None."""
+    image_labels = image["Config"].get("Labels") or {}
+    lock = _lock_of(settings, image_labels)
+    if lock is None:
+        print(f"note: no SBOM for {repository}@{digest}: neither the checkout's requirements.lock nor its commit's "
+              "is the one the image was built from; push it from that commit (or rebuild it) to publish one")
+        return None
+    commit = image_labels.get(labels.GIT_SHA)
+    document = sbom.rendered(sbom.cyclonedx(lock, repository=repository, digest=digest, commit=commit))
+    kept = settings.root / registry.SBOM_FOLDER / f"{sbom.tag_for(digest)}.cdx.json"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(document)
+    reference = f"{repository}:{sbom.tag_for(digest)}"
+    with tempfile.TemporaryDirectory(prefix="sbom-") as folder:
+        (Path(folder) / sbom.FILE_NAME).write_text(document)
+        (Path(folder) / "Dockerfile").write_text(sbom.DOCKERFILE)
+        argv = commands.buildx_build(Path(folder), [], {labels.PROJECT: settings.project, sbom.SUBJECT: digest},
+                                     {}, output=commands.push_output([reference], "gzip"))
+        status, tail = engine.run_process(argv, show=False)
+    if status != 0:
+        raise TaskError(f"{repository}@{digest} is pushed, but its SBOM is not: "
+                        f"{registry.explain_registry_error(registry.push_error(tail), repository.split('/')[0])}; "
+                        f"it is in {kept.relative_to(settings.root)}")
+    print(f"published its SBOM ({len(sbom.packages(lock))} Python packages, CycloneDX) as {reference}")
+    return reference
 
 
 def _follow(events) -> registry.Outcome:

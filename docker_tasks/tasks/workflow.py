@@ -24,6 +24,7 @@ from docker_tasks import (
     platforms,
     records,
     registry,
+    sbom,
     smoke,
     stores,
     tables,
@@ -149,6 +150,7 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
     args = {**settings.base_image_arg, "JOB_OUTPUT_DIR": settings.job.output_dir,
             **labels.oci_build_args(settings.project, git, created), **build_args}
     image_labels = labels.for_image(settings.project, git, own_tag)
+    image_labels[labels.LOCK] = sbom.lock_digest((settings.root / lockfile.LOCK_FILE).read_text())
     if platforms:  # the engine reports only the platform an image runs here (platforms.py)
         image_labels[labels.PLATFORMS] = ",".join(platforms)
     if reproducible:
