@@ -9,10 +9,9 @@ checks it):
 - `seams/`: `engine`, the one module that talks to Docker (the SDK and the `docker` CLI),
   `git_state`, the one that reads the repository, and `aws`, the one that talks to AWS (boto3);
 - here, modules that compute from plain values: `settings`, `job` (the job contract), `stores`,
-  `platforms`, `build_secrets`, `tags`, `labels`, `envfiles`, `run_options`, `shards`, `smoke`
-  (the image's check), `commands`
-  (command lines, and the steps a dry run prints), `selection`, `cleanup`, `tables`, `records` and
-  `registry` (which also keep their files in the project), `batch`, `batch_environment`, `tasking`
-  and `errors`. They
-  never import docker, so they are unit-tested without an engine, and `inv --list` stays fast.
+  `platforms`, `build_secrets`, `build_cache`, `sbom`, `tags`, `labels`, `envfiles`,
+  `run_options`, `shards`, `smoke` (the image's check), `commands` (command lines, and the steps a
+  dry run prints), `selection`, `cleanup`, `tables`, `records` and `registry` (which also keep
+  their files in the project), `batch`, `batch_environment`, `tasking` and `errors`. They never
+  import docker, so they are unit-tested without an engine, and `inv --list` stays fast.
 """

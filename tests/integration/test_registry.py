@@ -236,6 +236,19 @@ def test_a_builder_with_an_empty_cache_reuses_the_requirements_from_the_exported
     print(f"\nfirst build, exporting: {first_seconds:.1f}s; empty cache, importing: {second_seconds:.1f}s")
 
 
+def published_sbom(registry, repository: str, digest: str) -> dict:
+    """The SBOM pushed beside `digest`: the one file of the image tagged sha256-<hex>.sbom."""
+    import gzip
+    import io
+    import tarfile
+
+    (layer,) = registry.manifest(repository, digest.replace(":", "-") + ".sbom")["layers"]
+    with registry.ask(f"{repository}/blobs/{layer['digest']}") as response:
+        content = gzip.decompress(response.read())
+    with tarfile.open(fileobj=io.BytesIO(content)) as archive:
+        return json.load(archive.extractfile("sbom.cdx.json"))
+
+
 def in_toto_statement(registry, repository: str, index: dict) -> dict:
     """The provenance an index carries: the one layer of its attestation manifest."""
     (attestation,) = [m for m in index["manifests"]
@@ -266,6 +279,13 @@ def test_a_reproducible_build_is_pushed_with_its_provenance_and_an_everyday_one_
     arguments = statement["predicate"]["invocation"]["parameters"]["args"]
     assert arguments["build-arg:GIT_SHA"] == project.head()
     assert arguments["build-arg:BUILD_MODE"] == "reproducible"
+    sbom = published_sbom(registry, project.image_name, digest)
+    assert f"published its SBOM (1 Python packages, CycloneDX) as {registry.host}/{project.image_name}:" in pushed
+    assert sbom["metadata"]["component"]["version"] == digest
+    assert [c["purl"] for c in sbom["components"]] == ["pkg:pypi/six@1.17.0"]  # the fixture job's lock
+    listing = ok(project.inv("images", env=env)).stdout
+    assert f"SBOM: {registry.host}/{project.image_name}:sha256-{digest.removeprefix('sha256:')}.sbom" in listing
+    assert "with provenance" in listing
     engine.images.remove(f"{project.image_name}:latest")
     engine.images.remove(f"{project.image_name}:{project.head(True)}")
     for tag in (project.head(True), "latest"):
@@ -277,4 +297,5 @@ def test_a_reproducible_build_is_pushed_with_its_provenance_and_an_everyday_one_
     ok(project.inv("build"))
     everyday = ok(project.inv("push", "--registry", registry.host, "--tag", "latest", env=env)).stdout
     assert "note: latest go without provenance: an everyday build records the time it was built" in everyday
+    assert "published its SBOM" in everyday  # every push publishes one
     assert "layers" in registry.manifest(project.image_name, "latest")  # one image's manifest, no index

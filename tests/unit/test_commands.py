@@ -81,3 +81,19 @@ def test_a_dry_run_prints_the_steps_that_a_run_carries_out(capsys):
     commands.carry_out(steps, dry_run=False)
     assert capsys.readouterr().out == "removed: app-1\nremoved: app:a b\n" and done == ["rm", "rmi"]
     assert commands.remark("kept", dry_run=True) == "# kept" and commands.remark("kept", dry_run=False) == "kept"
+
+
+def test_a_push_to_several_names_quotes_them_as_one_csv_field():
+    assert commands.push_output(["r.io/app:1"], "gzip") == (
+        "type=image,name=r.io/app:1,push=true,compression=gzip,force-compression=true")
+    assert commands.push_output(["r.io/app:1", "r.io/app:latest"], "zstd") == (
+        'type=image,"name=r.io/app:1,r.io/app:latest",push=true,compression=zstd,force-compression=true,'
+        "oci-mediatypes=true")
+
+
+def test_a_build_attaches_provenance_only_when_asked():
+    plain = commands.buildx_build(Path("/repo"), [], {}, {})
+    attested = commands.buildx_build(Path("/repo"), [], {}, {}, provenance=True, output="type=image,name=x,push=true")
+    assert plain[plain.index("--provenance") + 1] == "false"
+    assert attested[attested.index("--provenance") + 1] == "mode=max"
+    assert commands.with_metadata_file(attested, Path("/m.json"))[-3:] == ["--metadata-file", "/m.json", "/repo"]

@@ -125,3 +125,16 @@ def test_pushes_are_recorded(tmp_path):
     assert [p["reference"] for p in registry.read_pushes(tmp_path)] == ["r.io/app:1", "r.io/app:2"]
     (tmp_path / registry.PUSH_RECORD).write_text("{broken")
     assert registry.read_pushes(tmp_path) == []
+
+
+def test_only_a_reproducible_build_of_the_clean_checked_out_commit_goes_with_provenance():
+    from docker_tasks import labels
+    from docker_tasks.seams.git_state import GitState
+
+    head = GitState(sha="a" * 40, dirty=False)
+    reproducible = {labels.REPRODUCIBLE: "true", labels.GIT_SHA: "a" * 40}
+    assert registry.provenance_blocker(reproducible, head) is None
+    assert "everyday build" in registry.provenance_blocker({labels.GIT_SHA: "a" * 40}, head)
+    elsewhere = registry.provenance_blocker({**reproducible, labels.GIT_SHA: "b" * 40}, head)
+    assert "built from commit bbbbbbbbbbbb" in elsewhere
+    assert registry.provenance_blocker(reproducible, GitState(sha="a" * 40, dirty=True)) is not None

@@ -66,3 +66,14 @@ def test_container_rows_show_the_tag_and_published_ports():
 
 def test_render_aligns_columns():
     assert tables.render(("A", "LONGER"), [("xyz", "1")]).splitlines() == ["A    LONGER", "xyz  1"]
+
+
+def test_pushes_show_their_provenance_and_sbom():
+    pushes = [{"image_id": "sha256:" + "1" * 64, "reference": "r.io/app:1.0", "digest": "sha256:" + "d" * 64,
+               "pushed_at": "2026-11-27T05:00:00+00:00", "provenance": True, "sbom": "r.io/app:sha256-dd.sbom"},
+              {"image_id": "sha256:" + "2" * 64, "reference": "r.io/app:x", "digest": "sha256:e",
+               "pushed_at": "2026-11-26T05:00:00+00:00"}]
+    assert tables.pushed_lines(pushes, ["sha256:" + "1" * 64]) == [
+        f"  111111111111  r.io/app@sha256:{'d' * 64}  (1.0, 2026-11-27T05:00:00+00:00, with provenance)",
+        "                SBOM: r.io/app:sha256-dd.sbom",
+    ]

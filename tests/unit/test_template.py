@@ -26,7 +26,8 @@ TEMPLATE_FILES = {
     *(f"docker_tasks/{name}.py" for name in (
         "__init__", "base_image", "batch", "batch_environment", "build_cache", "build_secrets", "cleanup",
         "commands", "envfiles", "errors", "image_archive", "job", "labels", "lockfile", "platforms", "records",
-        "registry", "run_options", "selection", "settings", "shards", "smoke", "stores", "tables", "tags", "tasking",
+        "registry", "run_options", "sbom", "selection", "settings", "shards", "smoke", "stores", "tables", "tags",
+        "tasking",
     )),
     *(f"docker_tasks/tasks/{name}.py" for name in (
         "__init__", "batch_setup", "dependencies", "lifecycle", "scaleout", "shipping", "starter", "verification",
