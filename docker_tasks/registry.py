@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from docker_tasks import labels, records
+from docker_tasks import labels, records, stores
 from docker_tasks.errors import TaskError
 from docker_tasks.tags import check_image_name, registry_host
 
@@ -134,10 +134,15 @@ def read_pushes(root: Path) -> list[dict]:
     return records.read_list(root / PUSH_RECORD)
 
 
-def provenance_blocker(image_labels: dict, git) -> str | None:
+def provenance_blocker(image_labels: dict, git, store: str) -> str | None:
     """Why an image cannot be pushed with a provenance attestation, or None when it can. The push
     rebuilds it from BuildKit's cache, so that the attestation is the build's own; that gives the
-    very image only for a reproducible build of the commit checked out."""
+    very image only for a reproducible build of the commit checked out. The classic store's
+    builder makes no attestations at all."""
+    if store == stores.CLASSIC:
+        return ("with the classic image store, the engine's builder attaches no attestations (BuildKit: "
+                "\"Attestation is not supported for the docker driver\"); the containerd image store does "
+                "(docs.docker.com/engine/storage/containerd)")
     if image_labels.get(labels.REPRODUCIBLE) != "true":
         return ("an everyday build records the time it was built, so no rebuild gives it again; "
                 "`inv build --reproducible` makes an image that carries its provenance (README, \"Releases\")")

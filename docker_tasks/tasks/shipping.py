@@ -122,13 +122,14 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
                   "to check that it matches where it will run")
         checked.setdefault(image["Id"], [image, []])[1].append(tag)
     compression = settings.push_compression
-    if compression != "gzip" and not dry_run and engine.describe(client).store == stores.CLASSIC:
+    store = engine.describe(client).store
+    if compression != "gzip" and not dry_run and store == stores.CLASSIC:
         raise TaskError(f"PUSH_COMPRESSION={compression} needs the containerd image store: the classic store's "
                         "pushes are always gzip. Push with gzip, or switch the engine to the containerd store "
                         "(docs.docker.com/engine/storage/containerd)")
     git = git_state.read(settings.root) if provenance else None
     for image, image_tags in checked.values():
-        blocker = registry.provenance_blocker(image["Config"].get("Labels") or {}, git) if provenance else None
+        blocker = registry.provenance_blocker(image["Config"].get("Labels") or {}, git, store) if provenance else None
         if blocker:
             print(remark(f"note: {', '.join(image_tags)} go without provenance: {blocker}", dry_run=dry_run))
         targets = [f"{repository}:{tag}" for tag in image_tags]

@@ -133,8 +133,9 @@ def test_only_a_reproducible_build_of_the_clean_checked_out_commit_goes_with_pro
 
     head = GitState(sha="a" * 40, dirty=False)
     reproducible = {labels.REPRODUCIBLE: "true", labels.GIT_SHA: "a" * 40}
-    assert registry.provenance_blocker(reproducible, head) is None
-    assert "everyday build" in registry.provenance_blocker({labels.GIT_SHA: "a" * 40}, head)
-    elsewhere = registry.provenance_blocker({**reproducible, labels.GIT_SHA: "b" * 40}, head)
+    assert registry.provenance_blocker(reproducible, head, "containerd") is None
+    assert "everyday build" in registry.provenance_blocker({labels.GIT_SHA: "a" * 40}, head, "containerd")
+    elsewhere = registry.provenance_blocker({**reproducible, labels.GIT_SHA: "b" * 40}, head, "containerd")
     assert "built from commit bbbbbbbbbbbb" in elsewhere
-    assert registry.provenance_blocker(reproducible, GitState(sha="a" * 40, dirty=True)) is not None
+    assert registry.provenance_blocker(reproducible, GitState(sha="a" * 40, dirty=True), "containerd") is not None
+    assert "attaches no attestations" in registry.provenance_blocker(reproducible, head, "classic")
