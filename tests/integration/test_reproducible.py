@@ -85,7 +85,7 @@ def test_two_cold_builds_of_a_commit_are_one_image_with_one_pushed_digest(make_p
         # Without provenance: an attestation records when it was made (test_registry checks it).
         pushed = ok(project.inv("push", "--registry", registry.host, "--tag", project.head(True), "--no-provenance",
                                 env=env)).stdout
-        digests.append(re.search(r"@(sha256:[0-9a-f]{64})$", pushed.strip()).group(1))
+        digests.append(re.search(r"^pushed \S+@(sha256:[0-9a-f]{64})$", pushed, re.M).group(1))
         ok(project.inv("rmi", "--all", "--force"))  # the second build starts with no image, nothing reused
         engine.images.remove(f"{registry.host}/{project.image_name}:{project.head(True)}", force=True)
     assert ids[0] == ids[1]
