@@ -134,6 +134,14 @@ def read_pushes(root: Path) -> list[dict]:
     return records.read_list(root / PUSH_RECORD)
 
 
+def what_was_pushed(platforms: list[str], provenance: bool) -> str:
+    """`, an index of linux/amd64, linux/arm64 and its provenance`; nothing for one image alone."""
+    if len(platforms) <= 1 and not provenance:
+        return ""
+    images = ", ".join(platforms) if len(platforms) > 1 else "the image"
+    return f", an index of {images}" + (" and its provenance" if provenance else "")
+
+
 def provenance_blocker(image_labels: dict, git, store: str) -> str | None:
     """Why an image cannot be pushed with a provenance attestation, or None when it can. The push
     rebuilds it from BuildKit's cache, so that the attestation is the build's own; that gives the

@@ -148,6 +148,7 @@ def _push_as_it_is(settings: Settings, client, image: dict, source: str, target:
         print(show(["docker", "tag", source, target]))
         print(f"echo {shlex.quote(push_dockerfile(source).strip())} | "
               f"{show(push_command(target, compression, metadata_file=None, platforms=held))}")
+        print(SBOM_REMARK)
         return
     print(f"pushing {target} ({', '.join(held)}), its layers {compression}-compressed")
     repository, _, tag = target.rpartition(":")
@@ -179,6 +180,7 @@ def _push_rebuilt(settings: Settings, client, git, image: dict, targets: list[st
             print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated 1980")
             print(show(command([check_tag])) + "   # the same image as the one built? then:")
             print(show(push_argv))
+            print(SBOM_REMARK)
             return
         git_state.export_commit(settings.root, git.sha, Path(folder))
         print(f"rebuilding {git.short_sha} from the build cache, to push it with its provenance")
@@ -213,16 +215,16 @@ def _pushed(settings: Settings, image: dict, targets: list[str], compression: st
     if status != 0 or not digest:
         reason = registry.push_error(tail) if status != 0 else "BuildKit reported no digest for the push"
         raise TaskError(registry.explain_registry_error(reason, server))
-    held = platforms.held(image)
-    kind = f"an index of {', '.join(held)}" if len(held) > 1 else ""
-    kind += (" and " if kind else "an index of the image and ") + "its provenance" if provenance else ""
     repository = targets[0].rpartition(":")[0]
-    print(f"pushed {repository}@{digest}" + (f", {kind}" if kind else ""))
+    print(f"pushed {repository}@{digest}{registry.what_was_pushed(platforms.held(image), provenance)}")
     sbom_reference = _publish_sbom(settings, image, repository, digest)
     for target in targets:
         registry.record_push(settings.root, reference=target, digest=digest, image_id=image["Id"],
                              when=datetime.now(UTC), config=config, compression=compression, provenance=provenance,
                              sbom=sbom_reference)
+
+
+SBOM_REMARK = "# then its SBOM, from requirements.lock, beside the pushed digest as NAME:sha256-<hex>.sbom"
 
 
 def _lock_of(settings: Settings, image_labels: dict) -> str | None:

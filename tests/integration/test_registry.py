@@ -148,6 +148,7 @@ def test_push_a_version_tag(shipped, registry, client_env):
         f"docker tag {project.image_name}:1.0 {target}",
         f"echo 'FROM {project.image_name}:1.0' | docker buildx build --output type=image,name={target},push=true,"
         "compression=gzip,force-compression=true --provenance false --progress auto --platform linux/amd64 -",
+        "# then its SBOM, from requirements.lock, beside the pushed digest as NAME:sha256-<hex>.sbom",
     ]
     assert registry.tags(project.image_name) == []
     ok(project.inv("push", "--registry", registry.host, "--version", "1.0", env=env))

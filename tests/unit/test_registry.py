@@ -139,3 +139,13 @@ def test_only_a_reproducible_build_of_the_clean_checked_out_commit_goes_with_pro
     assert "built from commit bbbbbbbbbbbb" in elsewhere
     assert registry.provenance_blocker(reproducible, GitState(sha="a" * 40, dirty=True), "containerd") is not None
     assert "attaches no attestations" in registry.provenance_blocker(reproducible, head, "classic")
+
+
+@pytest.mark.parametrize("held, provenance, said", [
+    (["linux/amd64"], False, ""),
+    (["linux/amd64"], True, ", an index of the image and its provenance"),
+    (["linux/amd64", "linux/arm64"], False, ", an index of linux/amd64, linux/arm64"),
+    (["linux/amd64", "linux/arm64"], True, ", an index of linux/amd64, linux/arm64 and its provenance"),
+])
+def test_a_push_says_what_the_digest_names(held, provenance, said):
+    assert registry.what_was_pushed(held, provenance) == said
