@@ -95,7 +95,7 @@ RUN --mount=type=tmpfs,target=/mnt \
 # A private package index: `inv build --secret id=index_url,env=PRIVATE_INDEX_URL` (and the same
 # to `inv lock`), with PRIVATE_INDEX_URL=https://USER:TOKEN@pypi.example.com/simple in .env or
 # the environment, makes it the index uv installs from. BuildKit mounts the URL as a file for this
-# step alone: it reaches no layer, no history and no output (tests/integration/test_release.py
+# step alone: it reaches no layer, no history and no output (tests/integration/test_hardening.py
 # scans for it), and the hashes in the lock still decide what may be installed.
 ARG BUILD_MODE
 # hadolint ignore=DL4006,SC2046

@@ -92,3 +92,24 @@ def test_push_sends_one_index_of_both_platforms_and_prints_its_digest(both_platf
     refused = project.inv("push", "--registry", registry.host, "--tag", "latest", env=env)
     assert refused.returncode == 1
     assert "holds linux/amd64, not linux/arm64, which PLATFORM asks for" in refused.stderr
+
+
+def test_the_release_path_one_reproducible_index_of_both_platforms_with_provenance(both_platforms, make_project,
+                                                                                  registry, tmp_path):
+    """What the fork's workflow does on a tag: build reproducibly for both platforms, verify, push."""
+    project = make_project()
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    env = {"DOCKER_CONFIG": str(config), "REGISTRY_USERNAME": registry.username,
+           "REGISTRY_PASSWORD": registry.password, "PLATFORM": BOTH}
+    ok(project.inv("build", "--reproducible", env=env))
+    assert "✓ yes" in ok(project.inv("verify", env=env)).stdout
+    ok(project.inv("tag", "--version", "1.2.3", env=env))
+    ok(project.inv("login", "--registry", registry.host, env=env))
+    pushed = ok(project.inv("push", "--registry", registry.host, "--version", "1.2.3", env=env)).stdout
+    assert re.search(r"@sha256:[0-9a-f]{64}, an index of linux/amd64, linux/arm64 and its provenance$", pushed, re.M)
+    index = registry.index(project.image_name, "1.2.3")
+    kinds = sorted((m.get("annotations") or {}).get("vnd.docker.reference.type", m["platform"]["architecture"])
+                   for m in index["manifests"])
+    assert kinds == ["amd64", "arm64", "attestation-manifest", "attestation-manifest"]
+    assert "published its SBOM" in pushed
