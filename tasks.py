@@ -115,7 +115,7 @@ def base(c, update=False, dry_run=False):
         env_file="env file read with python-dotenv (repeatable; default: .env when present)",
         entrypoint="override the image's entrypoint, as in docker run",
         gpus="GPUs to expose, as in docker run: all, a count, or device=0,1",
-        memory="limit the job's memory, e.g. 2g, to see whether it fits the machine it will run on",
+        memory="limit the job's memory: 2g, 512m, or a plain number of MiB, to see whether it fits where it will run",
         platform="which platform of a multi-platform image to run, e.g. linux/arm64 (emulated if not this machine's)",
         rm="remove the container when a foreground run ends (default: on; --no-rm keeps it)",
         read_only="read-only root filesystem, with a tmpfs /tmp and output/ writable (--no-read-only: off)",
@@ -367,19 +367,20 @@ def batch_teardown(c, yes=False, image_name=None, dry_run=False):
     shards="how many shards (an AWS Batch array job of that size)",
     queue="the Batch job queue (default: BATCH_JOB_QUEUE, else <project>-queue, as batch-setup names it)",
     vcpus="vCPUs for each shard",
-    memory="memory for each shard, in MiB",
+    memory="memory for each shard, as `inv run` takes it: 2g, 512m, or a plain number of MiB (default 2048)",
     env_file="env file for the job (repeatable; default: .env); secrets as Secrets Manager ARNs",
     image="the image in ECR (default: REGISTRY/IMAGE_NAME:<current build>)",
     wait="follow the shards until all have ended; fail, with their output, if any did; then collect and merge",
     file="a file each shard gets in its output folder, e.g. output/model.joblib (repeatable; through S3)",
 ))
-def batch_submit(c, shards=1, queue=None, vcpus="1", memory=2048, env_file=None, image=None, wait=False,
+def batch_submit(c, shards=1, queue=None, vcpus="1", memory="2048", env_file=None, image=None, wait=False,
                  file=None, image_name=None, dry_run=False):
     """Submit the job to AWS Batch as an array of shards; arguments after `--` go to the job."""
+    from docker_tasks.run_options import memory_mib
     from docker_tasks.tasks import scaleout
 
     scaleout.batch_submit(load(image_name=image_name), shards_count=shards, queue=queue, vcpus=vcpus,
-                          memory_mib=memory, env_files=env_file, image=image,
+                          memory_mib=memory_mib(memory), env_files=env_file, image=image,
                           command=arguments_after_double_dash(c.remainder, sys.argv), dry_run=dry_run, wait=wait,
                           files=file or [])
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from docker_tasks.run_options import TMPFS, RunPlan, gpus_flag
+from docker_tasks.run_options import TMPFS, RunPlan, gpus_flag, memory_flag
 
 MASK = "***"
 
@@ -128,7 +128,7 @@ def docker_run(plan: RunPlan) -> list[str]:
     if plan.gpus:
         argv += ["--gpus", gpus_flag(plan.gpus)]
     if plan.memory:
-        argv += ["--memory", plan.memory, "--memory-swap", plan.memory]
+        argv += ["--memory", memory_flag(plan.memory), "--memory-swap", memory_flag(plan.memory)]
     if plan.platform:
         argv += ["--platform", plan.platform]
     return [*argv, plan.image, *(plan.command or [])]

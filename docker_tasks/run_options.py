@@ -18,8 +18,10 @@ from docker_tasks.errors import TaskError
 PORT_FORM = "--port [IP:]HOST:CONTAINER[/tcp|udp], e.g. --port 8080:80"
 VOLUME_FORM = "--volume HOST_PATH:CONTAINER_PATH[:ro], e.g. --volume ./data:/app/data:ro"
 GPUS_FORM = "--gpus all, --gpus 2, or --gpus device=0,1"
-MEMORY_FORM = "--memory 512m or --memory 2g"
-MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+MEMORY_FORM = "--memory 2g, --memory 512m, or a plain number of MiB (--memory 2048)"
+# One grammar for `inv run` and `inv batch-submit`: Docker's units, and a plain number in MiB as AWS
+# Batch counts (Docker would read it as bytes, of which no job runs in a few thousand).
+MEMORY_UNITS = {"": 1 << 20, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 MEMORY_MINIMUM = 6 << 20  # the engine refuses less
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([bkmgt]?)b?$")
 VOLUME_OPTIONS = {"ro", "rw", "z", "Z", "cached", "delegated", "consistent", "nocopy"}
@@ -196,14 +198,26 @@ def gpus_flag(request: dict) -> str:
 
 
 def parse_memory(spec: str) -> int:
-    """`docker run --memory` grammar (512m, 2g, 1.5g; k, m, g, t are powers of 1024) -> bytes."""
-    found = _MEMORY.match(spec.strip().lower())
+    """512m, 2g, 1.5g (k, m, g, t are powers of 1024, as `docker run --memory` takes them), or a
+    plain number of MiB -> bytes."""
+    found = _MEMORY.match(str(spec).strip().lower())
     if not found:
         raise TaskError(f"--memory {spec!r} is not an amount of memory; use {MEMORY_FORM}")
     amount = int(float(found[1]) * MEMORY_UNITS[found[2]])
     if amount < MEMORY_MINIMUM:
         raise TaskError(f"--memory {spec}: Docker needs at least 6m; use {MEMORY_FORM}")
     return amount
+
+
+def memory_mib(spec: str) -> int:
+    """The amount in whole MiB, rounded up, as AWS Batch takes it."""
+    return -(-parse_memory(spec) // (1 << 20))
+
+
+def memory_flag(spec: str) -> str:
+    """The amount as `docker run --memory` reads it: a plain number there is bytes."""
+    amount = parse_memory(spec)
+    return f"{amount >> 20}m" if amount % (1 << 20) == 0 else f"{amount}b"
 
 
 def create_kwargs(plan: RunPlan) -> dict:

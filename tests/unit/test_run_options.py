@@ -99,10 +99,20 @@ def test_malformed_gpus(spec):
 
 @pytest.mark.parametrize("spec, expected", [
     ("512m", 512 << 20), ("2g", 2 << 30), ("2G", 2 << 30), ("1.5g", 3 << 29), ("2gb", 2 << 30),
-    ("10485760", 10 << 20), ("8192k", 8 << 20), ("1t", 1 << 40),
+    ("10485760b", 10 << 20), ("8192k", 8 << 20), ("1t", 1 << 40), ("2048", 2 << 30), (2048, 2 << 30),
 ])
-def test_memory_in_docker_run_grammar(spec, expected):
+def test_memory_in_one_grammar_for_run_and_batch(spec, expected):
     assert parse_memory(spec) == expected
+
+
+@pytest.mark.parametrize("spec, mib, flag", [
+    ("2g", 2048, "2048m"), ("512m", 512, "512m"), ("2048", 2048, "2048m"), ("1.5g", 1536, "1536m"),
+    ("10000000b", 10, "10000000b"),
+])
+def test_memory_for_batch_in_mib_and_for_docker_run_unambiguous(spec, mib, flag):
+    from docker_tasks.run_options import memory_flag, memory_mib
+
+    assert memory_mib(spec) == mib and memory_flag(spec) == flag
 
 
 @pytest.mark.parametrize("spec, message", [
