@@ -114,7 +114,10 @@ def base(c, update=False, dry_run=False):
         image="image to run (default: IMAGE_NAME:latest)",
         env_file="env file read with python-dotenv (repeatable; default: .env when present)",
         entrypoint="override the image's entrypoint, as in docker run",
-        gpus="GPUs to expose, as in docker run: all, a count, or device=0,1",
+        gpus="GPUs to expose, as in docker run: all, a count, or device=0,1; with --shards, shared out among them",
+        gpus_per_shard="with --shards and --gpus: how many GPUs each shard gets (default 1; shard i from GPU i on)",
+        shm_size="size of /dev/shm: 2g, 512m or MiB (default: Docker's 64m; 2g when --gpus is given)",
+        ipc="IPC namespace: private (default), shareable, host or none",
         memory="limit the job's memory: 2g, 512m, or a plain number of MiB, to see whether it fits where it will run",
         platform="which platform of a multi-platform image to run, e.g. linux/arm64 (emulated if not this machine's)",
         rm="remove the container when a foreground run ends (default: on; --no-rm keeps it)",
@@ -126,8 +129,8 @@ def base(c, update=False, dry_run=False):
     ),
 )
 def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None, env_file=None,
-        entrypoint=None, gpus=None, memory=None, platform=None, rm=True, read_only=True, drop_caps=True,
-        new_privileges=False, shards=0, parallel=0, image_name=None, dry_run=False):
+        entrypoint=None, gpus=None, gpus_per_shard=1, shm_size=None, ipc=None, memory=None, platform=None, rm=True,
+        read_only=True, drop_caps=True, new_privileges=False, shards=0, parallel=0, image_name=None, dry_run=False):
     """Run the image; arguments after `--` go to the job, e.g. `inv run -- predict --input x.csv`."""
     from docker_tasks.run_options import Hardening
     from docker_tasks.tasks import workflow
@@ -136,11 +139,12 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
     plan = workflow.plan_run(
         project, image=image, command=arguments_after_double_dash(c.remainder, sys.argv), env=env,
         env_files=env_file, ports=port, volumes=volume, name=name, entrypoint=entrypoint, gpus=gpus,
-        memory=memory, platform=platform, detach=detach, remove=rm,
+        memory=memory, platform=platform, shm_size=shm_size, ipc=ipc, detach=detach, remove=rm,
         hardening=Hardening(read_only=read_only, drop_capabilities=drop_caps, no_new_privileges=not new_privileges),
     )
     if shards:
-        workflow.run_shards(plan, settings=project, shards=shards, parallel=parallel or None, dry_run=dry_run)
+        workflow.run_shards(plan, settings=project, shards=shards, parallel=parallel or None, dry_run=dry_run,
+                            gpus_per_shard=gpus_per_shard)
     else:
         workflow.run(plan, settings=project, dry_run=dry_run)
 
@@ -368,19 +372,20 @@ def batch_teardown(c, yes=False, image_name=None, dry_run=False):
     queue="the Batch job queue (default: BATCH_JOB_QUEUE, else <project>-queue, as batch-setup names it)",
     vcpus="vCPUs for each shard",
     memory="memory for each shard, as `inv run` takes it: 2g, 512m, or a plain number of MiB (default 2048)",
+    gpus="GPUs for each shard (an EC2 queue with GPU instances; Fargate has none)",
     env_file="env file for the job (repeatable; default: .env); secrets as Secrets Manager ARNs",
     image="the image in ECR (default: REGISTRY/IMAGE_NAME:<current build>)",
     wait="follow the shards until all have ended; fail, with their output, if any did; then collect and merge",
     file="a file each shard gets in its output folder, e.g. output/model.joblib (repeatable; through S3)",
 ))
-def batch_submit(c, shards=1, queue=None, vcpus="1", memory="2048", env_file=None, image=None, wait=False,
+def batch_submit(c, shards=1, queue=None, vcpus="1", memory="2048", gpus="0", env_file=None, image=None, wait=False,
                  file=None, image_name=None, dry_run=False):
     """Submit the job to AWS Batch as an array of shards; arguments after `--` go to the job."""
-    from docker_tasks.run_options import memory_mib
+    from docker_tasks.run_options import memory_mib, parse_gpu_count
     from docker_tasks.tasks import scaleout
 
     scaleout.batch_submit(load(image_name=image_name), shards_count=shards, queue=queue, vcpus=vcpus,
-                          memory_mib=memory_mib(memory), env_files=env_file, image=image,
+                          memory_mib=memory_mib(memory), gpus=parse_gpu_count(gpus), env_files=env_file, image=image,
                           command=arguments_after_double_dash(c.remainder, sys.argv), dry_run=dry_run, wait=wait,
                           files=file or [])
 
@@ -409,15 +414,17 @@ def batch_logs(c, job=None, index=0):
     env_file="env file for the job (repeatable; default: .env)",
     detach="return at once; `inv swarm-status` reports later",
     timeout="seconds to wait for every shard",
+    gpus="GPUs for each shard, as Swarm generic resources (NVIDIA-GPU) the nodes advertise",
 ))
-def swarm_run(c, shards=1, parallel=0, image=None, env_file=None, detach=False, timeout=3600, image_name=None,
-              dry_run=False):
+def swarm_run(c, shards=1, parallel=0, image=None, env_file=None, detach=False, timeout=3600, gpus="0",
+              image_name=None, dry_run=False):
     """Run the job as shards on Docker Swarm, wait, merge and remove the service; args after `--` go to the job."""
+    from docker_tasks.run_options import parse_gpu_count
     from docker_tasks.tasks import scaleout
 
     scaleout.swarm_run(load(image_name=image_name), shards_count=shards, parallel=parallel or None, image=image,
                        command=arguments_after_double_dash(c.remainder, sys.argv), env_files=env_file,
-                       detach=detach, timeout=timeout, dry_run=dry_run)
+                       detach=detach, timeout=timeout, dry_run=dry_run, gpus=parse_gpu_count(gpus))
 
 
 @task(help={"name": "one Swarm job's name (default: all of this project's)", "image_name": IMAGE_NAME})

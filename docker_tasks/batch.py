@@ -12,8 +12,9 @@ import json
 import re
 from collections.abc import Mapping
 
+from docker_tasks import run_options
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
-from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan
+from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan, gpu_count
 
 SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):")
 SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
@@ -46,16 +47,23 @@ def job_definition(spec: RunPlan, *, vcpus: str, memory_mib: int, shards: int,
     # tmpfs /tmp (EC2 only: Fargate has no tmpfs, so there the root stays writable), and an init
     # process. It has no setting to drop capabilities.
     read_only = hardening.read_only and not fargate
+    gpus = gpu_count(spec.gpus)
+    if gpus and fargate:
+        raise TaskError(f"--gpus {gpus}: Fargate has no GPUs; submit to a queue of EC2 compute with GPU instances "
+                        "(`inv batch-setup --compute ec2`, then give its compute environment GPU instance types)")
     properties = {
         "image": spec.image,
         "command": list(spec.command or []),
-        "resourceRequirements": [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": str(memory_mib)}],
+        "resourceRequirements": [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": str(memory_mib)},
+                                 *([{"type": "GPU", "value": str(gpus)}] if gpus else [])],
         "environment": plain,
         "readonlyRootFilesystem": read_only,
         "linuxParameters": {
             "initProcessEnabled": True,
             **({"tmpfs": [{"containerPath": path, "size": TMPFS_SIZE >> 20, "mountOptions": ["rw", "nosuid", "nodev"]}
                           for path in TMPFS]} if read_only else {}),
+            # As `inv run` gives a GPU job room in /dev/shm (run_options.GPU_SHM_SIZE), in MiB here.
+            **({"sharedMemorySize": run_options.memory_mib(spec.shm_size)} if spec.shm_size and not fargate else {}),
         },
     }
     if secrets:

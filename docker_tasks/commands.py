@@ -129,6 +129,10 @@ def docker_run(plan: RunPlan) -> list[str]:
         argv += ["--gpus", gpus_flag(plan.gpus)]
     if plan.memory:
         argv += ["--memory", memory_flag(plan.memory), "--memory-swap", memory_flag(plan.memory)]
+    if plan.shm_size:
+        argv += ["--shm-size", memory_flag(plan.shm_size)]
+    if plan.ipc:
+        argv += ["--ipc", plan.ipc]
     if plan.platform:
         argv += ["--platform", plan.platform]
     return [*argv, plan.image, *(plan.command or [])]

@@ -68,6 +68,8 @@ class RunPlan:
     gpus: dict | None = None
     memory: str | None = None  # as `docker run --memory` takes it; swap is not added on top
     platform: str | None = None  # which image of a multi-platform one to run; None: this machine's
+    shm_size: str | None = None  # /dev/shm, in the memory grammar; Docker's default is 64m
+    ipc: str | None = None  # IPC namespace: private, shareable, host or none (IPC_MODES)
     hardening: Hardening = field(default_factory=lambda: Hardening())
 
 
@@ -197,6 +199,59 @@ def gpus_flag(request: dict) -> str:
     return line.getvalue()
 
 
+IPC_MODES = ("private", "shareable", "host", "none")
+# PyTorch's DataLoader workers pass batches through /dev/shm, and Docker's 64 MB ends them with
+# "bus error"; a run that asks for GPUs gets this unless it says otherwise (or shares the host's IPC).
+GPU_SHM_SIZE = "2g"
+
+
+def parse_ipc(mode: str) -> str:
+    if mode not in IPC_MODES:
+        raise TaskError(f"--ipc {mode!r}: give one of {', '.join(IPC_MODES)} (host shares this machine's "
+                        "shared memory, as PyTorch's own images suggest; the default is private)")
+    return mode
+
+
+def shm_size_for(shm_size: str | None, gpus: dict | None, ipc: str | None) -> str | None:
+    """The /dev/shm size to ask for: the one given, else GPU_SHM_SIZE for a GPU job with its own IPC."""
+    if shm_size:
+        parse_memory(shm_size)
+        return shm_size
+    return GPU_SHM_SIZE if gpus and ipc != "host" else None
+
+
+def gpu_count(request: dict | None) -> int:
+    """How many GPUs a request names: its devices, or its count (-1: all of them, however many)."""
+    if not request:
+        return 0
+    return len(request["device_ids"]) if request.get("device_ids") else request.get("count", 0)
+
+
+def parse_gpu_count(value: str | int, flag: str = "--gpus") -> int:
+    """A whole number of GPUs, 0 or more, as AWS Batch and Swarm ask for them."""
+    if not str(value).strip().isdigit():
+        raise TaskError(f"{flag} {value!r}: give how many GPUs each shard needs, e.g. {flag} 1")
+    return int(value)
+
+
+def spread_gpus(request: dict, shards: int, per_shard: int) -> list[dict]:
+    """The GPUs of each of `shards` shards: shard i gets `per_shard` devices from i * per_shard on,
+    round the devices the request names (`--gpus 4`: devices 0 to 3), so that shards share the
+    GPUs rather than each taking all of them."""
+    if request.get("device_ids"):
+        devices = list(request["device_ids"])
+    elif request.get("count", 0) > 0:
+        devices = [str(index) for index in range(request["count"])]
+    else:
+        raise TaskError("--gpus all would give every shard every GPU; say how many this machine has (--gpus 4) or "
+                        "which (--gpus device=0,1), and each shard gets its share")
+    if not 1 <= per_shard <= len(devices):
+        raise TaskError(f"--gpus-per-shard {per_shard}: give 1 to {len(devices)}, the GPUs --gpus names")
+    return [{**request, "count": 0,
+             "device_ids": [devices[(index * per_shard + offset) % len(devices)] for offset in range(per_shard)]}
+            for index in range(shards)]
+
+
 def parse_memory(spec: str) -> int:
     """512m, 2g, 1.5g (k, m, g, t are powers of 1024, as `docker run --memory` takes them), or a
     plain number of MiB -> bytes."""
@@ -251,6 +306,8 @@ def create_kwargs(plan: RunPlan) -> dict:
         "mem_limit": memory,
         "memswap_limit": memory,
         "platform": plan.platform,
+        "shm_size": parse_memory(plan.shm_size) if plan.shm_size else None,
+        "ipc_mode": plan.ipc,
     }
     kwargs.update({k: v for k, v in optional.items() if v})
     return kwargs

@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from docker_tasks.errors import TaskError
-from docker_tasks.run_options import RunPlan
+from docker_tasks.run_options import RunPlan, spread_gpus
 
 
 def check_counts(shards: int, parallel: int | None, cpus: int) -> int:
@@ -22,12 +22,14 @@ def check_counts(shards: int, parallel: int | None, cpus: int) -> int:
     return min(shards, parallel or cpus)
 
 
-def shard_plans(plan: RunPlan, shards: int, command: Sequence[str]) -> list[RunPlan]:
-    """`shards` copies of the plan running `command` (the one given after `--`, else the job's)."""
+def shard_plans(plan: RunPlan, shards: int, command: Sequence[str], gpus_per_shard: int = 1) -> list[RunPlan]:
+    """`shards` copies of the plan running `command` (the one given after `--`, else the job's);
+    GPUs asked for are shared out, `gpus_per_shard` each (run_options.spread_gpus)."""
     command = list(plan.command or command)
+    gpus = spread_gpus(plan.gpus, shards, gpus_per_shard) if plan.gpus else [None] * shards
     return [
         dataclasses.replace(
-            plan, name=f"{plan.name}-shard{index}", command=command, detach=True,
+            plan, name=f"{plan.name}-shard{index}", command=command, detach=True, gpus=gpus[index],
             environment={**plan.environment, "SHARD_INDEX": str(index), "SHARD_COUNT": str(shards)},
         )
         for index in range(shards)

@@ -21,7 +21,7 @@ from docker_tasks import job as job_contract
 from docker_tasks.commands import MASK, show
 from docker_tasks.envfiles import container_environment
 from docker_tasks.errors import TaskError, merge_failure
-from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan
+from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan, gpu_count, parse_memory, shm_size_for
 from docker_tasks.seams import engine, git_state
 from docker_tasks.seams.aws import Clients, aws_errors, region_of
 from docker_tasks.settings import TASKS_ONLY, Settings
@@ -41,12 +41,15 @@ def pushed_image(settings: Settings) -> str:
 
 
 def job_spec(settings: Settings, *, image: str, command: list[str], env_files: Sequence[str],
-             environ: Mapping[str, str]) -> RunPlan:
+             environ: Mapping[str, str], gpus: int = 0) -> RunPlan:
     """The job as one value, with the defences of every run: Swarm (service_kwargs) and Batch
-    (batch.job_definition) render it as workflow.plan_run's plan is rendered for this engine."""
+    (batch.job_definition) render it as workflow.plan_run's plan is rendered for this engine.
+    `gpus`: how many each shard needs."""
     environment = container_environment(settings.env_files(env_files, Path.cwd()), [], environ, withheld=TASKS_ONLY)
+    request = {"driver": "", "count": gpus, "device_ids": None, "capabilities": [["gpu"]]} if gpus else None
     return RunPlan(image=image, name=settings.project, labels=labels.for_container(settings.project, image),
-                   command=command, environment=environment, output_dir=settings.job.output_dir)
+                   command=command, environment=environment, output_dir=settings.job.output_dir, gpus=request,
+                   shm_size=shm_size_for(None, request, None))
 
 
 def masked(requests: dict) -> dict:
@@ -66,7 +69,7 @@ BATCH_JOBS = Path(".dockertasks") / "batch-jobs.json"  # the jobs submitted here
 
 def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vcpus: str, memory_mib: int,
                  env_files: Sequence[str], image: str | None, command: list[str] | None, dry_run: bool,
-                 wait: bool = False, files: Sequence[str] = (), poll_seconds: float = 5.0,
+                 wait: bool = False, files: Sequence[str] = (), poll_seconds: float = 5.0, gpus: int = 0,
                  environ: Mapping[str, str] = os.environ, aws: Clients | None = None) -> None:
     """Register a job definition for the image and submit an array job of `shards_count` children;
     with `files`, send those along for each child; with `wait`, follow it until every child has
@@ -76,7 +79,7 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
     queue = queue or settings.lookup("BATCH_JOB_QUEUE", environ) or f"{settings.project}-queue"  # batch-setup's
     image = image or pushed_image(settings)
     command = command or list(job.shard_command)
-    spec = job_spec(settings, image=image, command=command, env_files=env_files, environ=environ)
+    spec = job_spec(settings, image=image, command=command, env_files=env_files, environ=environ, gpus=gpus)
 
     def definition(fargate_execution_role: str | None = None) -> dict:
         return batch.job_definition(spec, vcpus=vcpus, memory_mib=memory_mib, shards=shards_count,
@@ -324,11 +327,14 @@ def batch_logs(settings: Settings, *, job_id: str | None, index: int, aws: Clien
 
 # --- Docker Swarm ------------------------------------------------------------------------------
 
+SWARM_GPU = "NVIDIA-GPU"  # the kind NVIDIA's documentation has nodes advertise
+
+
 def service_kwargs(spec: RunPlan, *, name: str, shards_count: int, at_once: int, volume: str) -> dict:
     """docker-py `services.create` arguments for the job as a replicated job of `shards_count`
     tasks, with the defences of a local run that Swarm offers: a read-only root with a tmpfs /tmp,
     and no capabilities. Swarm services have no no-new-privileges setting (README, "Scaling out")."""
-    from docker.types import Mount, RestartPolicy, ServiceMode
+    from docker.types import Mount, Resources, RestartPolicy, ServiceMode
 
     hardening = spec.hardening
     env = {**spec.environment, "SHARD_COUNT": str(shards_count), "SWARM_TASK_SLOT": "{{.Task.Slot}}"}
@@ -336,6 +342,8 @@ def service_kwargs(spec: RunPlan, *, name: str, shards_count: int, at_once: int,
     mounts = [Mount(spec.output_dir, volume, type="volume")]
     if hardening.read_only:
         mounts += [Mount(path, None, type="tmpfs", tmpfs_size=TMPFS_SIZE) for path in TMPFS]
+    if spec.shm_size:  # a service has no --shm-size; a tmpfs there is what it sets
+        mounts.append(Mount("/dev/shm", None, type="tmpfs", tmpfs_size=parse_memory(spec.shm_size)))
     return {
         "image": spec.image, "args": spec.command, "name": name,  # args: the entrypoint stays the image's
         "mode": ServiceMode("replicated-job", replicas=shards_count, concurrency=at_once),
@@ -345,6 +353,8 @@ def service_kwargs(spec: RunPlan, *, name: str, shards_count: int, at_once: int,
         "restart_policy": RestartPolicy(condition="none"),
         "init": True, "read_only": hardening.read_only,
         "cap_drop": ["ALL"] if hardening.drop_capabilities else None,
+        # Swarm places a task on a node that advertises that many (its daemon.json node-generic-resources).
+        "resources": Resources(generic_resources={SWARM_GPU: gpu_count(spec.gpus)}) if spec.gpus else None,
     }
 
 
@@ -356,6 +366,9 @@ def service_command(kwargs: dict) -> list[str]:
             "--name", kwargs["name"], "--restart-condition", "none", "--init"]
     argv += ["--read-only"] if kwargs["read_only"] else []
     argv += ["--cap-drop", "ALL"] if kwargs["cap_drop"] else []
+    for resource in (kwargs.get("resources") or {}).get("Reservations", {}).get("GenericResources", []):
+        spec = resource["DiscreteResourceSpec"]
+        argv += ["--generic-resource", f"{spec['Kind']}={spec['Value']}"]
     for variable in kwargs["env"]:
         key, _, value = variable.partition("=")
         argv += ["--env", f"{key}={value if key in {'SHARD_COUNT', 'SWARM_TASK_SLOT'} else MASK}"]
@@ -377,7 +390,7 @@ def _require_swarm(client) -> None:
 
 def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, image: str | None,
               command: list[str] | None, env_files: Sequence[str], detach: bool, timeout: float, dry_run: bool,
-              environ: Mapping[str, str] = os.environ) -> None:
+              environ: Mapping[str, str] = os.environ, gpus: int = 0) -> None:
     """Run the image as a Swarm replicated job, wait for every shard, merge, and remove the service."""
     at_once = shards.check_counts(shards_count, parallel, shards_count)
     job = job_contract.require_sharding(settings.job, settings.root)
@@ -385,7 +398,7 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
     name = f"{settings.project}-shards-{secrets.token_hex(3)}"
     volume = f"{settings.project}-shards"
     spec = job_spec(settings, image=image or pushed_image(settings), command=command, env_files=env_files,
-                    environ=environ)
+                    environ=environ, gpus=gpus)
     kwargs = service_kwargs(spec, name=name, shards_count=shards_count, at_once=at_once, volume=volume)
     if dry_run:
         print(show(service_command(kwargs)))

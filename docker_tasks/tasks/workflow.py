@@ -38,9 +38,11 @@ from docker_tasks.run_options import (
     Hardening,
     RunPlan,
     parse_gpus,
+    parse_ipc,
     parse_memory,
     parse_ports,
     parse_volume,
+    shm_size_for,
     unmounted_host_paths,
     volume_target,
 )
@@ -250,6 +252,8 @@ def plan_run(
     gpus: str | None = None,
     memory: str | None = None,
     platform: str | None = None,
+    shm_size: str | None = None,
+    ipc: str | None = None,
     detach: bool = False,
     remove: bool = True,
     hardening: Hardening = DEFENCES,
@@ -272,6 +276,7 @@ def plan_run(
         binds.append(f"{output_dir}:{target}")
         user = output_owner(output_dir)
     image = image or f"{settings.image_name}:latest"
+    gpu_request = parse_gpus(gpus) if gpus else None
     return RunPlan(
         image=image,
         name=name or f"{settings.project}-{secrets.token_hex(3)}",
@@ -284,7 +289,9 @@ def plan_run(
         user=user,
         detach=detach,
         remove=remove and not detach,
-        gpus=parse_gpus(gpus) if gpus else None,
+        gpus=gpu_request,
+        shm_size=shm_size_for(shm_size, gpu_request, ipc),
+        ipc=parse_ipc(ipc) if ipc else None,
         memory=memory,
         platform=platforms.parse(platform)[0] if platform else None,
         hardening=hardening,
@@ -355,14 +362,15 @@ def warn_about_unmounted_paths(plan: RunPlan) -> None:
               f"/app/data/{Path(path).name} instead")
 
 
-def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int | None, dry_run: bool) -> None:
+def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int | None, dry_run: bool,
+               gpus_per_shard: int = 1) -> None:
     """Run `shards` copies of the job on this engine, at most `parallel` at once, then merge their parts."""
     at_once = shards_module.check_counts(shards, parallel, os.cpu_count() or 1)
     job = job_contract.require_sharding(settings.job, settings.root)
     if plan.detach:
         raise TaskError("--shards runs in the foreground, to see every shard end; leave out --detach")
     warn_about_unmounted_paths(plan)
-    plans = shards_module.shard_plans(plan, shards, job.shard_command)
+    plans = shards_module.shard_plans(plan, shards, job.shard_command, gpus_per_shard)
     merge = shards_module.merge_plan(plan, job.merge_command) if job.merges_after(plans[0].command) else None
     if dry_run:
         for shard in plans:

@@ -254,3 +254,23 @@ def test_an_image_named_by_digest_is_looked_for_by_digest(project):
             scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
                                   image=f"{IMAGE.rsplit(':', 1)[0]}@{digest}", command=None, dry_run=False,
                                   environ={}, aws=aws)
+
+
+def test_gpus_on_batch_and_swarm_are_asked_for_exactly_with_room_in_shared_memory(project):
+    spec = scaleout.job_spec(project, image=IMAGE, command=["train"], env_files=[], environ={}, gpus=2)
+    properties = batch.job_definition(spec, vcpus="8", memory_mib=30000, shards=4)["containerProperties"]
+    assert properties["resourceRequirements"] == [{"type": "VCPU", "value": "8"}, {"type": "MEMORY", "value": "30000"},
+                                                  {"type": "GPU", "value": "2"}]
+    assert properties["linuxParameters"]["sharedMemorySize"] == 2048
+    with pytest.raises(TaskError, match="--gpus 2: Fargate has no GPUs"):
+        batch.job_definition(spec, vcpus="8", memory_mib=30000, shards=4, fargate_execution_role="arn:role")
+    kwargs = scaleout.service_kwargs(spec, name="s", shards_count=4, at_once=4, volume="v")
+    assert kwargs["resources"]["Reservations"]["GenericResources"] == [
+        {"DiscreteResourceSpec": {"Kind": "NVIDIA-GPU", "Value": 2}}]
+    line = " ".join(scaleout.service_command(kwargs))
+    assert "--generic-resource NVIDIA-GPU=2" in line
+    assert f"--mount type=tmpfs,target=/dev/shm,tmpfs-size={2 << 30}" in line
+    plain = scaleout.job_spec(project, image=IMAGE, command=["train"], env_files=[], environ={})
+    assert len(batch.job_definition(plain, vcpus="1", memory_mib=512, shards=1)["containerProperties"][
+        "resourceRequirements"]) == 2
+    assert scaleout.service_kwargs(plain, name="s", shards_count=1, at_once=1, volume="v")["resources"] is None

@@ -1,7 +1,10 @@
 from pathlib import Path
 
+import pytest
+
 from docker_tasks import commands, shards
-from docker_tasks.run_options import Hardening, RunPlan, parse_gpus
+from docker_tasks.errors import TaskError
+from docker_tasks.run_options import Hardening, RunPlan, create_kwargs, parse_gpus, parse_ipc, shm_size_for
 
 
 def test_the_build_command_uses_buildx_and_loads_the_image():
@@ -68,8 +71,30 @@ def test_a_memory_limit_shows_in_the_run_command_without_swap():
 
 def test_every_shard_and_the_merge_show_the_gpus_they_get():
     plan = RunPlan(image="i", name="n", labels={}, gpus=parse_gpus('"device=0,1"'))
-    for shard in [*shards.shard_plans(plan, 2, ['predict']), shards.merge_plan(plan, ['merge'])]:
-        assert """--gpus '"device=0,1"'""" in commands.show(commands.docker_run(shard))
+    lines = [commands.show(commands.docker_run(shard)) for shard in shards.shard_plans(plan, 3, ['predict'])]
+    assert ["--gpus device=0" in lines[0], "--gpus device=1" in lines[1], "--gpus device=0" in lines[2]] == [True] * 3
+    assert """--gpus '"device=0,1"'""" in commands.show(commands.docker_run(shards.merge_plan(plan, ['merge'])))
+    two_each = shards.shard_plans(RunPlan(image="i", name="n", labels={}, gpus=parse_gpus("4")), 3, ["p"], 2)
+    assert [shard.gpus["device_ids"] for shard in two_each] == [["0", "1"], ["2", "3"], ["0", "1"]]
+    assert all(shard.gpus["count"] == 0 for shard in two_each)  # devices, not a count of any
+
+
+def test_shards_are_not_given_every_gpu():
+    with pytest.raises(TaskError, match="--gpus all would give every shard every GPU"):
+        shards.shard_plans(RunPlan(image="i", name="n", labels={}, gpus=parse_gpus("all")), 2, ["p"])
+    with pytest.raises(TaskError, match="--gpus-per-shard 3: give 1 to 2"):
+        shards.shard_plans(RunPlan(image="i", name="n", labels={}, gpus=parse_gpus("2")), 2, ["p"], 3)
+
+
+def test_shared_memory_and_ipc_show_in_the_run_command_and_gpus_get_room_by_default():
+    plan = RunPlan(image="i", name="n", labels={}, gpus=parse_gpus("1"),
+                   shm_size=shm_size_for(None, {"count": 1}, None), ipc="shareable")
+    assert "--shm-size 2048m --ipc shareable" in commands.show(commands.docker_run(plan))
+    assert create_kwargs(plan)["shm_size"] == 2 << 30 and create_kwargs(plan)["ipc_mode"] == "shareable"
+    assert shm_size_for(None, None, None) is None and shm_size_for(None, {"count": 1}, "host") is None
+    assert shm_size_for("8g", None, None) == "8g"
+    with pytest.raises(TaskError, match="--ipc 'hosts': give one of private, shareable, host, none"):
+        parse_ipc("hosts")
 
 
 def test_a_dry_run_prints_the_steps_that_a_run_carries_out(capsys):
