@@ -46,6 +46,26 @@ def shards_lost(containers: list[str]) -> str:
             "printed; then run the shards again")
 
 
+class Stopped(KeyboardInterrupt):
+    """A SIGTERM or SIGHUP to the task (a cancelled CI job, `kill`, a closed terminal), raised where
+    the task is so that it stops what it started, as it does for Ctrl-C (tasking.stops_on_signals)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def interruption(stop: KeyboardInterrupt) -> tuple[str, int]:
+    """What stopped the task, and its exit code: 130 for Ctrl-C, and 143, a process ended by
+    SIGTERM, for SIGTERM and SIGHUP alike, which the task handles the same way."""
+    import signal
+
+    signum = getattr(stop, "signum", signal.SIGINT)
+    if signum == signal.SIGINT:
+        return "Ctrl-C", 130
+    return signal.Signals(signum).name, 128 + signal.SIGTERM
+
+
 def job_ending(code: int, out_of_memory: bool = False) -> str:
     """How a job ended and what to do about it, from its exit code, to follow "the job in IMAGE"."""
     if out_of_memory:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shlex
+import signal
+import threading
 
 import invoke
 
-from docker_tasks.errors import TaskError
+from docker_tasks.errors import Stopped, TaskError, interruption
 
 
 class CheckedArgument(invoke.parser.Argument):
@@ -35,15 +38,45 @@ class Task(invoke.Task):
         return arguments
 
 
+STOPPING_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def stops_on_signals():
+    """SIGTERM and SIGHUP raise Stopped where the task is, as SIGINT raises KeyboardInterrupt, so that
+    a task stops what it started (containers, Swarm services) for either. Once: a second signal
+    while it cleans up is ignored (SIGKILL still ends it)."""
+    def stop(signum, frame):
+        for name in STOPPING_SIGNALS:
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        raise Stopped(signum)
+
+    handled = [getattr(signal, name) for name in STOPPING_SIGNALS if hasattr(signal, name)]
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may handle signals
+        yield
+        return
+    previous = {signum: signal.signal(signum, stop) for signum in handled}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def exits_cleanly(body):
-    """A TaskError ends the task with one line on stderr and its exit code, not a traceback."""
+    """A TaskError ends the task with one line on stderr and its exit code, not a traceback; so
+    does Ctrl-C, SIGTERM or SIGHUP, once the task has stopped what it started (errors.interruption)."""
 
     @functools.wraps(body)
     def wrapper(*args, **kwargs):
         try:
-            return body(*args, **kwargs)
+            with stops_on_signals():
+                return body(*args, **kwargs)
         except TaskError as exc:
             raise invoke.Exit(f"error: {exc}", code=exc.exit_code) from None
+        except KeyboardInterrupt as stop:
+            how, code = interruption(stop)
+            raise invoke.Exit(f"error: stopped by {how}; what the task had started is stopped", code=code) from None
 
     return wrapper
 

@@ -143,7 +143,7 @@ def run_container(client, plan: RunPlan):
         container = client.containers.create(**kwargs)
         try:
             container.start()
-        except Exception:
+        except BaseException:  # a failed start, or a stop (Ctrl-C, SIGTERM) meanwhile
             remove_container(container)
             raise
     return container
@@ -218,7 +218,8 @@ class JobEnd(NamedTuple):
 def follow_to_exit(container, remove: bool) -> JobEnd:
     """Stream a container's output until it exits, and say how it ended.
 
-    Ctrl-C stops the container (SIGTERM, then SIGKILL after 10 s) rather than leaving it running.
+    Ctrl-C, SIGTERM or SIGHUP stops the container (SIGTERM, then SIGKILL after 10 s), rather than
+    leaving it running, and goes on to end the task.
     If the engine goes away meanwhile, the container is left for `inv ps` and `inv logs` to explain.
     """
     last = deque(maxlen=64)
@@ -232,10 +233,10 @@ def follow_to_exit(container, remove: bool) -> JobEnd:
             container.reload()
             printed = b"".join(last)[-4096:].decode(errors="replace")
             ended = JobEnd(code, bool(container.attrs["State"].get("OOMKilled")), printed)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM or SIGHUP (errors.Stopped): stop it, remove it, go on
             print(f"\nstopping {container.name} ...", file=sys.stderr)
             container.stop(timeout=10)
-            ended = JobEnd(130)
+            raise
         except lost_engine_errors():
             remove = False  # kept, for `inv ps` and `inv logs` once the engine is back
             raise
@@ -456,10 +457,10 @@ def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
                         if plans[index].remove:
                             remove_container(container)
                 time.sleep(0.2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM or SIGHUP (errors.Stopped)
         print(f"\nstopping {len(running)} running shard(s) ...", file=sys.stderr)
         for container, _ in running.values():
             container.stop(timeout=10)
             remove_container(container)
-        raise TaskError("interrupted; the running shards were stopped", exit_code=130) from None
+        raise
     return [codes[index] for index in range(len(plans))]

@@ -278,6 +278,36 @@ def test_ctrl_c_stops_a_foreground_run(make_project, engine):
     assert engine.containers.list(all=True, filters={"name": name}) == []  # stopped, and removed (--rm)
 
 
+def started_training(engine, name_prefix: str, count: int = 1, timeout: float = 60) -> None:
+    """Wait until `count` containers named from `name_prefix` are running the job."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = engine.containers.list(filters={"name": name_prefix})
+        if len(found) >= count and all(b"training on" in container.logs() for container in found):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{count} container(s) {name_prefix}* did not start training")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_stops_a_foreground_run_and_its_shards(make_project, engine, signum):
+    """What a cancelled CI job, a `kill` or a closed terminal does to `inv run`: the task stops
+    what it started, as for Ctrl-C, and exits 143."""
+    project = make_project()
+    ok(project.inv("build"))
+    for extra, count in (([], 1), (["--shards", "2"], 2)):
+        name = f"{project.image_name}-{signal.Signals(signum).name.lower()}-{count}"
+        running = project.start("run", "--name", name, *extra, "--", "train", "--n-estimators", "200000")
+        started_training(engine, name, count)
+        running.send_signal(signum)
+        _, stderr = running.communicate(timeout=60)
+        assert running.returncode == 143, stderr
+        assert stderr.strip().splitlines()[-1] == (f"error: stopped by {signal.Signals(signum).name}; what the task "
+                                                   "had started is stopped")
+        assert "Traceback" not in stderr
+        assert engine.containers.list(all=True, filters={"name": name}) == []  # stopped, and removed
+
+
 def test_two_builds_at_once_both_finish_with_the_right_tags(make_project, engine):
     first = make_project()
     second = make_project()

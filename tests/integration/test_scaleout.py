@@ -1,5 +1,6 @@
 """Sharded runs for real: on the local engine, and as a Swarm job pulling from the loopback registry."""
 
+import signal
 import subprocess
 import time
 
@@ -115,3 +116,19 @@ def test_a_detached_swarm_job_is_reported_and_removed_by_status(pushed, engine):
         time.sleep(1)
     assert services_of(engine, project) == []
     assert "has finished, so its service was removed" in status.stdout
+
+
+@pytest.mark.image_store  # the swarm pulls the pushed image
+def test_sigterm_to_swarm_run_removes_the_service_and_exits_143(pushed, engine):
+    project, env, reference = pushed
+    running = project.start(*SWARM_RUN, "--shards", "2", "--image", reference, "--", "train", "--n-estimators",
+                            "200000", env=env)
+    shown, deadline = "", time.monotonic() + 120
+    while "created the Swarm job" not in shown and time.monotonic() < deadline:
+        shown += running.stdout.readline()
+    time.sleep(2)
+    running.send_signal(signal.SIGTERM)
+    _, stderr = running.communicate(timeout=60)
+    assert running.returncode == 143, stderr
+    assert "stopped by SIGTERM" in stderr and "Traceback" not in stderr
+    assert services_of(engine, project) == []

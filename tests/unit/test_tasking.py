@@ -1,3 +1,7 @@
+import os
+import signal
+import time
+
 import invoke
 import pytest
 
@@ -44,3 +48,37 @@ def test_a_bad_number_is_a_parse_error_not_a_traceback():
     (argument,) = task_with(stop).get_arguments()
     with pytest.raises(invoke.ParseError, match="--timeout expects a whole number, not 'soon'"):
         argument.value = "soon"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_a_task_as_ctrl_c_does_and_exit_143(signum):
+    before = signal.getsignal(signum)
+    stopped_cleanly = []
+
+    @exits_cleanly
+    def body():
+        try:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)  # the signal arrives here
+        except KeyboardInterrupt:
+            os.kill(os.getpid(), signum)  # a second one while it cleans up is ignored
+            stopped_cleanly.append(True)
+            raise
+
+    with pytest.raises(invoke.Exit) as ended:
+        body()
+    assert stopped_cleanly == [True]
+    assert ended.value.code == 143
+    name = signal.Signals(signum).name
+    assert ended.value.message == f"error: stopped by {name}; what the task had started is stopped"
+    assert signal.getsignal(signum) == before  # handed back
+
+
+def test_ctrl_c_ends_a_task_with_130_and_one_line():
+    @exits_cleanly
+    def body():
+        raise KeyboardInterrupt
+
+    with pytest.raises(invoke.Exit) as ended:
+        body()
+    assert ended.value.code == 130 and "stopped by Ctrl-C" in ended.value.message
