@@ -41,12 +41,15 @@ COPY --from=lock /requirements.lock /
 FROM ${BASE_IMAGE} AS dependencies
 # Where the job writes: output_dir of the job contract (pyproject.toml), passed by `inv build`.
 ARG JOB_OUTPUT_DIR=/app/output
-# The user's password-change day is left blank: useradd would write today's.
+# The user's password-change day is left blank: useradd would write today's. /cache is where
+# `inv run` mounts the project's model cache volume (HF_HOME, TORCH_HOME, XDG_CACHE_HOME), which a
+# new volume makes as this folder is: writable by whichever user the job runs as, like /tmp.
 RUN started="$(date +%s)" \
  && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app \
  && sed -i -E 's/^(app:[^:]*):[0-9]*:/\1::/' /etc/shadow \
- && mkdir -p /app "${JOB_OUTPUT_DIR}" \
+ && mkdir -p /app "${JOB_OUTPUT_DIR}" /cache \
  && chown app:app "${JOB_OUTPUT_DIR}" \
+ && chmod 1777 /cache \
  && find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} + \
  && touch -h -d @315532800 /etc
 

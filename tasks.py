@@ -118,6 +118,8 @@ def base(c, update=False, dry_run=False):
         gpus_per_shard="with --shards and --gpus: how many GPUs each shard gets (default 1; shard i from GPU i on)",
         shm_size="size of /dev/shm: 2g, 512m or MiB (default: Docker's 64m; 2g when --gpus is given)",
         ipc="IPC namespace: private (default), shareable, host or none",
+        cache_volume="mount the project's model cache volume at /cache, with HF_HOME, TORCH_HOME and XDG_CACHE_HOME "
+                     "in it (default: on; --no-cache-volume: off)",
         memory="limit the job's memory: 2g, 512m, or a plain number of MiB, to see whether it fits where it will run",
         platform="which platform of a multi-platform image to run, e.g. linux/arm64 (emulated if not this machine's)",
         rm="remove the container when a foreground run ends (default: on; --no-rm keeps it)",
@@ -129,8 +131,9 @@ def base(c, update=False, dry_run=False):
     ),
 )
 def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None, env_file=None,
-        entrypoint=None, gpus=None, gpus_per_shard=1, shm_size=None, ipc=None, memory=None, platform=None, rm=True,
-        read_only=True, drop_caps=True, new_privileges=False, shards=0, parallel=0, image_name=None, dry_run=False):
+        entrypoint=None, gpus=None, gpus_per_shard=1, shm_size=None, ipc=None, cache_volume=True, memory=None,
+        platform=None, rm=True, read_only=True, drop_caps=True, new_privileges=False, shards=0, parallel=0,
+        image_name=None, dry_run=False):
     """Run the image; arguments after `--` go to the job, e.g. `inv run -- predict --input x.csv`."""
     from docker_tasks.run_options import Hardening
     from docker_tasks.tasks import workflow
@@ -139,7 +142,8 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
     plan = workflow.plan_run(
         project, image=image, command=arguments_after_double_dash(c.remainder, sys.argv), env=env,
         env_files=env_file, ports=port, volumes=volume, name=name, entrypoint=entrypoint, gpus=gpus,
-        memory=memory, platform=platform, shm_size=shm_size, ipc=ipc, detach=detach, remove=rm,
+        memory=memory, platform=platform, shm_size=shm_size, ipc=ipc, model_cache=cache_volume, detach=detach,
+        remove=rm,
         hardening=Hardening(read_only=read_only, drop_capabilities=drop_caps, no_new_privileges=not new_privileges),
     )
     if shards:
@@ -415,16 +419,18 @@ def batch_logs(c, job=None, index=0):
     detach="return at once; `inv swarm-status` reports later",
     timeout="seconds to wait for every shard",
     gpus="GPUs for each shard, as Swarm generic resources (NVIDIA-GPU) the nodes advertise",
+    cache_volume="mount the project's model cache volume at /cache, as `inv run` does (--no-cache-volume: off)",
 ))
 def swarm_run(c, shards=1, parallel=0, image=None, env_file=None, detach=False, timeout=3600, gpus="0",
-              image_name=None, dry_run=False):
+              cache_volume=True, image_name=None, dry_run=False):
     """Run the job as shards on Docker Swarm, wait, merge and remove the service; args after `--` go to the job."""
     from docker_tasks.run_options import parse_gpu_count
     from docker_tasks.tasks import scaleout
 
     scaleout.swarm_run(load(image_name=image_name), shards_count=shards, parallel=parallel or None, image=image,
                        command=arguments_after_double_dash(c.remainder, sys.argv), env_files=env_file,
-                       detach=detach, timeout=timeout, dry_run=dry_run, gpus=parse_gpu_count(gpus))
+                       detach=detach, timeout=timeout, dry_run=dry_run, gpus=parse_gpu_count(gpus),
+                       model_cache=cache_volume)
 
 
 @task(help={"name": "one Swarm job's name (default: all of this project's)", "image_name": IMAGE_NAME})

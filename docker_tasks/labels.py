@@ -21,6 +21,9 @@ REPRODUCIBLE = f"{NAMESPACE}.reproducible"  # built by `inv build --reproducible
 IMAGE = f"{NAMESPACE}.image"
 PLATFORMS = f"{NAMESPACE}.platforms"  # the platforms a build made, comma-separated (platforms.py)
 LOCK = f"{NAMESPACE}.lock"  # the digest of the requirements.lock a build installed (sbom.py)
+VOLUME = f"{NAMESPACE}.volume"  # what a volume of the project holds: MODEL_CACHE or SWARM_SHARDS
+MODEL_CACHE = "model-cache"
+SWARM_SHARDS = "swarm-shards"
 
 
 def built_dirty(image_labels: dict | None) -> bool:
@@ -46,6 +49,15 @@ def for_image(project: str, git: GitState, build_tag: str) -> dict[str, str]:
         GIT_DIRTY: str(git.dirty).lower(),
         BUILD_TAG: build_tag,
     }
+
+
+def for_volume(project: str, purpose: str) -> dict[str, str]:
+    return {PROJECT: project, VOLUME: purpose}
+
+
+def volume_filter(project: str) -> dict[str, list[str]]:
+    """This project's volumes: those the tasks created, each with what it holds."""
+    return {"label": [f"{PROJECT}={project}", VOLUME]}
 
 
 def for_container(project: str, image: str) -> dict[str, str]:

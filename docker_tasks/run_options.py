@@ -45,6 +45,25 @@ class Hardening:
 
 DEFENCES = Hardening()  # every engine's default
 
+# The model cache: a named volume of the project, mounted into every run (local, shards, Swarm),
+# where the libraries that download weights and data put them, so that the second run reuses what
+# the first fetched; the root filesystem is read-only and /tmp is a small tmpfs. The image makes
+# /cache writable by any user (Dockerfile), as a new volume takes the folder's mode.
+CACHE_TARGET = "/cache"
+CACHE_ENVIRONMENT = {"HF_HOME": "/cache/huggingface", "TORCH_HOME": "/cache/torch", "XDG_CACHE_HOME": "/cache"}
+
+
+def cache_volume(project: str) -> str:
+    return f"{project}-cache"
+
+
+def with_cache(environment: dict[str, str], volumes: list[str], project: str) -> tuple[dict[str, str], list[str]]:
+    """The environment and binds of a run with the model cache: its variables (unless the job's
+    environment sets them already) and its volume (unless something is mounted at /cache)."""
+    if CACHE_TARGET in map(volume_target, volumes):
+        return environment, volumes
+    return {**CACHE_ENVIRONMENT, **environment}, [*volumes, f"{cache_volume(project)}:{CACHE_TARGET}"]
+
 TMPFS_SIZE = 512 << 20
 TMPFS = {"/tmp": f"rw,nosuid,nodev,size={TMPFS_SIZE >> 20}m"}
 

@@ -398,6 +398,43 @@ def remove_service(service) -> None:
         service.remove()
 
 
+def ensure_volume(client, name: str, volume_labels: dict[str, str]) -> None:
+    """Create the named volume with these labels, unless it exists (then it is left as it is)."""
+    import docker.errors
+
+    with docker_errors():
+        try:
+            client.api.inspect_volume(name)
+        except docker.errors.NotFound:
+            client.api.create_volume(name, labels=volume_labels)
+
+
+def volumes(client, filters: dict) -> list[dict]:
+    """Volumes matching `filters`, each with `Size`: the bytes it holds (the engine counts them)."""
+    with docker_errors():
+        found = client.api.volumes(filters=filters).get("Volumes") or []
+        if not found:
+            return []
+        sizes = {v["Name"]: (v.get("UsageData") or {}).get("Size", -1) for v in client.api.df().get("Volumes") or []}
+    return [{**volume, "Size": sizes.get(volume["Name"], -1)} for volume in found]
+
+
+def remove_volume(client, name: str) -> str:
+    """Remove a volume: "removed", "gone" (already), or "in use" (a container still mounts it)."""
+    import docker.errors
+
+    with docker_errors():
+        try:
+            client.api.remove_volume(name)
+        except docker.errors.NotFound:
+            return "gone"
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                return "in use"
+            raise
+    return "removed"
+
+
 def layers_size(client) -> int:
     """Bytes the engine's image layers take on disk, to measure what a clean-up reclaimed."""
     with docker_errors():

@@ -21,7 +21,17 @@ from docker_tasks import job as job_contract
 from docker_tasks.commands import MASK, show
 from docker_tasks.envfiles import container_environment
 from docker_tasks.errors import TaskError, merge_failure
-from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan, gpu_count, parse_memory, shm_size_for
+from docker_tasks.run_options import (
+    CACHE_ENVIRONMENT,
+    CACHE_TARGET,
+    TMPFS,
+    TMPFS_SIZE,
+    RunPlan,
+    cache_volume,
+    gpu_count,
+    parse_memory,
+    shm_size_for,
+)
 from docker_tasks.seams import engine, git_state
 from docker_tasks.seams.aws import Clients, aws_errors, region_of
 from docker_tasks.settings import TASKS_ONLY, Settings
@@ -330,7 +340,8 @@ def batch_logs(settings: Settings, *, job_id: str | None, index: int, aws: Clien
 SWARM_GPU = "NVIDIA-GPU"  # the kind NVIDIA's documentation has nodes advertise
 
 
-def service_kwargs(spec: RunPlan, *, name: str, shards_count: int, at_once: int, volume: str) -> dict:
+def service_kwargs(spec: RunPlan, *, name: str, shards_count: int, at_once: int, volume: str,
+                   model_cache: bool = True) -> dict:
     """docker-py `services.create` arguments for the job as a replicated job of `shards_count`
     tasks, with the defences of a local run that Swarm offers: a read-only root with a tmpfs /tmp,
     and no capabilities. Swarm services have no no-new-privileges setting (README, "Scaling out")."""
@@ -340,6 +351,9 @@ def service_kwargs(spec: RunPlan, *, name: str, shards_count: int, at_once: int,
     env = {**spec.environment, "SHARD_COUNT": str(shards_count), "SWARM_TASK_SLOT": "{{.Task.Slot}}"}
     ownership = {**spec.labels, SERVICE: name}
     mounts = [Mount(spec.output_dir, volume, type="volume")]
+    if model_cache:
+        mounts.append(Mount(CACHE_TARGET, cache_volume(spec.labels.get(labels.PROJECT, spec.name)), type="volume"))
+        env = {**CACHE_ENVIRONMENT, **env}
     if hardening.read_only:
         mounts += [Mount(path, None, type="tmpfs", tmpfs_size=TMPFS_SIZE) for path in TMPFS]
     if spec.shm_size:  # a service has no --shm-size; a tmpfs there is what it sets
@@ -371,7 +385,8 @@ def service_command(kwargs: dict) -> list[str]:
         argv += ["--generic-resource", f"{spec['Kind']}={spec['Value']}"]
     for variable in kwargs["env"]:
         key, _, value = variable.partition("=")
-        argv += ["--env", f"{key}={value if key in {'SHARD_COUNT', 'SWARM_TASK_SLOT'} else MASK}"]
+        shown = key in {"SHARD_COUNT", "SWARM_TASK_SLOT", *CACHE_ENVIRONMENT}
+        argv += ["--env", f"{key}={value if shown else MASK}"]
     for key, value in kwargs["labels"].items():
         argv += ["--label", f"{key}={value}"]
     for mount in kwargs["mounts"]:
@@ -390,7 +405,7 @@ def _require_swarm(client) -> None:
 
 def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, image: str | None,
               command: list[str] | None, env_files: Sequence[str], detach: bool, timeout: float, dry_run: bool,
-              environ: Mapping[str, str] = os.environ, gpus: int = 0) -> None:
+              environ: Mapping[str, str] = os.environ, gpus: int = 0, model_cache: bool = True) -> None:
     """Run the image as a Swarm replicated job, wait for every shard, merge, and remove the service."""
     at_once = shards.check_counts(shards_count, parallel, shards_count)
     job = job_contract.require_sharding(settings.job, settings.root)
@@ -399,12 +414,18 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
     volume = f"{settings.project}-shards"
     spec = job_spec(settings, image=image or pushed_image(settings), command=command, env_files=env_files,
                     environ=environ, gpus=gpus)
-    kwargs = service_kwargs(spec, name=name, shards_count=shards_count, at_once=at_once, volume=volume)
+    kwargs = service_kwargs(spec, name=name, shards_count=shards_count, at_once=at_once, volume=volume,
+                            model_cache=model_cache)
     if dry_run:
         print(show(service_command(kwargs)))
         return
     client = engine.connect()
     _require_swarm(client)
+    # Made here, labelled, so that `inv clean --all` finds them (Swarm would make them unlabelled).
+    engine.ensure_volume(client, volume, labels.for_volume(settings.project, labels.SWARM_SHARDS))
+    if model_cache:
+        engine.ensure_volume(client, cache_volume(settings.project),
+                             labels.for_volume(settings.project, labels.MODEL_CACHE))
     service = engine.create_service(client, kwargs)
     print(f"created the Swarm job {name}: {shards_count} shard(s) of {kwargs['image']}, {at_once} at once; "
           f"outputs go to the volume {volume}")

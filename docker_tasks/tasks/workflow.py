@@ -37,6 +37,7 @@ from docker_tasks.run_options import (
     DEFENCES,
     Hardening,
     RunPlan,
+    cache_volume,
     parse_gpus,
     parse_ipc,
     parse_memory,
@@ -45,6 +46,7 @@ from docker_tasks.run_options import (
     shm_size_for,
     unmounted_host_paths,
     volume_target,
+    with_cache,
 )
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import TASKS_ONLY, Settings
@@ -254,6 +256,7 @@ def plan_run(
     platform: str | None = None,
     shm_size: str | None = None,
     ipc: str | None = None,
+    model_cache: bool = True,
     detach: bool = False,
     remove: bool = True,
     hardening: Hardening = DEFENCES,
@@ -277,13 +280,16 @@ def plan_run(
         user = output_owner(output_dir)
     image = image or f"{settings.image_name}:latest"
     gpu_request = parse_gpus(gpus) if gpus else None
+    environment = container_environment(settings.env_files(env_files, cwd), env, environ, withheld=TASKS_ONLY)
+    if model_cache:
+        environment, binds = with_cache(environment, binds, settings.project)
     return RunPlan(
         image=image,
         name=name or f"{settings.project}-{secrets.token_hex(3)}",
         labels=labels.for_container(settings.project, image),
         command=command or None,
         entrypoint=entrypoint,
-        environment=container_environment(settings.env_files(env_files, cwd), env, environ, withheld=TASKS_ONLY),
+        environment=environment,
         ports=parse_ports(ports),
         volumes=binds,
         user=user,
@@ -321,6 +327,7 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
     settings.output_folder.mkdir(exist_ok=True)
     client = engine.connect()
     image = require_image(client, plan.image, plan.platform)
+    ensure_model_cache(client, settings, plan)
     record_folder = output_folder(plan)
     started = _now()
     container = engine.run_container(client, plan)
@@ -355,6 +362,14 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
                         + (f". {hint}" if hint else ""), exit_code=ended.code)
 
 
+def ensure_model_cache(client, settings: Settings, plan: RunPlan) -> None:
+    """Create the project's model cache volume, labelled as its own, before a run mounts it: the
+    engine would create it unlabelled, where `inv clean --all` could not tell it is the project's."""
+    name = cache_volume(settings.project)
+    if any(bind.split(":")[0] == name for bind in plan.volumes):
+        engine.ensure_volume(client, name, labels.for_volume(settings.project, labels.MODEL_CACHE))
+
+
 def warn_about_unmounted_paths(plan: RunPlan) -> None:
     for path in unmounted_host_paths(plan.command or [], plan.volumes, Path.cwd()):
         print(f"warning: {path} is on this machine but in no mounted folder, so the job cannot see it; mount its "
@@ -382,6 +397,7 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
     settings.output_folder.mkdir(exist_ok=True)
     client = engine.connect()
     require_image(client, plan.image, plan.platform)
+    ensure_model_cache(client, settings, plan)
     folder = output_folder(plan)
     stale = sorted(folder.glob(job.parts)) if folder and job.parts else []
     for part in stale:  # the parts of an earlier sharded run would not merge with these

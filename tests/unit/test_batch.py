@@ -179,11 +179,17 @@ def test_the_swarm_service_is_a_replicated_job_with_a_shared_volume(project):
     kwargs = scaleout.service_kwargs(spec, name="app-name-shards-1", shards_count=4, at_once=2,
                                      volume="app-name-shards")
     assert kwargs["mode"] == {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 4}}
-    assert kwargs["env"] == ["A=1", "SHARD_COUNT=4", "SWARM_TASK_SLOT={{.Task.Slot}}"]
+    assert kwargs["env"] == ["HF_HOME=/cache/huggingface", "TORCH_HOME=/cache/torch", "XDG_CACHE_HOME=/cache", "A=1",
+                             "SHARD_COUNT=4", "SWARM_TASK_SLOT={{.Task.Slot}}"]
     assert kwargs["restart_policy"]["Condition"] == "none"
     line = " ".join(scaleout.service_command(kwargs))
     assert "--replicas 4 --max-concurrent 2" in line and "A=***" in line
     assert "--mount type=volume,source=app-name-shards,target=/app/output" in line
+    assert "--mount type=volume,source=app-name-cache,target=/cache" in line  # the model cache, as `inv run` has
+    assert "--env XDG_CACHE_HOME=/cache" in line
+    alone = scaleout.service_kwargs(spec, name="s", shards_count=1, at_once=1, volume="v", model_cache=False)
+    assert [m["Target"] for m in alone["mounts"]] == ["/app/output", "/tmp"]
+    assert "XDG_CACHE_HOME=/cache" not in alone["env"]
 
 
 def test_the_swarm_service_has_the_defences_of_a_local_run(project):
@@ -191,13 +197,13 @@ def test_the_swarm_service_has_the_defences_of_a_local_run(project):
     kwargs = scaleout.service_kwargs(spec, name="s", shards_count=1, at_once=1, volume="v")
     assert kwargs["read_only"] is True and kwargs["cap_drop"] == ["ALL"]
     assert {"Target": "/tmp", "Type": "tmpfs", "TmpfsOptions": {"SizeBytes": 512 << 20}}.items() <= \
-        kwargs["mounts"][1].items()
+        kwargs["mounts"][-1].items()
     line = " ".join(scaleout.service_command(kwargs))
     assert "--init --read-only --cap-drop ALL" in line
     assert f"--mount type=tmpfs,target=/tmp,tmpfs-size={512 << 20}" in line
     bare = scaleout.service_kwargs(dataclasses.replace(spec, hardening=Hardening(False, False, False)), name="s",
                                    shards_count=1, at_once=1, volume="v")
-    assert not bare["read_only"] and not bare["cap_drop"] and len(bare["mounts"]) == 1
+    assert not bare["read_only"] and not bare["cap_drop"] and len(bare["mounts"]) == 2  # output and model cache
 
 
 @pytest.mark.parametrize("hardening", [Hardening(), Hardening(False, False, False)], ids=["defaults", "off"])

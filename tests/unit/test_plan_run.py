@@ -26,21 +26,23 @@ def test_defaults_run_latest_with_output_mounted_as_its_owner(project):
     assert plan.image == "reg.io/team/app:latest"
     assert plan.name.startswith("app-")
     assert plan.labels == {"dockertasks.project": "app", "dockertasks.image": "reg.io/team/app:latest"}
-    assert plan.volumes == [f"{project.root / 'output'}:/app/output"]
+    assert plan.volumes == [f"{project.root / 'output'}:/app/output", "app-cache:/cache"]  # and the model cache
     assert plan.user == f"{info.st_uid}:{info.st_gid}"
     assert plan.command is None and plan.remove and not plan.detach
 
 
 def test_dotenv_is_the_default_env_file_and_flags_win(project):
     project = with_dotenv(project, "A=from-dotenv\nB=from-dotenv\n")
-    plan = workflow.plan_run(project, image=None, command=None, env=["B=flag"], cwd=project.root, environ={})
+    plan = workflow.plan_run(project, image=None, command=None, env=["B=flag"], cwd=project.root, environ={},
+                             model_cache=False)
     assert plan.environment == {"A": "from-dotenv", "B": "flag"}
 
 
 def test_explicit_env_files_replace_dotenv(project):
     (project.root / ".env").write_text("A=from-dotenv\n")
     (project.root / "other.env").write_text("C=other\n")
-    plan = workflow.plan_run(project, image=None, command=None, env_files=["other.env"], cwd=project.root, environ={})
+    plan = workflow.plan_run(project, image=None, command=None, env_files=["other.env"], cwd=project.root, environ={},
+                             model_cache=False)
     assert plan.environment == {"C": "other"}
 
 
@@ -48,7 +50,7 @@ def test_mounting_your_own_output_folder_replaces_the_default(project):
     (project.root / "elsewhere").mkdir()
     plan = workflow.plan_run(project, image="x:1", command=["train"], volumes=["./elsewhere:/app/output"],
                              cwd=project.root, environ={})
-    assert plan.volumes == [f"{project.root / 'elsewhere'}:/app/output"]
+    assert plan.volumes == [f"{project.root / 'elsewhere'}:/app/output", "app-cache:/cache"]
     assert plan.user is None
 
 
@@ -77,5 +79,17 @@ def test_output_owner_of_a_missing_folder_is_you(tmp_path):
 
 def test_the_tasks_settings_and_registry_credentials_stay_out_of_the_job(project):
     project = with_dotenv(project, "IMAGE_NAME=x\nREGISTRY_PASSWORD=s3cret\nLOG_LEVEL=DEBUG\n")
-    plan = workflow.plan_run(project, image=None, command=None, cwd=project.root, environ={})
+    plan = workflow.plan_run(project, image=None, command=None, cwd=project.root, environ={}, model_cache=False)
     assert plan.environment == {"LOG_LEVEL": "DEBUG"}
+
+
+def test_every_run_mounts_the_model_cache_with_its_variables_unless_told_not_to(project):
+    plan = workflow.plan_run(project, image=None, command=None, env=["HF_HOME=/app/output/hf"], cwd=project.root,
+                             environ={})
+    assert "app-cache:/cache" in plan.volumes
+    assert plan.environment == {"HF_HOME": "/app/output/hf", "TORCH_HOME": "/cache/torch", "XDG_CACHE_HOME": "/cache"}
+    off = workflow.plan_run(project, image=None, command=None, cwd=project.root, environ={}, model_cache=False)
+    assert not any(bind.endswith(":/cache") for bind in off.volumes) and "XDG_CACHE_HOME" not in off.environment
+    (project.root / "mine").mkdir()
+    own = workflow.plan_run(project, image=None, command=None, volumes=["./mine:/cache"], cwd=project.root, environ={})
+    assert own.volumes.count(f"{project.root / 'mine'}:/cache") == 1 and "app-cache:/cache" not in own.volumes
