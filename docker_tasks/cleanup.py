@@ -6,8 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from docker_tasks.labels import VOLUME
 from docker_tasks.selection import container_name, is_running, superseded, tags_of
-from docker_tasks.tables import short_id
+from docker_tasks.tables import human_size, short_id
 
 # Folders that runs and tests leave behind; .venv is skipped, it is a tool, not a cache.
 CACHE_DIRS = ("__pycache__", ".pytest_cache", ".ruff_cache")
@@ -19,10 +20,11 @@ class CleanPlan:
     containers: list[dict] = field(default_factory=list)  # GET /containers/json summaries
     images: list[dict] = field(default_factory=list)  # GET /images/json summaries
     paths: list[Path] = field(default_factory=list)
+    volumes: list[dict] = field(default_factory=list)  # engine.volumes: the project's, with their Size
 
     @property
     def empty(self) -> bool:
-        return not (self.containers or self.images or self.paths)
+        return not (self.containers or self.images or self.paths or self.volumes)
 
 
 def is_dangling(image: dict) -> bool:
@@ -49,15 +51,18 @@ def cache_dirs(root: Path) -> list[Path]:
 
 
 def plan(
-    containers: Sequence[dict], images: Sequence[dict], root: Path, *, image_name: str, keep: int, every: bool
+    containers: Sequence[dict], images: Sequence[dict], root: Path, *, image_name: str, keep: int, every: bool,
+    volumes: Sequence[dict] = (),
 ) -> CleanPlan:
     """This project's stopped containers, its dangling and superseded images, and the local caches.
 
-    `every` takes running containers and every image too; otherwise `latest`, the version
-    tags and the `keep` newest builds stay.
+    `every` takes running containers, every image and the project's volumes (the model cache,
+    Swarm's shards) too; otherwise `latest`, the version tags, the `keep` newest builds and the
+    volumes stay.
     """
     if every:
-        return CleanPlan(containers=list(containers), images=list(images), paths=cache_dirs(root))
+        return CleanPlan(containers=list(containers), images=list(images), paths=cache_dirs(root),
+                         volumes=list(volumes))
     tagged = [i for i in images if not is_dangling(i)]
     return CleanPlan(
         containers=stopped(containers),
@@ -77,3 +82,10 @@ def describe_container(summary: dict) -> str:
 def describe_image(summary: dict) -> str:
     tags = tags_of(summary)
     return f"image {short_id(summary)} ({', '.join(tags) if tags else 'dangling'})"
+
+
+def describe_volume(volume: dict) -> str:
+    """`volume app-cache (model cache, 1.2GB)`; the size is unknown (?) when the engine does not say."""
+    size = human_size(volume["Size"]) if volume.get("Size", -1) >= 0 else "size unknown"
+    purpose = ((volume.get("Labels") or {}).get(VOLUME) or "volume").replace("-", " ")
+    return f"volume {volume['Name']} ({purpose}, {size})"

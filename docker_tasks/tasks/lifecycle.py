@@ -283,14 +283,16 @@ def clean(settings: Settings, *, keep: int, every: bool, yes: bool, dry_run: boo
           interactive: bool, confirm: Callable[[str], str] = input) -> None:
     """Remove stopped containers, dangling and superseded images, and local caches."""
     client = engine.connect()
+    volumes = engine.volumes(client, labels.volume_filter(settings.project)) if every else []
     found = cleanup.plan(_containers(client, settings), _images(client, settings), settings.root,
-                         image_name=settings.image_name, keep=keep, every=every)
+                         image_name=settings.image_name, keep=keep, every=every, volumes=volumes)
     if found.empty:
         print(f"nothing to clean: {settings.project} has no stopped containers, old images or caches")
         return
     if every and not yes and not dry_run:
-        question = (f"remove {len(found.containers)} container(s), running ones included, and all "
-                    f"{len(found.images)} image(s) of {settings.project}? [y/N] ")
+        held = "".join(f", {cleanup.describe_volume(volume)}" for volume in found.volumes)
+        question = (f"remove {len(found.containers)} container(s), running ones included, all "
+                    f"{len(found.images)} image(s){held} of {settings.project}? [y/N] ")
         if not interactive:
             raise TaskError("`inv clean --all` stops and removes everything of this project; "
                             "run it in a terminal to confirm, or add --yes")
@@ -306,6 +308,7 @@ def clean(settings: Settings, *, keep: int, every: bool, yes: bool, dry_run: boo
     carry_out(steps, dry_run=dry_run)
     for image in found.images:
         _remove_image(client, image, settings.image_name, force=False, dry_run=dry_run)
+    carry_out([_volume_removal(client, volume) for volume in found.volumes], dry_run=dry_run)
     layers = "" if dry_run else _reclaimed(client, before)
     caches = 0 if dry_run else sum(cleanup.folder_size(path) for path in found.paths)  # before they go
     carry_out([Step(["rm", "-r", str(path)], functools.partial(_remove_folder, path, settings.root))
@@ -314,6 +317,18 @@ def clean(settings: Settings, *, keep: int, every: bool, yes: bool, dry_run: boo
         print("# (dry run: nothing was removed)")
     else:
         print(layers + (f", and {tables.human_size(caches)} of local caches" if found.paths else ""))
+
+
+def _volume_removal(client, volume: dict) -> Step:
+    shown = cleanup.describe_volume(volume)
+
+    def act() -> str:
+        outcome = engine.remove_volume(client, volume["Name"])
+        if outcome == "in use":
+            return f"kept {shown}: a container still mounts it (one of Swarm's, which it removes in a while)"
+        return f"removed: {shown}" if outcome == "removed" else f"{shown} is already gone"
+
+    return Step(["docker", "volume", "rm", volume["Name"]], act, note=shown)
 
 
 def _remove_folder(path, root) -> str:

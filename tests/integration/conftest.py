@@ -148,6 +148,9 @@ def remove_project_objects(client, project: str) -> None:
     for image in client.api.images(filters=selector):
         with contextlib.suppress(docker.errors.NotFound):
             client.api.remove_image(image["Id"], force=True)
+    for volume in client.api.volumes(filters=selector).get("Volumes") or []:  # the model cache, Swarm's shards
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):  # in use: Swarm's, going
+            client.api.remove_volume(volume["Name"], force=True)
 
 
 @pytest.fixture(scope="session")

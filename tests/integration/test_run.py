@@ -125,3 +125,26 @@ def test_clean_removes_only_this_projects_stopped_containers(built, engine, outp
         decoy.reload()  # still there: made by hand from the project's image, with a name like the project's
     finally:
         decoy.remove(force=True)
+
+
+def test_the_model_cache_keeps_what_one_run_downloaded_for_the_next_until_clean_all(make_project, engine):
+    """The first `from_pretrained` writes into HF_HOME; the next run finds it there, under the
+    hardened defaults (read-only root), whichever user the job runs as."""
+    project = make_project()
+    ok(project.inv("build"))
+    volume = f"{project.image_name}-cache"
+    ok(project.inv("run", "--entrypoint", "sh", "--", "-c", 'mkdir -p "$HF_HOME" && echo weights > "$HF_HOME/w.bin"'))
+    again = ok(project.inv("run", "--entrypoint", "sh", "--", "-c", 'cat "$HF_HOME/w.bin"; echo "$TORCH_HOME"'))
+    assert again.stdout.split() == ["weights", "/cache/torch"]
+    assert engine.volumes.get(volume).attrs["Labels"] == {"dockertasks.project": project.image_name,
+                                                          "dockertasks.volume": "model-cache"}
+    without = ok(project.inv("run", "--no-cache-volume", "--entrypoint", "sh", "--", "-c",
+                             'echo "home=${HF_HOME:-none}"; ls /cache'))
+    assert "home=none" in without.stdout and "w.bin" not in without.stdout and "huggingface" not in without.stdout
+    shown = ok(project.inv("clean", "--all", "--dry-run")).stdout
+    assert f"docker volume rm {volume}   # volume {volume} (model cache, " in shown
+    refused = project.inv("clean", "--all")  # no terminal to ask in
+    assert refused.returncode == 1 and engine.volumes.list(filters={"name": volume})
+    cleaned = ok(project.inv("clean", "--all", "--yes")).stdout
+    assert f"removed: volume {volume} (model cache, " in cleaned
+    assert not engine.volumes.list(filters={"name": volume})

@@ -50,3 +50,13 @@ def test_caches_are_found_but_not_inside_the_virtualenv_or_git(tmp_path):
 
 def test_an_empty_plan_is_empty(tmp_path):
     assert cleanup.plan([], [], tmp_path, image_name="app", keep=3, every=False).empty
+
+
+def test_only_clean_all_takes_the_projects_volumes_and_says_what_each_holds(tmp_path):
+    volumes = [{"Name": "app-cache", "Labels": {"dockertasks.volume": "model-cache"}, "Size": 1_234_000_000},
+               {"Name": "app-shards", "Labels": {"dockertasks.volume": "swarm-shards"}, "Size": -1}]
+    assert cleanup.plan([], [], tmp_path, image_name="app", keep=3, every=False, volumes=volumes).volumes == []
+    every = cleanup.plan([], [], tmp_path, image_name="app", keep=3, every=True, volumes=volumes)
+    assert every.volumes == volumes and not every.empty
+    assert [cleanup.describe_volume(v) for v in volumes] == ["volume app-cache (model cache, 1.2GB)",
+                                                             "volume app-shards (swarm shards, size unknown)"]
