@@ -12,6 +12,11 @@ from tests.integration.support import free_port
 JOB_OWNER = (4321, 4321)  # when the tests run as root, the output folder is handed to this user
 
 
+def ok(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
 def containers_of(engine, project):
     """The containers `inv run` made for this project (they carry the image label as well)."""
     selector = {"label": [f"dockertasks.project={project.image_name}", "dockertasks.image"]}
