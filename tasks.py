@@ -153,6 +153,30 @@ def run(c, detach=False, env=None, port=None, volume=None, name=None, image=None
         workflow.run(plan, settings=project, dry_run=dry_run)
 
 
+@task(
+    iterable=["env", "volume", "env_file"],
+    help=flags(
+        env="KEY=VALUE for the environment (repeatable), as `inv run` takes it",
+        env_file="env file read with python-dotenv (repeatable; default: .env when present)",
+        volume="mount HOST_PATH:CONTAINER_PATH[:ro] (repeatable), as `inv run` takes it",
+        image="image to open (default: IMAGE_NAME:latest)",
+        gpus="GPUs to expose, as `inv run` takes them",
+        cache_volume="mount the model cache at /cache, as `inv run` does (--no-cache-volume: off)",
+    ),
+)
+def shell(c, env=None, volume=None, env_file=None, image=None, gpus=None, cache_volume=True, image_name=None,
+          dry_run=False):
+    """A shell in the image, with src/ mounted read-only over its copy and `inv run`'s env, mounts and
+    defences; `inv shell -- python` runs that instead."""
+    from docker_tasks.tasks import workflow
+
+    project = load(image_name=image_name)
+    plan = workflow.plan_run(project, image=image, command=None, env=env, env_files=env_file, volumes=volume,
+                             gpus=gpus, model_cache=cache_volume)
+    plan = workflow.shell_plan(plan, project, arguments_after_double_dash(c.remainder, sys.argv))
+    workflow.shell(plan, settings=project, dry_run=dry_run, terminal=sys.stdin.isatty())
+
+
 @task(name="images", help=flags())
 def list_images(c, image_name=None, dry_run=False):
     """List this project's images with their tags, size, age and git revision."""

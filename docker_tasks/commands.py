@@ -101,8 +101,13 @@ def push_dockerfile(image: str) -> str:
     return f"FROM {image}\n"
 
 
-def docker_run(plan: RunPlan) -> list[str]:
+def docker_run(plan: RunPlan, *, terminal: bool | None = None, values_from_environment: bool = False) -> list[str]:
+    """`docker run` of the plan. `terminal`: attached to this one, with a TTY when True (`inv
+    shell`). The environment's values show as MASK, or, `values_from_environment`, are left for
+    docker to take from its own environment (`--env KEY`), so that no value is an argument."""
     argv = ["docker", "run"]
+    if terminal is not None:
+        argv += ["--interactive", *(["--tty"] if terminal else [])]
     argv += ["--detach"] if plan.detach else []
     argv += ["--rm"] if plan.remove and not plan.detach else []
     argv += ["--init", "--name", plan.name]
@@ -115,7 +120,7 @@ def docker_run(plan: RunPlan) -> list[str]:
     for key, value in plan.labels.items():
         argv += ["--label", f"{key}={value}"]
     for key in plan.environment:
-        argv += ["--env", f"{key}={MASK}"]
+        argv += ["--env", key if values_from_environment else f"{key}={MASK}"]
     for container_port, hosts in plan.ports.items():
         for ip, host in hosts:
             argv += ["--publish", _publish(ip, host, container_port)]

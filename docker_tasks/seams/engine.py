@@ -136,6 +136,15 @@ def run_process(argv: list[str], keep: int = 30, show: bool = True, stdin: str |
         raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
 
 
+def run_attached(argv: list[str], environment: Mapping[str, str]) -> int:
+    """Run a `docker run --interactive` line attached to this terminal; its exit status. The
+    environment's values reach docker through its own environment, never as arguments."""
+    try:
+        return subprocess.run(argv, env={**os.environ, **environment}).returncode
+    except FileNotFoundError:
+        raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
+
+
 def run_container(client, plan: RunPlan):
     """Create and start a container; it is never pulled, so a missing image is an error, not a download."""
     kwargs = create_kwargs(plan)

@@ -6,6 +6,7 @@ to do next; failures raise TaskError with one line.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import secrets
@@ -368,6 +369,33 @@ def ensure_model_cache(client, settings: Settings, plan: RunPlan) -> None:
     name = cache_volume(settings.project)
     if any(bind.split(":")[0] == name for bind in plan.volumes):
         engine.ensure_volume(client, name, labels.for_volume(settings.project, labels.MODEL_CACHE))
+
+
+SHELL = ["sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"]  # bash where the image has it
+
+
+def shell_plan(plan: RunPlan, settings: Settings, command: Sequence[str]) -> RunPlan:
+    """`inv run`'s plan for an interactive shell (or `command`) in the image: src/ mounted read-only
+    over the image's copy, so that edits show without a rebuild; removed when it ends."""
+    program = list(command) or SHELL
+    source = f"{settings.root / 'src'}:/app/src:ro"
+    return dataclasses.replace(plan, entrypoint=program[0], command=program[1:] or None, detach=False, remove=True,
+                               volumes=[*plan.volumes, source], name=f"{settings.project}-shell-{secrets.token_hex(3)}")
+
+
+def shell(plan: RunPlan, *, settings: Settings, dry_run: bool, terminal: bool) -> None:
+    """Open the shell and end with its exit status."""
+    if dry_run:
+        print(commands.show(commands.docker_run(plan, terminal=terminal)))
+        return
+    client = engine.connect()
+    require_image(client, plan.image, plan.platform)
+    ensure_model_cache(client, settings, plan)
+    settings.output_folder.mkdir(exist_ok=True)
+    status = engine.run_attached(commands.docker_run(plan, terminal=terminal, values_from_environment=True),
+                                 plan.environment)
+    if status != 0:
+        raise TaskError(f"the shell in {plan.image} ended with exit code {status}", exit_code=status)
 
 
 def warn_about_unmounted_paths(plan: RunPlan) -> None:

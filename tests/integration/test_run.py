@@ -2,6 +2,8 @@
 
 import json
 import os
+import shlex
+import subprocess
 import time
 import urllib.request
 
@@ -153,3 +155,25 @@ def test_the_model_cache_keeps_what_one_run_downloaded_for_the_next_until_clean_
     cleaned = ok(project.inv("clean", "--all", "--yes")).stdout
     assert f"removed: volume {volume} (model cache, " in cleaned
     assert not engine.volumes.list(filters={"name": volume})
+
+
+def in_a_terminal(project, *args: str, typed: str = "") -> subprocess.CompletedProcess:
+    """`inv ARGS` under `script`, which gives it a pseudo-terminal, as a person's shell would."""
+    command = shlex.join([*project.invoke_command(), *args])
+    return subprocess.run(["script", "-qec", command, "/dev/null"], cwd=project.root, env=project.environment(),
+                          input=typed, capture_output=True, text=True, timeout=180)
+
+
+def test_inv_shell_opens_the_image_in_a_terminal_with_src_mounted_read_only(make_project, engine):
+    project = make_project()
+    ok(project.inv("build"))
+    (project.root / "src" / "edited.py").write_text("import sys\nprint('edited, not rebuilt', sys.stdin.isatty())\n")
+    ran = in_a_terminal(project, "shell", "--", "python", "src/edited.py")
+    assert ran.returncode == 0 and "edited, not rebuilt True" in ran.stdout, ran.stdout + ran.stderr
+    typed = in_a_terminal(project, "shell", typed="echo in-the-image-$((40+2)) $XDG_CACHE_HOME; exit 3\n")
+    assert "in-the-image-42 /cache" in typed.stdout and typed.returncode == 3, typed.stdout
+    written = in_a_terminal(project, "shell", "--", "touch", "/app/src/new.py")
+    assert written.returncode != 0 and "Read-only file system" in written.stdout
+    piped = ok(project.inv("shell", "--", "python", "-c", "import sys; print(sys.stdin.isatty())"))  # no terminal
+    assert piped.stdout.strip() == "False"
+    assert engine.containers.list(all=True, filters={"name": f"{project.image_name}-shell"}) == []

@@ -93,3 +93,19 @@ def test_every_run_mounts_the_model_cache_with_its_variables_unless_told_not_to(
     (project.root / "mine").mkdir()
     own = workflow.plan_run(project, image=None, command=None, volumes=["./mine:/cache"], cwd=project.root, environ={})
     assert own.volumes.count(f"{project.root / 'mine'}:/cache") == 1 and "app-cache:/cache" not in own.volumes
+
+
+def test_a_shell_mounts_src_read_only_over_the_images_copy_and_hands_no_value_as_an_argument(project):
+    from docker_tasks import commands
+
+    plan = workflow.plan_run(project, image=None, command=None, env=["TOKEN=s3cret"], cwd=project.root, environ={})
+    shell = workflow.shell_plan(plan, project, [])
+    assert shell.entrypoint == "sh" and shell.command == ["-c", workflow.SHELL[2]] and shell.remove
+    assert f"{project.root / 'src'}:/app/src:ro" in shell.volumes and shell.name.startswith("app-shell-")
+    assert shell.hardening == plan.hardening and shell.user == plan.user  # inv run's defences and user
+    python = workflow.shell_plan(plan, project, ["python", "-q"])
+    assert (python.entrypoint, python.command) == ("python", ["-q"])
+    argv = commands.docker_run(shell, terminal=True, values_from_environment=True)
+    assert argv[2:4] == ["--interactive", "--tty"] and "--env" in argv and "TOKEN" in argv
+    assert "s3cret" not in " ".join(argv)
+    assert "--tty" not in commands.docker_run(shell, terminal=False)  # no terminal to give it: scripts, CI
