@@ -102,6 +102,38 @@ def layer_lines(events: Iterable[dict]) -> Iterator[str | Outcome]:
     yield Outcome(digest)
 
 
+class PullProgress:
+    """Bytes and speed of each layer a pull is moving, from the engine's JSON progress, for a
+    terminal to redraw in place (shipping._follow); without one, only layer_lines' are shown."""
+
+    MOVING = {"Downloading": "downloading", "Extracting": "unpacking"}
+
+    def __init__(self) -> None:
+        self.layers: dict[str, tuple[str, int, int, float]] = {}  # id: phase, bytes so far, of total, since
+
+    def update(self, event: dict, now: float) -> None:
+        layer, status = event.get("id"), event.get("status", "")
+        detail = event.get("progressDetail") or {}
+        if not layer:
+            return
+        if status in self.MOVING and detail.get("total"):
+            phase = self.MOVING[status]
+            since = self.layers[layer][3] if layer in self.layers and self.layers[layer][0] == phase else now
+            self.layers[layer] = (phase, detail.get("current", 0), detail["total"], since)
+        elif status in FINISHED_LAYER or status == "Download complete":
+            self.layers.pop(layer, None)
+
+    def lines(self, now: float) -> list[str]:
+        from docker_tasks.tables import human_size
+
+        shown = []
+        for layer, (phase, done, total, since) in self.layers.items():
+            speed = done / (now - since) if now - since >= 0.5 else 0
+            rate = f", {human_size(int(speed))}/s" if speed else ""
+            shown.append(f"  layer {layer}: {phase} {human_size(done)} / {human_size(total)}{rate}")
+        return shown
+
+
 # BuildKit's plain progress line for a layer that reached the registry: `#6 pushing layer 44dbf56fc878
 # done`, with the seconds it took before `done` on the classic store.
 PUSHED_LAYER = re.compile(r"^#\d+ pushing layer ([0-9a-f]+)(?: [\d.]+s)? done$")

@@ -8,6 +8,7 @@ import secrets
 import shlex
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,11 +271,35 @@ def _publish_sbom(settings: Settings, image: dict, repository: str, digest: str)
     return reference
 
 
-def _follow(events) -> registry.Outcome:
-    for item in registry.layer_lines(events):
+def _follow(events, live: bool | None = None) -> registry.Outcome:
+    """Print a line per layer pulled; in a terminal, also each moving layer's bytes and speed,
+    redrawn in place a few times a second (ANSI: up so many lines, clear to the end)."""
+    live = sys.stdout.isatty() if live is None else live
+    progress, drawn, last = registry.PullProgress(), [0], [0.0]
+
+    def clear() -> None:
+        if drawn[0]:
+            sys.stdout.write(f"\x1b[{drawn[0]}F\x1b[J")
+            drawn[0] = 0
+
+    def watched():
+        for event in events:
+            now = time.monotonic()
+            progress.update(event, now)
+            if live and now - last[0] >= 0.2:
+                clear()
+                lines = progress.lines(now)
+                sys.stdout.write("".join(line + "\n" for line in lines))
+                sys.stdout.flush()
+                drawn[0], last[0] = len(lines), now
+            yield event
+
+    for item in registry.layer_lines(watched()):
+        clear()
         if isinstance(item, registry.Outcome):
             return item
         print(item)
+    clear()
     return registry.Outcome()
 
 

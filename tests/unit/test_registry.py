@@ -149,3 +149,37 @@ def test_only_a_reproducible_build_of_the_clean_checked_out_commit_goes_with_pro
 ])
 def test_a_push_says_what_the_digest_names(held, provenance, said):
     assert registry.what_was_pushed(held, provenance) == said
+
+
+def test_a_pull_shows_each_moving_layers_bytes_and_speed_until_it_is_done():
+    progress = registry.PullProgress()
+    progress.update({"id": "aa11", "status": "Downloading", "progressDetail": {"current": 0, "total": 300_000_000}},
+                    now=10.0)
+    progress.update({"id": "aa11", "status": "Downloading",
+                     "progressDetail": {"current": 100_000_000, "total": 300_000_000}}, now=12.0)
+    progress.update({"id": "bb22", "status": "Waiting"}, now=12.0)
+    assert progress.lines(now=12.0) == ["  layer aa11: downloading 100.0MB / 300.0MB, 50.0MB/s"]
+    progress.update({"id": "aa11", "status": "Extracting",
+                     "progressDetail": {"current": 1_000_000, "total": 300_000_000}}, now=13.0)
+    assert progress.lines(now=13.0) == ["  layer aa11: unpacking 1.0MB / 300.0MB"]  # a new phase, a new rate
+    progress.update({"id": "aa11", "status": "Pull complete"}, now=20.0)
+    assert progress.lines(now=20.0) == []
+
+
+def test_without_a_terminal_a_pull_prints_only_whole_lines(capsys):
+    from docker_tasks.tasks import shipping
+
+    events = [{"id": "aa11", "status": "Downloading", "progressDetail": {"current": 5, "total": 10}},
+              {"id": "aa11", "status": "Pull complete"}, {"status": "Digest: sha256:" + "d" * 64}]
+    outcome = shipping._follow(iter(events), live=False)
+    assert capsys.readouterr().out == "  layer aa11: pulled\n" and outcome.digest == "sha256:" + "d" * 64
+
+
+def test_in_a_terminal_the_moving_layers_are_redrawn_in_place(capsys):
+    from docker_tasks.tasks import shipping
+
+    events = [{"id": "aa11", "status": "Downloading", "progressDetail": {"current": 5_000_000, "total": 9_000_000}},
+              {"id": "aa11", "status": "Pull complete"}]
+    shipping._follow(iter(events), live=True)
+    shown = capsys.readouterr().out
+    assert shown == "  layer aa11: downloading 5.0MB / 9.0MB\n\x1b[1F\x1b[J  layer aa11: pulled\n"
