@@ -62,12 +62,14 @@ def test_gpus_become_a_device_request_and_a_clear_error_without_a_gpu_runtime(bu
     info = engine.info()
     if "nvidia" in (info.get("Runtimes") or {}):
         pytest.skip("this engine has a GPU runtime")
-    result = built.inv("run", "--gpus", "all")
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "error: the Docker engine has no GPU runtime: install the NVIDIA Container Toolkit and restart Docker, "
-        "or run without --gpus"
-    )
+    no_runtime = ("error: the Docker engine has no GPU runtime: install the NVIDIA Container Toolkit and restart "
+                  "Docker, or run without --gpus")
+    for args in (["--gpus", "all"], ["--shards", "2", "--gpus", "2"]):  # one container, and shards sharing GPUs
+        result = built.inv("run", *args)
+        assert result.returncode == 1
+        assert result.stderr.strip() == no_runtime
+    ours = {"label": [f"dockertasks.project={built.image_name}", "dockertasks.image"]}
+    assert engine.containers.list(all=True, filters=ours) == []  # none left, not started
 
 
 def test_a_plain_docker_build_works_without_the_tasks(built, engine):
