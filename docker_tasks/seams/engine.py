@@ -264,10 +264,12 @@ def remove_container(container) -> None:
 
 
 def remove(client, kind: str, reference: str, force: bool = False) -> str:
-    """Remove a container, or an image or one of its tags; return 'removed', 'gone' (already) or 'in use'."""
+    """Remove a container, an image or one of its tags, or a volume; return 'removed', 'gone'
+    (already) or 'in use' (by a container)."""
     import docker.errors
 
-    remover = client.api.remove_container if kind == "container" else client.api.remove_image
+    remover = {"container": client.api.remove_container, "image": client.api.remove_image,
+               "volume": client.api.remove_volume}[kind]
     with docker_errors():
         try:
             remover(reference, force=force)
@@ -426,22 +428,6 @@ def volumes(client, filters: dict) -> list[dict]:
             return []
         sizes = {v["Name"]: (v.get("UsageData") or {}).get("Size", -1) for v in client.api.df().get("Volumes") or []}
     return [{**volume, "Size": sizes.get(volume["Name"], -1)} for volume in found]
-
-
-def remove_volume(client, name: str) -> str:
-    """Remove a volume: "removed", "gone" (already), or "in use" (a container still mounts it)."""
-    import docker.errors
-
-    with docker_errors():
-        try:
-            client.api.remove_volume(name)
-        except docker.errors.NotFound:
-            return "gone"
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:
-                return "in use"
-            raise
-    return "removed"
 
 
 def layers_size(client) -> int:

@@ -323,7 +323,7 @@ def _volume_removal(client, volume: dict) -> Step:
     shown = cleanup.describe_volume(volume)
 
     def act() -> str:
-        outcome = engine.remove_volume(client, volume["Name"])
+        outcome = engine.remove(client, "volume", volume["Name"])
         if outcome == "in use":
             return f"kept {shown}: a container still mounts it (one of Swarm's, which it removes in a while)"
         return f"removed: {shown}" if outcome == "removed" else f"{shown} is already gone"
