@@ -86,7 +86,9 @@ def test_fork_rename_replace_the_job_build_and_run(make_project, engine):
     record = json.loads(record_path.read_text())
     assert record["image"]["reference"] == f"{name}:latest"
     assert record["image"]["git_sha"] == fork.head() and record["image"]["git_dirty"] is False
-    assert record["env_keys"] == ["SEED"] and "7" not in json.dumps(record["env_keys"])
+    # SEED, and the model cache's variables (README, "The model cache"); keys, never values
+    assert record["env_keys"] == ["HF_HOME", "SEED", "TORCH_HOME", "XDG_CACHE_HOME"]
+    assert "7" not in json.dumps(record["env_keys"])
     assert record["exit_code"] == 0 and record["ended_at"] >= record["started_at"]
     listing = ok(fork.inv("runs")).stdout
     assert record["container"] in listing.splitlines()[1]
