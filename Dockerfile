@@ -18,12 +18,15 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # the newest that requirements.txt allows.
 FROM uv AS lock
 ARG LOCK_UPGRADE=""
+# A public index uv also looks in, first (EXTRA_INDEX_URL in .env; README, "A PyTorch job").
+ARG EXTRA_INDEX_URL=""
 WORKDIR /context
 RUN --mount=type=bind,target=/context \
     --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=index_url,target=/run/index_url \
     { cp requirements.lock /requirements.lock 2>/dev/null || true; } \
  && if [ -s /run/index_url ]; then UV_DEFAULT_INDEX="$(cat /run/index_url)"; export UV_DEFAULT_INDEX; fi \
+ && if [ -n "$EXTRA_INDEX_URL" ]; then export UV_INDEX="$EXTRA_INDEX_URL"; fi \
  && UV_PYTHON_DOWNLOADS=never uv pip compile --quiet --generate-hashes --custom-compile-command "inv lock" \
       ${LOCK_UPGRADE:+--upgrade} requirements.txt -o /requirements.lock
 FROM scratch AS locked
@@ -101,6 +104,7 @@ RUN --mount=type=tmpfs,target=/mnt \
 # step alone: it reaches no layer, no history and no output (tests/integration/test_hardening.py
 # scans for it), and the hashes in the lock still decide what may be installed.
 ARG BUILD_MODE
+ARG EXTRA_INDEX_URL=""
 # hadolint ignore=DL4006,SC2046
 RUN --mount=type=tmpfs,target=/mnt \
     --mount=from=uv,source=/usr/local/bin/uv,target=/mnt/uv \
@@ -114,6 +118,7 @@ RUN --mount=type=tmpfs,target=/mnt \
       UV_DEFAULT_INDEX="$(cat /mnt/index_url)" && export UV_DEFAULT_INDEX \
       && echo "installing from the private package index of the secret index_url"; \
     fi \
+ && if [ -n "$EXTRA_INDEX_URL" ]; then export UV_INDEX="$EXTRA_INDEX_URL"; fi \
  && if [ "$BUILD_MODE" = reproducible ]; then venv=/opt/venv bytecode=unchecked-hash; \
     else venv="/mnt/venvs/$(python -c 'import sys; print(sys.version.split()[0])')" bytecode=timestamp; fi \
  && { [ -x "$venv/bin/python" ] || /mnt/uv venv --quiet --relocatable "$venv"; } \

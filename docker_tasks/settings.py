@@ -23,6 +23,7 @@ DEFAULTS: dict[str, str | None] = {
     "PUSH_COMPRESSION": "gzip",  # how `inv push` compresses layers: gzip, or zstd (docker_tasks/commands.py)
     "CACHE_FROM": None,  # a build cache to read, e.g. type=registry,ref=REGISTRY/NAME:cache (build_cache.py)
     "CACHE_TO": None,  # where a build exports its cache, e.g. the same
+    "EXTRA_INDEX_URL": None,  # a public package index uv also installs from, e.g. PyTorch's CPU wheels
 }
 
 # Read by the tasks, never handed to the job from env files: settings and registry credentials.
@@ -43,6 +44,7 @@ class Settings:
     push_compression: str = "gzip"
     cache_from: str | None = None
     cache_to: str | None = None
+    extra_index_url: str | None = None
     job: Job = Job()  # the job contract, from pyproject.toml (docker_tasks/job.py)
     dotenv: Mapping[str, str | None] = field(default_factory=dict)  # .env, read once
 
@@ -55,9 +57,11 @@ class Settings:
         return environ.get(name) or self.dotenv.get(name) or None
 
     @property
-    def base_image_arg(self) -> dict[str, str]:
-        """The Dockerfile's BASE_IMAGE argument when one is set; else none, and its pin applies."""
-        return {"BASE_IMAGE": self.base_image} if self.base_image else {}
+    def index_and_base_args(self) -> dict[str, str]:
+        """The build arguments the lock and the image share: BASE_IMAGE when one is set (else the
+        Dockerfile's pin applies), and EXTRA_INDEX_URL when set."""
+        return ({"BASE_IMAGE": self.base_image} if self.base_image else {}) | (
+            {"EXTRA_INDEX_URL": self.extra_index_url} if self.extra_index_url else {})
 
     @property
     def output_folder(self) -> Path:
@@ -83,6 +87,20 @@ def parse_compression(value: str) -> str:
         raise TaskError(f"PUSH_COMPRESSION {value!r}: give gzip (every client pulls it) or zstd (smaller and "
                         "faster to unpack; Docker 23+ and containerd 1.5+ pull it)")
     return value.lower()
+
+
+def parse_index_url(value: str | None) -> str | None:
+    """A public index's URL: build arguments stay readable in the image's history, so one that
+    carries credentials must go as the secret index_url instead."""
+    if not value:
+        return None
+    if not value.startswith(("https://", "http://")):
+        raise TaskError(f"EXTRA_INDEX_URL {value!r}: give the index's URL, e.g. https://download.pytorch.org/whl/cpu")
+    if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+        raise TaskError("EXTRA_INDEX_URL carries credentials, and build arguments stay readable in `docker history`; "
+                        "give such an index as a secret: inv build --secret id=index_url,env=VARIABLE (README, "
+                        "\"Releases\")")
+    return value
 
 
 def resolve(name: str, flag: str | None, environ: Mapping[str, str], dotenv: Mapping[str, str | None]) -> str | None:
@@ -112,6 +130,7 @@ def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | N
         push_compression=parse_compression(values["PUSH_COMPRESSION"] or ""),
         cache_from=values["CACHE_FROM"],
         cache_to=values["CACHE_TO"],
+        extra_index_url=parse_index_url(values["EXTRA_INDEX_URL"]),
         job=job_contract.read(root),
         dotenv=dotenv,
     )

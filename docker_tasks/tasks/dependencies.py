@@ -191,7 +191,7 @@ def lock(settings: Settings, *, upgrade: bool = False, secret_specs: Sequence[st
     given_secrets = build_secrets.parse_all(secret_specs, Path.cwd())
     secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
     with tempfile.TemporaryDirectory() as folder:
-        args = {**settings.base_image_arg, **({"LOCK_UPGRADE": "1"} if upgrade else {})}
+        args = {**settings.index_and_base_args, **({"LOCK_UPGRADE": "1"} if upgrade else {})}
         argv = commands.buildx_build(root, [], {}, args, output=f"type=local,dest={folder}", target="locked",
                                      no_cache_filter="lock", progress="plain",
                                      secrets=[secret.flag for secret in given_secrets])

@@ -152,7 +152,7 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
     Dockerfile's reproducible stages, and is dated by its commit (SOURCE_DATE_EPOCH: the image's
     created date and history); an everyday one keeps the time it was built, which `inv rmi --keep`
     orders builds by."""
-    args = {**settings.base_image_arg, "JOB_OUTPUT_DIR": settings.job.output_dir,
+    args = {**settings.index_and_base_args, "JOB_OUTPUT_DIR": settings.job.output_dir,
             **labels.oci_build_args(settings.project, git, created), **build_args}
     image_labels = labels.for_image(settings.project, git, own_tag)
     image_labels[labels.LOCK] = sbom.lock_digest((settings.root / lockfile.LOCK_FILE).read_text())

@@ -4,6 +4,7 @@
 import contextlib
 import io
 import re
+import subprocess
 
 import docker.errors
 import pytest
@@ -58,6 +59,26 @@ def test_inv_lock_keeps_the_pins_and_upgrade_moves_them_and_the_build_installs_t
     upgraded = ok(project.inv("lock", "--upgrade")).stdout
     newest = lockfile.pins((project.root / "requirements.lock").read_text())["six"]
     assert newest != "1.16.0" and f"  six 1.16.0 -> {newest}" in upgraded
+
+
+def test_the_lock_and_the_build_look_in_the_extra_index_first(make_project, engine):
+    """EXTRA_INDEX_URL reaches uv in both (the PyTorch index it is for is not reachable here): one
+    that does not answer fails the lock in one line and leaves it as it was; PyPI's own, given as
+    the extra one, locks and builds."""
+    project = make_project()
+    (project.root / "requirements.txt").write_text("six==1.16.0\n")
+    before = (project.root / "requirements.lock").read_text()
+    refused = project.inv("lock", env={"EXTRA_INDEX_URL": "http://127.0.0.1:9/simple"})
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "could not resolve requirements.txt" in refused.stderr and "127.0.0.1:9" in refused.stderr
+    assert (project.root / "requirements.lock").read_text() == before
+    extra = {"EXTRA_INDEX_URL": "https://pypi.org/simple/"}
+    ok(project.inv("lock", env=extra))
+    assert "EXTRA_INDEX_URL=https://pypi.org/simple/" in ok(project.inv("build", "--dry-run", env=extra)).stdout
+    ok(project.inv("build", env=extra))
+    history = subprocess.run(["docker", "history", "--no-trunc", f"{project.image_name}:latest"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "EXTRA_INDEX_URL=https://pypi.org/simple/" in history  # public, so it may show
 
 
 def test_a_lock_edited_by_hand_fails_the_build_in_one_line(make_project, engine):

@@ -41,3 +41,13 @@ def test_push_compression_is_gzip_unless_zstd_is_asked_for(tmp_path):
     assert settings.load({"PUSH_COMPRESSION": "ZSTD"}, tmp_path).push_compression == "zstd"
     with pytest.raises(TaskError, match="PUSH_COMPRESSION 'lz4': give gzip .* or zstd"):
         settings.load({"PUSH_COMPRESSION": "lz4"}, tmp_path)
+
+
+def test_an_extra_index_reaches_the_lock_and_the_build_and_never_with_credentials(tmp_path):
+    loaded = settings.load({"EXTRA_INDEX_URL": "https://download.pytorch.org/whl/cpu"}, tmp_path)
+    assert loaded.index_and_base_args == {"EXTRA_INDEX_URL": "https://download.pytorch.org/whl/cpu"}
+    assert settings.load({}, tmp_path).index_and_base_args == {}
+    with pytest.raises(TaskError, match="carries credentials"):
+        settings.load({"EXTRA_INDEX_URL": "https://me:token@pypi.example.com/simple"}, tmp_path)
+    with pytest.raises(TaskError, match="give the index's URL"):
+        settings.load({"EXTRA_INDEX_URL": "download.pytorch.org/whl/cpu"}, tmp_path)
