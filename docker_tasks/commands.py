@@ -86,10 +86,9 @@ def push_command(target: str, compression: str, metadata_file: Path | None, prog
     (push_dockerfile, on standard input), which gives the very image, for each of its `platforms`:
     the same configs and layers, in one index when there are several. `docker push` would send the
     layers as the containerd store keeps them, uncompressed, which some pullers cannot read."""
-    argv = ["docker", "buildx", "build", "--output", push_output([target], compression), "--provenance", "false",
-            "--progress", progress]
-    argv += ["--platform", ",".join(platforms)] if platforms else []
-    return with_metadata_file([*argv, "-"], metadata_file)
+    argv = buildx_build(Path("-"), [], {}, {}, platform=",".join(platforms) or None, progress=progress,
+                        output=push_output([target], compression))
+    return with_metadata_file(argv, metadata_file)
 
 
 def with_metadata_file(argv: list[str], metadata_file: Path | None) -> list[str]:
