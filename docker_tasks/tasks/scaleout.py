@@ -29,6 +29,7 @@ from docker_tasks.run_options import (
     RunPlan,
     cache_volume,
     gpu_count,
+    parse_gpus,
     parse_memory,
     shm_size_for,
 )
@@ -56,7 +57,7 @@ def job_spec(settings: Settings, *, image: str, command: list[str], env_files: S
     (batch.job_definition) render it as workflow.plan_run's plan is rendered for this engine.
     `gpus`: how many each shard needs."""
     environment = container_environment(settings.env_files(env_files, Path.cwd()), [], environ, withheld=TASKS_ONLY)
-    request = {"driver": "", "count": gpus, "device_ids": None, "capabilities": [["gpu"]]} if gpus else None
+    request = parse_gpus(str(gpus)) if gpus else None
     return RunPlan(image=image, name=settings.project, labels=labels.for_container(settings.project, image),
                    command=command, environment=environment, output_dir=settings.job.output_dir, gpus=request,
                    shm_size=shm_size_for(None, request, None))
