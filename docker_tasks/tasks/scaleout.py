@@ -425,8 +425,9 @@ def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, im
     # Made here, labelled, so that `inv clean --all` finds them (Swarm would make them unlabelled).
     engine.ensure_volume(client, volume, labels.for_volume(settings.project, labels.SWARM_SHARDS))
     if model_cache:
-        engine.ensure_volume(client, cache_volume(settings.project),
-                             labels.for_volume(settings.project, labels.MODEL_CACHE))
+        from docker_tasks.tasks.workflow import create_model_cache
+
+        create_model_cache(client, settings.project)
     service = engine.create_service(client, kwargs)
     print(f"created the Swarm job {name}: {shards_count} shard(s) of {kwargs['image']}, {at_once} at once; "
           f"outputs go to the volume {volume}")

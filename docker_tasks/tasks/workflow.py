@@ -364,11 +364,15 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
 
 
 def ensure_model_cache(client, settings: Settings, plan: RunPlan) -> None:
-    """Create the project's model cache volume, labelled as its own, before a run mounts it: the
-    engine would create it unlabelled, where `inv clean --all` could not tell it is the project's."""
-    name = cache_volume(settings.project)
-    if any(bind.split(":")[0] == name for bind in plan.volumes):
-        engine.ensure_volume(client, name, labels.for_volume(settings.project, labels.MODEL_CACHE))
+    """Create the project's model cache volume before a run that mounts it (create_model_cache)."""
+    if any(bind.split(":")[0] == cache_volume(settings.project) for bind in plan.volumes):
+        create_model_cache(client, settings.project)
+
+
+def create_model_cache(client, project: str) -> None:
+    """The project's model cache volume, made labelled as its own, unless it exists: the engine would
+    make it unlabelled, where `inv clean --all` could not tell it is the project's."""
+    engine.ensure_volume(client, cache_volume(project), labels.for_volume(project, labels.MODEL_CACHE))
 
 
 SHELL = ["sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"]  # bash where the image has it
