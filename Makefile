@@ -16,7 +16,7 @@ INV := $(VENV)/bin/inv
 .PHONY: help  ## List the targets
 help:
 	@echo "Usage: make TARGET (the tasks behind them: $(INV) --list)"
-	@sed -n 's/^\.PHONY: \([a-z-]*\) *## \(.*\)/\1|\2/p' $(MAKEFILE_LIST) | awk -F'|' '{ printf "  %-8s %s\n", $$1, $$2 }'
+	@sed -n 's/^\.PHONY: \([a-z-]*\) *## \(.*\)/\1|\2/p' $(MAKEFILE_LIST) | awk -F'|' '{ printf "  %-10s %s\n", $$1, $$2 }'
 
 # The tasks' tools alone, for the targets that only drive Docker; the job's requirements too,
 # for those that import the job (its tests, `inv reqs` and `inv doctor`). uv installs them, as it
@@ -63,6 +63,10 @@ lint: setup
 .PHONY: bench  ## Measure builds, image size and start-up against the seed approach (several minutes)
 bench: $(VENV)/.tools
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+.PHONY: bench-push  ## Time inv push's way to a registry against BuildKit's own push (after inv build)
+bench-push: $(VENV)/.tools
+	$(VENV)/bin/python bench/push.py $(BENCH_ARGS)
 
 .PHONY: clean  ## Remove this project's stopped containers, dangling images and local caches
 clean: $(VENV)/.tools

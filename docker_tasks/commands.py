@@ -18,7 +18,7 @@ MASK = "***"
 # Where a build goes: into the engine, with its layers uncompressed. The containerd image store
 # keeps the layers a build hands it as they come, and gzipping the virtualenv's few hundred MB
 # took more than half of a cold build; the classic store unpacks them anyway. A push compresses
-# them (push_command), for registries and the clients that pull from them.
+# them (compress_command), for registries and the clients that pull from them.
 LOAD = "type=docker,compression=uncompressed"
 PUSH_COMPRESSIONS = ("gzip", "zstd")
 # SLSA provenance with everything BuildKit knows: the Dockerfile, build arguments, base images by
@@ -70,33 +70,35 @@ def buildx_build(
     return [*argv, str(context)]
 
 
-def push_output(targets: Sequence[str], compression: str) -> str:
-    """BuildKit's --output for a push to `targets` (registry/name:tag), its layers compressed on the
-    way. The option is CSV, so several names are quoted as one field."""
+def image_output(targets: Sequence[str], compression: str, *, push: bool = False) -> str:
+    """BuildKit's --output for an image named `targets` (registry/name:tag), its layers compressed:
+    kept in the engine for `docker push` to send as it is, or with `push`, sent by BuildKit itself.
+    The option is CSV, so several names are quoted as one field."""
     names = f'"name={",".join(targets)}"' if len(targets) > 1 else f"name={targets[0]}"
-    output = f"type=image,{names},push=true,compression={compression},force-compression=true"
+    output = f"type=image,{names}{',push=true' if push else ''},compression={compression},force-compression=true"
     if compression == "zstd":  # the standard's media type for it; Docker's own types have no zstd
         output += ",oci-mediatypes=true"
     return output
 
 
-def push_command(target: str, compression: str, metadata_file: Path | None, progress: str = "auto",
-                 platforms: Sequence[str] = ()) -> list[str]:
-    """The push of a local image as it is. BuildKit builds a Dockerfile of one line, `FROM image`
-    (push_dockerfile, on standard input), which gives the very image, for each of its `platforms`:
-    the same configs and layers, in one index when there are several. `docker push` would send the
-    layers as the containerd store keeps them, uncompressed, which some pullers cannot read."""
+def compress_command(target: str, compression: str, metadata_file: Path | None, progress: str = "auto",
+                     platforms: Sequence[str] = ()) -> list[str]:
+    """A compressed copy of a local image, named `target`, for `docker push`: BuildKit builds a
+    Dockerfile of one line, `FROM image` (compress_dockerfile, on standard input), which gives the
+    very image, for each of its `platforms`: the same configs and layers, in one index when there
+    are several. Pushed as it is, the containerd store's copy would go uncompressed, which some
+    pullers cannot read; BuildKit's own push reports no bytes on the way."""
     argv = buildx_build(Path("-"), [], {}, {}, platform=",".join(platforms) or None, progress=progress,
-                        output=push_output([target], compression))
+                        output=image_output([target], compression))
     return with_metadata_file(argv, metadata_file)
 
 
 def with_metadata_file(argv: list[str], metadata_file: Path | None) -> list[str]:
-    """The build, writing what it made (the pushed digest) into `metadata_file`."""
+    """The build, writing what it made (digests of the image and its config) into `metadata_file`."""
     return [*argv[:-1], "--metadata-file", str(metadata_file), argv[-1]] if metadata_file else argv
 
 
-def push_dockerfile(image: str) -> str:
+def compress_dockerfile(image: str) -> str:
     return f"FROM {image}\n"
 
 

@@ -75,38 +75,49 @@ def explain_registry_error(message: str, server: str) -> str:
 
 @dataclass
 class Outcome:
-    """How a pull ended: the digest the registry reported, or the error it gave."""
+    """How a pull or a push ended: the digest the registry reported, or the error it gave."""
 
     digest: str | None = None
     error: str | None = None
 
 
-# The digest a pull reports in a status line, `Digest: sha256:...`.
-DIGEST_LINE = re.compile(r"^digest: (sha256:[0-9a-f]{64})\b", re.IGNORECASE)
+# The digest in a status line: `Digest: sha256:...` after a pull, `TAG: digest: sha256:... size: N`
+# after a push.
+DIGEST_LINE = re.compile(r"(?:^|: )digest: (sha256:[0-9a-f]{64})\b", re.IGNORECASE)
 
-FINISHED_LAYER = {"Pull complete": "pulled", "Already exists": "already there"}
+FINISHED_LAYER = {"Pull complete": "pulled", "Already exists": "already there", "Pushed": "pushed",
+                  "Layer already exists": "already there"}
+
+
+def finished(status: str) -> str | None:
+    """What became of a layer, from the status that ends its progress; None for the others. A
+    push mounts a layer that the registry holds in another repository rather than send it."""
+    if status.startswith("Mounted from "):
+        return f"mounted from {status.removeprefix('Mounted from ')}"
+    return FINISHED_LAYER.get(status)
 
 
 def layer_lines(events: Iterable[dict]) -> Iterator[str | Outcome]:
-    """Turn the engine's JSON progress of a pull into one line per finished layer, then the outcome."""
+    """Turn the engine's JSON progress of a pull or a push into one line per finished layer, then
+    the outcome."""
     digest = None
     for event in events:
         if "error" in event or "errorDetail" in event:
             yield Outcome(digest, (event.get("errorDetail") or {}).get("message") or event.get("error"))
             return
         status = event.get("status", "")
-        if event.get("id") and status in FINISHED_LAYER:
-            yield f"  layer {event['id']}: {FINISHED_LAYER[status]}"
+        if event.get("id") and finished(status):
+            yield f"  layer {event['id']}: {finished(status)}"
         found = DIGEST_LINE.search(status)
         digest = found.group(1) if found else digest
     yield Outcome(digest)
 
 
-class PullProgress:
-    """Bytes and speed of each layer a pull is moving, from the engine's JSON progress, for a
-    terminal to redraw in place (shipping._follow); without one, only layer_lines' are shown."""
+class TransferProgress:
+    """Bytes and speed of each layer a pull or a push is moving, from the engine's JSON progress,
+    for a terminal to redraw in place (shipping._follow); without one, only layer_lines' are shown."""
 
-    MOVING = {"Downloading": "downloading", "Extracting": "unpacking"}
+    MOVING = {"Downloading": "downloading", "Extracting": "unpacking", "Pushing": "pushing"}
 
     def __init__(self) -> None:
         self.layers: dict[str, tuple[str, int, int, float]] = {}  # id: phase, bytes so far, of total, since
@@ -120,7 +131,7 @@ class PullProgress:
             phase = self.MOVING[status]
             since = self.layers[layer][3] if layer in self.layers and self.layers[layer][0] == phase else now
             self.layers[layer] = (phase, detail.get("current", 0), detail["total"], since)
-        elif status in FINISHED_LAYER or status == "Download complete":
+        elif finished(status) or status == "Download complete":
             self.layers.pop(layer, None)
 
     def lines(self, now: float) -> list[str]:
@@ -134,19 +145,8 @@ class PullProgress:
         return shown
 
 
-# BuildKit's plain progress line for a layer that reached the registry: `#6 pushing layer 44dbf56fc878
-# done`, with the seconds it took before `done` on the classic store.
-PUSHED_LAYER = re.compile(r"^#\d+ pushing layer ([0-9a-f]+)(?: [\d.]+s)? done$")
-
-
-def push_progress(line: str) -> str | None:
-    """One line a layer pushed, from BuildKit's progress; the other lines are not shown."""
-    found = PUSHED_LAYER.match(line)
-    return f"  layer {found[1]}: pushed" if found else None
-
-
 def push_error(tail: Iterable[str]) -> str:
-    """What BuildKit said went wrong with a push: its last `ERROR:` line."""
+    """What BuildKit said went wrong with a push (or the compressed copy for one): its last `ERROR:` line."""
     errors = [line.split("ERROR:", 1)[1].strip() for line in tail if "ERROR:" in line]
     return errors[-1] if errors else "the push failed, and BuildKit gave no reason"
 
@@ -154,12 +154,12 @@ def push_error(tail: Iterable[str]) -> str:
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 
 
-def pushed(metadata: dict) -> tuple[str | None, str | None]:
-    """The digest of what the registry holds now, and of the image's config, from the metadata
-    file of a push (`docker buildx build --metadata-file`). An index (several platforms, or an
-    attestation) has a config per image, none of its own, though BuildKit writes its digest there."""
+def config_digest(metadata: dict) -> str | None:
+    """The digest of the image's config, from the metadata file BuildKit writes for an image
+    (`docker buildx build --metadata-file`). An index (several platforms, or an attestation) has a
+    config per image, none of its own, though BuildKit writes one's digest there."""
     is_index = (metadata.get("containerimage.descriptor") or {}).get("mediaType") in INDEX_TYPES
-    return metadata.get("containerimage.digest"), None if is_index else metadata.get("containerimage.config.digest")
+    return None if is_index else metadata.get("containerimage.config.digest")
 
 
 def read_pushes(root: Path) -> list[dict]:

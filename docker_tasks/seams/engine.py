@@ -380,6 +380,17 @@ def pull(client, name: str, tag: str) -> Iterator[dict]:
         yield from client.api.pull(name, tag=tag, stream=True, decode=True)
 
 
+def push(client, repository: str, tag: str) -> Iterator[dict]:
+    """The engine's progress events of a push, with the credentials `docker login` stored; errors
+    arrive as TaskError. No read timeout: a registry may take minutes to commit a big layer."""
+    with docker_errors():
+        timeout, client.api.timeout = client.api.timeout, None
+        try:
+            yield from client.api.push(repository, tag=tag, stream=True, decode=True)
+        finally:
+            client.api.timeout = timeout
+
+
 def swarm_state(client) -> str:
     """This engine's part in a swarm: `active`, `inactive`, `pending`, ..."""
     with docker_errors():

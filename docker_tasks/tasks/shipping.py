@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from docker_tasks import commands, labels, lockfile, platforms, registry, sbom, selection, stores, tables
-from docker_tasks.commands import MASK, push_command, push_dockerfile, remark, show
+from docker_tasks.commands import MASK, compress_command, compress_dockerfile, remark, show
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
@@ -103,7 +103,7 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
          dry_run: bool) -> None:
     """Push the chosen tags of this project's image, refusing dirty builds and foreign platforms.
     Reproducible builds of the checkout's commit go through a rebuild from BuildKit's cache, which
-    attaches provenance; other images are pushed as they are (push_command)."""
+    attaches provenance; other images are pushed as they are (compress_command)."""
     repository = registry.target_repository(settings.image_name, registry_flag or settings.registry)
     client = engine.connect()
     images = engine.images(client, labels.project_filter(settings.project))
@@ -146,24 +146,23 @@ def _push_as_it_is(settings: Settings, client, image: dict, source: str, target:
                    dry_run: bool) -> None:
     held = platforms.held(image)
     if dry_run:
-        print(show(["docker", "tag", source, target]))
-        print(f"echo {shlex.quote(push_dockerfile(source).strip())} | "
-              f"{show(push_command(target, compression, metadata_file=None, platforms=held))}")
+        print(f"echo {shlex.quote(compress_dockerfile(source).strip())} | "
+              f"{show(compress_command(target, compression, metadata_file=None, platforms=held))}")
+        print(show(["docker", "push", target]))
         print(SBOM_REMARK)
         return
     print(f"pushing {target} ({', '.join(held)}), its layers {compression}-compressed")
-    repository, _, tag = target.rpartition(":")
-    engine.tag_image(client, image["Id"], repository, tag)
-    _pushed(settings, image, [target], compression, lambda metadata: engine.run_process(
-        push_command(target, compression, metadata, platforms=held), stdin=push_dockerfile(source),
-        shown_as=registry.push_progress))
+    _pushed(settings, client, image, [target], compression, lambda metadata: engine.run_process(
+        compress_command(target, compression, metadata, platforms=held), stdin=compress_dockerfile(source),
+        shown_as=_quiet))
 
 
 def _push_rebuilt(settings: Settings, client, git, image: dict, targets: list[str], compression: str, *,
                   dry_run: bool) -> None:
     """Push a reproducible build of the checkout's commit with a provenance attestation: BuildKit
-    builds the commit again, from its cache, straight into the registry. A rebuild into the engine
-    first checks that the build's settings give the very image (an image id is its content's digest)."""
+    builds the commit again, from its cache, into a compressed copy with the attestation beside it,
+    which the engine pushes. A rebuild first checks that the build's settings give the very image
+    (an image id is its content's digest)."""
     from docker_tasks.tasks import workflow
 
     image_labels = image["Config"].get("Labels") or {}
@@ -176,11 +175,13 @@ def _push_rebuilt(settings: Settings, client, git, image: dict, targets: list[st
                 platforms=platforms.recorded(image_labels), context=workflow.commit_context(settings, Path(folder)),
                 output=output)
 
-        push_argv = command([], commands.push_output(targets, compression), attest=True)
+        compress_argv = command([], commands.image_output(targets, compression), attest=True)
         if dry_run:
             print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated 1980")
             print(show(command([check_tag])) + "   # the same image as the one built? then:")
-            print(show(push_argv))
+            print(show(compress_argv))
+            for target in targets:
+                print(show(["docker", "push", target]))
             print(SBOM_REMARK)
             return
         git_state.export_commit(settings.root, git.sha, Path(folder))
@@ -198,24 +199,38 @@ def _push_rebuilt(settings: Settings, client, git, image: dict, targets: list[st
         held = platforms.held(image)
         print(f"pushing {', '.join(targets)} ({', '.join(held)}), its layers {compression}-compressed, "
               "with provenance")
-        _pushed(settings, image, targets, compression, lambda metadata: engine.run_process(
-            commands.with_metadata_file(push_argv, metadata), shown_as=registry.push_progress), provenance=True)
+        _pushed(settings, client, image, targets, compression, lambda metadata: engine.run_process(
+            commands.with_metadata_file(compress_argv, metadata), shown_as=_quiet), provenance=True)
 
 
-def _pushed(settings: Settings, image: dict, targets: list[str], compression: str, push, provenance=False) -> None:
-    """Carry out `push` (given the metadata file to write), explain a failure in one line, and
-    print and record what the registry holds now."""
+def _quiet(line: str) -> None:
+    """Not shown: BuildKit's lines while it compresses a copy to push (in a terminal, its own
+    progress shows how far it got)."""
+    return None
+
+
+def _pushed(settings: Settings, client, image: dict, targets: list[str], compression: str, compress,
+            provenance: bool = False) -> None:
+    """Have BuildKit make the compressed copy under the `targets` names (`compress`, given the
+    metadata file to write), push each with the engine's progress of every layer, explain a
+    failure in one line, and print and record what the registry holds now."""
     server = targets[0].split("/")[0]
     with tempfile.TemporaryDirectory(prefix="push-") as folder:
         metadata = Path(folder) / "metadata.json"
-        status, tail = push(metadata)
-        digest, config = registry.pushed(json.loads(metadata.read_text()) if metadata.is_file() else {})
-    if status != 0 and not tail:  # in a terminal, BuildKit showed its own account
-        raise TaskError(f"the push to {server} failed, for the reason shown above; if it says unauthorized, "
-                        f"log in with `inv login --registry {server}`")
-    if status != 0 or not digest:
-        reason = registry.push_error(tail) if status != 0 else "BuildKit reported no digest for the push"
-        raise TaskError(registry.explain_registry_error(reason, server))
+        status, tail = compress(metadata)
+        config = registry.config_digest(json.loads(metadata.read_text()) if metadata.is_file() else {})
+    if status != 0:
+        reason = f": {registry.push_error(tail)}" if tail else ", for the reason shown above"
+        raise TaskError(f"BuildKit could not make the {compression}-compressed copy to push{reason}; "
+                        "nothing was pushed")
+    digest = None
+    for target in targets:
+        repository, _, tag = target.rpartition(":")
+        outcome = _follow(engine.push(client, repository, tag))
+        if outcome.error or not outcome.digest:
+            raise TaskError(registry.explain_registry_error(
+                outcome.error or "the engine reported no digest for the push", server))
+        digest = digest or outcome.digest
     repository = targets[0].rpartition(":")[0]
     print(f"pushed {repository}@{digest}{registry.what_was_pushed(platforms.held(image), provenance)}")
     sbom_reference = _publish_sbom(settings, image, repository, digest)
@@ -261,7 +276,7 @@ def _publish_sbom(settings: Settings, image: dict, repository: str, digest: str)
         (Path(folder) / sbom.FILE_NAME).write_text(document)
         (Path(folder) / "Dockerfile").write_text(sbom.DOCKERFILE)
         argv = commands.buildx_build(Path(folder), [], {labels.PROJECT: settings.project, sbom.SUBJECT: digest},
-                                     {}, output=commands.push_output([reference], "gzip"))
+                                     {}, output=commands.image_output([reference], "gzip", push=True))
         status, tail = engine.run_process(argv, show=False)
     if status != 0:
         raise TaskError(f"{repository}@{digest} is pushed, but its SBOM is not: "
@@ -272,10 +287,10 @@ def _publish_sbom(settings: Settings, image: dict, repository: str, digest: str)
 
 
 def _follow(events, live: bool | None = None) -> registry.Outcome:
-    """Print a line per layer pulled; in a terminal, also each moving layer's bytes and speed,
-    redrawn in place a few times a second (ANSI: up so many lines, clear to the end)."""
+    """Print a line per layer pulled or pushed; in a terminal, also each moving layer's bytes and
+    speed, redrawn in place a few times a second (ANSI: up so many lines, clear to the end)."""
     live = sys.stdout.isatty() if live is None else live
-    progress, drawn, last = registry.PullProgress(), [0], [0.0]
+    progress, drawn, last = registry.TransferProgress(), [0], [0.0]
 
     def clear() -> None:
         if drawn[0]:

@@ -2,6 +2,7 @@
 
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,14 @@ def renew_requirements_step(root: Path, marker: str) -> None:
     leaves the same files would not do.)"""
     with open(root / "requirements.lock", "a") as lock:
         lock.write(f"# {marker}\n")
+
+
+def in_a_terminal(project, *args: str, typed: str = "", env: dict[str, str] | None = None
+                  ) -> subprocess.CompletedProcess:
+    """`inv ARGS` under `script`, which gives it a pseudo-terminal, as a person's shell would."""
+    command = shlex.join([*project.invoke_command(), *args])
+    return subprocess.run(["script", "-qec", command, "/dev/null"], cwd=project.root,
+                          env=project.environment(env), input=typed, capture_output=True, text=True, timeout=180)
 
 
 def free_port() -> int:

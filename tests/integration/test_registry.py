@@ -10,7 +10,7 @@ import time
 import pytest
 
 from docker_tasks import stores
-from tests.integration.support import free_port, renew_requirements_step, requirements_step_ran
+from tests.integration.support import free_port, in_a_terminal, renew_requirements_step, requirements_step_ran
 
 pytestmark = pytest.mark.image_store  # images: how they are listed, sized, removed, pushed
 
@@ -57,7 +57,7 @@ def test_push_remove_and_pull_back_by_digest(shipped, registry, client_env, engi
     outputs.append(pushed)
     repository = f"{registry.host}/{project.image_name}"
     digest = re.search(rf"pushed {re.escape(repository)}@(sha256:[0-9a-f]{{64}})", pushed.stdout).group(1)
-    assert re.search(r"^  layer [0-9a-f]+: (pushed|already there|mounted)$", pushed.stdout, re.M)
+    assert re.search(r"^  layer [0-9a-f]+: (pushed|already there|mounted from \S+)$", pushed.stdout, re.M)
     assert "{" not in pushed.stdout  # progress per layer, not a wall of JSON
     sbom_tag = digest.replace(":", "-") + ".sbom"  # its SBOM, beside it
     assert set(registry.tags(project.image_name)) == {project.head(True), "latest", sbom_tag}
@@ -122,6 +122,23 @@ def local_config_digest(engine, project, tag: str) -> str:
     return "sha256:" + config.rsplit("/", 1)[-1].removesuffix(".json")
 
 
+def test_in_a_terminal_a_push_shows_each_moving_layers_bytes_and_speed(make_project, registry, client_env):
+    """A layer of 100 MB that no registry holds yet (random bytes, which gzip cannot shrink) takes
+    long enough to send that the progress is redrawn while it moves."""
+    project = make_project()
+    env = login_env(registry, client_env)
+    (project.root / "src" / "weights.bin").write_bytes(os.urandom(100 * 2**20))
+    ok(project.inv("build"))
+    ok(project.inv("login", "--registry", registry.host, env=env))
+    pushed = in_a_terminal(project, "push", "--registry", registry.host, "--tag", "latest", "--allow-dirty", env=env)
+    assert pushed.returncode == 0, pushed.stdout[-3000:]
+    moving = re.findall(r"layer ([0-9a-f]+): pushing ([\d.]+)MB / 10[45]\.\dMB", pushed.stdout)
+    assert moving, pushed.stdout[-3000:]
+    assert re.search(rf"layer {moving[0][0]}: pushed", pushed.stdout)
+    assert "\x1b[J" in pushed.stdout  # redrawn in place
+    assert re.search(r"^pushed \S+@sha256:[0-9a-f]{64}\s*$", pushed.stdout, re.M)
+
+
 def test_zstd_pushes_on_the_containerd_store_and_is_refused_on_the_classic_one(shipped, registry, client_env,
                                                                              engine):
     project, _ = shipped
@@ -145,9 +162,9 @@ def test_push_a_version_tag(shipped, registry, client_env):
     target = f"{registry.host}/{project.image_name}:1.0"
     assert shown.startswith("# note: 1.0 go without provenance: ")  # why: the store, or an everyday build
     assert shown.splitlines()[1:] == [
-        f"docker tag {project.image_name}:1.0 {target}",
-        f"echo 'FROM {project.image_name}:1.0' | docker buildx build --output type=image,name={target},push=true,"
+        f"echo 'FROM {project.image_name}:1.0' | docker buildx build --output type=image,name={target},"
         "compression=gzip,force-compression=true --provenance false --progress auto --platform linux/amd64 -",
+        f"docker push {target}",
         "# then its SBOM, from requirements.lock, beside the pushed digest as NAME:sha256-<hex>.sbom",
     ]
     assert registry.tags(project.image_name) == []

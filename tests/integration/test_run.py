@@ -2,14 +2,12 @@
 
 import json
 import os
-import shlex
-import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from tests.integration.support import free_port
+from tests.integration.support import free_port, in_a_terminal
 
 JOB_OWNER = (4321, 4321)  # when the tests run as root, the output folder is handed to this user
 
@@ -155,13 +153,6 @@ def test_the_model_cache_keeps_what_one_run_downloaded_for_the_next_until_clean_
     cleaned = ok(project.inv("clean", "--all", "--yes")).stdout
     assert f"removed: volume {volume} (model cache, " in cleaned
     assert not engine.volumes.list(filters={"name": volume})
-
-
-def in_a_terminal(project, *args: str, typed: str = "") -> subprocess.CompletedProcess:
-    """`inv ARGS` under `script`, which gives it a pseudo-terminal, as a person's shell would."""
-    command = shlex.join([*project.invoke_command(), *args])
-    return subprocess.run(["script", "-qec", command, "/dev/null"], cwd=project.root, env=project.environment(),
-                          input=typed, capture_output=True, text=True, timeout=180)
 
 
 def test_inv_shell_opens_the_image_in_a_terminal_with_src_mounted_read_only(make_project, engine):

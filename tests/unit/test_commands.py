@@ -19,15 +19,15 @@ def test_the_build_command_uses_buildx_and_loads_the_image():
     )
 
 
-def test_a_push_compresses_the_local_image_through_buildkit(tmp_path):
-    argv = commands.push_command("r.io/team/app:1.0", "zstd", tmp_path / "metadata.json")
+def test_a_push_has_buildkit_compress_a_copy_of_the_local_image_into_the_engine(tmp_path):
+    argv = commands.compress_command("r.io/team/app:1.0", "zstd", tmp_path / "metadata.json")
     assert commands.show(argv) == (
-        "docker buildx build --output type=image,name=r.io/team/app:1.0,push=true,compression=zstd,"
+        "docker buildx build --output type=image,name=r.io/team/app:1.0,compression=zstd,"
         "force-compression=true,oci-mediatypes=true --provenance false --progress auto "
         f"--metadata-file {tmp_path}/metadata.json -"
     )
-    assert commands.push_dockerfile("app:1.0") == "FROM app:1.0\n"
-    assert "--metadata-file" not in commands.push_command("r.io/app:1", "gzip", None)
+    assert commands.compress_dockerfile("app:1.0") == "FROM app:1.0\n"
+    assert "--metadata-file" not in commands.compress_command("r.io/app:1", "gzip", None)
 
 
 def test_the_run_command_masks_every_environment_value():
@@ -108,11 +108,11 @@ def test_a_dry_run_prints_the_steps_that_a_run_carries_out(capsys):
     assert commands.remark("kept", dry_run=True) == "# kept" and commands.remark("kept", dry_run=False) == "kept"
 
 
-def test_a_push_to_several_names_quotes_them_as_one_csv_field():
-    assert commands.push_output(["r.io/app:1"], "gzip") == (
+def test_an_image_of_several_names_quotes_them_as_one_csv_field():
+    assert commands.image_output(["r.io/app:1"], "gzip", push=True) == (
         "type=image,name=r.io/app:1,push=true,compression=gzip,force-compression=true")
-    assert commands.push_output(["r.io/app:1", "r.io/app:latest"], "zstd") == (
-        'type=image,"name=r.io/app:1,r.io/app:latest",push=true,compression=zstd,force-compression=true,'
+    assert commands.image_output(["r.io/app:1", "r.io/app:latest"], "zstd") == (
+        'type=image,"name=r.io/app:1,r.io/app:latest",compression=zstd,force-compression=true,'
         "oci-mediatypes=true")
 
 

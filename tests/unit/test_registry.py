@@ -86,15 +86,21 @@ def test_an_error_in_the_stream_ends_it():
     assert list(registry.layer_lines(events)) == ["  layer l1: pulled", registry.Outcome(error="unauthorized")]
 
 
-@pytest.mark.parametrize("line, shown", [
-    ("#6 pushing layer 44dbf56fc878 done", "  layer 44dbf56fc878: pushed"),  # containerd store
-    ("#6 pushing layer a341563c376e 10.7s done", "  layer a341563c376e: pushed"),  # classic store
-    ("#6 pushing layer a341563c376e 279.87MB / 293.91MB 9.9s", None),
-    ("#6 pushing layer 4f4fb700ef54", None),
-    ("#5 exporting config sha256:a04f39768ea3 done", None),
-])
-def test_a_push_shows_a_line_per_layer_it_sent(line, shown):
-    assert registry.push_progress(line) == shown
+def test_push_progress_becomes_a_line_per_finished_layer_and_the_pushed_digest():
+    digest = "sha256:" + "c" * 64
+    events = [  # as Docker 26 sends them: the containerd store writes no `aux` digest, only this line
+        {"status": "The push refers to repository [r.io/app]"},
+        {"status": "Preparing", "id": "l1", "progressDetail": {}},
+        {"status": "Pushing", "id": "l1", "progressDetail": {"current": 1, "total": 2}},
+        {"status": "Pushed", "id": "l1", "progressDetail": {}},
+        {"status": "Layer already exists", "id": "l2", "progressDetail": {}},
+        {"status": "Mounted from team/other", "id": "l3", "progressDetail": {}},
+        {"status": f"1.0: digest: {digest} size: 856"},
+        {"aux": {"Tag": "1.0", "Digest": digest, "Size": 856}, "progressDetail": {}},
+    ]
+    *lines, outcome = registry.layer_lines(events)
+    assert lines == ["  layer l1: pushed", "  layer l2: already there", "  layer l3: mounted from team/other"]
+    assert outcome == registry.Outcome(digest=digest)
 
 
 def test_a_push_error_is_buildkits_last_error_line():
@@ -108,14 +114,14 @@ def test_a_push_error_is_buildkits_last_error_line():
     assert registry.push_error([]) == "the push failed, and BuildKit gave no reason"
 
 
-def test_a_push_reads_both_digests_from_buildx_metadata():
+def test_the_config_digest_is_read_from_buildx_metadata_of_one_image_only():
     metadata = {"containerimage.config.digest": "sha256:c", "containerimage.digest": "sha256:m",
                 "image.name": "r.io/app:1"}
-    assert registry.pushed(metadata) == ("sha256:m", "sha256:c")
-    assert registry.pushed({}) == (None, None)
+    assert registry.config_digest(metadata) == "sha256:c"
+    assert registry.config_digest({}) is None
     index = {**metadata, "containerimage.config.digest": "sha256:i", "containerimage.digest": "sha256:i",
              "containerimage.descriptor": {"mediaType": "application/vnd.oci.image.index.v1+json"}}
-    assert registry.pushed(index) == ("sha256:i", None)
+    assert registry.config_digest(index) is None
 
 
 def test_pushes_are_recorded(tmp_path):
@@ -152,7 +158,7 @@ def test_a_push_says_what_the_digest_names(held, provenance, said):
 
 
 def test_a_pull_shows_each_moving_layers_bytes_and_speed_until_it_is_done():
-    progress = registry.PullProgress()
+    progress = registry.TransferProgress()
     progress.update({"id": "aa11", "status": "Downloading", "progressDetail": {"current": 0, "total": 300_000_000}},
                     now=10.0)
     progress.update({"id": "aa11", "status": "Downloading",
@@ -164,6 +170,20 @@ def test_a_pull_shows_each_moving_layers_bytes_and_speed_until_it_is_done():
     assert progress.lines(now=13.0) == ["  layer aa11: unpacking 1.0MB / 300.0MB"]  # a new phase, a new rate
     progress.update({"id": "aa11", "status": "Pull complete"}, now=20.0)
     assert progress.lines(now=20.0) == []
+
+
+def test_a_push_shows_each_moving_layers_bytes_and_speed_until_it_is_sent():
+    progress = registry.TransferProgress()
+    progress.update({"id": "aa11", "status": "Pushing", "progressDetail": {"current": 0, "total": 80_000_000}},
+                    now=10.0)
+    progress.update({"id": "bb22", "status": "Pushing", "progressDetail": {"current": 0, "total": 9_000_000}},
+                    now=10.0)
+    progress.update({"id": "aa11", "status": "Pushing",
+                     "progressDetail": {"current": 40_000_000, "total": 80_000_000}}, now=12.0)
+    progress.update({"id": "bb22", "status": "Mounted from team/other", "progressDetail": {}}, now=12.0)
+    assert progress.lines(now=12.0) == ["  layer aa11: pushing 40.0MB / 80.0MB, 20.0MB/s"]
+    progress.update({"id": "aa11", "status": "Pushed", "progressDetail": {}}, now=14.0)
+    assert progress.lines(now=14.0) == []
 
 
 def test_without_a_terminal_a_pull_prints_only_whole_lines(capsys):
