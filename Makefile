@@ -66,7 +66,7 @@ bench: $(VENV)/.tools
 
 .PHONY: bench-push  ## Time inv push's way to a registry against BuildKit's own push (after inv build)
 bench-push: $(VENV)/.tools
-	$(VENV)/bin/python bench/push.py $(BENCH_ARGS)
+	$(VENV)/bin/python bench/push.py $(BENCH_PUSH_ARGS)
 
 .PHONY: clean  ## Remove this project's stopped containers, dangling images and local caches
 clean: $(VENV)/.tools
