@@ -21,7 +21,7 @@ TEMPLATE_FILES = {
     "Dockerfile", "Makefile", "README.md", "pyproject.toml", "requirements-dev.txt", "requirements.txt",
     "requirements.lock",
     "system-packages.txt",
-    "tasks.py", "bench/run.py", "bench/seed.Dockerfile", "bench/first-result.sh",
+    "tasks.py", "bench/run.py", "bench/push.py", "bench/seed.Dockerfile", "bench/first-result.sh",
     *(f"bench/results/latest-{store}.{kind}" for store in ("containerd", "classic") for kind in ("json", "md")),
     *(f"docker_tasks/{name}.py" for name in (
         "__init__", "base_image", "batch", "batch_environment", "build_cache", "build_secrets", "cleanup",
