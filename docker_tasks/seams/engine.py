@@ -158,6 +158,31 @@ def run_container(client, plan: RunPlan):
     return container
 
 
+@contextmanager
+def stopped_if_interrupted(client, plan: RunPlan) -> Iterator[None]:
+    """On Ctrl-C, SIGTERM or SIGHUP (errors.Stopped) within, stop the container of `plan`, and
+    remove it if the plan says so, before the stop goes on. It is found by its name, known before
+    it exists, so one whose creation or start the signal interrupted is stopped too; one already
+    stopped (follow_to_exit does) or never created is no matter."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        stop_planned(client, plan)
+        raise
+
+
+def stop_planned(client, plan: RunPlan) -> None:
+    """Stop the container of `plan`, found by its name and its labels, and remove it if the plan
+    says so; one that is already stopped, or gone, or was never created is no matter, and another
+    of that name (`inv run --name` chose it) is not touched."""
+    found = inspect(client, "container", plan.name)
+    if found is None or not (found["Config"].get("Labels") or {}).items() >= plan.labels.items():
+        return
+    stop_container(client, plan.name, timeout=10)
+    if plan.remove:
+        remove(client, "container", plan.name, force=True)
+
+
 def copy_out(client, plan: RunPlan, folder: str, destination: Path) -> int:
     """Copy the files under `folder` of a container created (never started) from `plan` into
     `destination`: how a named volume's contents reach this machine. Return how many were copied."""
@@ -253,6 +278,13 @@ def follow_to_exit(container, remove: bool) -> JobEnd:
             if remove:
                 remove_container(container)
     return ended
+
+
+def run_and_follow(client, plan: RunPlan) -> JobEnd:
+    """Run a container in the foreground to its end (follow_to_exit); a stop at any point, from
+    the moment its creation is asked for, stops it."""
+    with stopped_if_interrupted(client, plan):
+        return follow_to_exit(run_container(client, plan), remove=plan.remove)
 
 
 def remove_container(container) -> None:
@@ -485,8 +517,10 @@ def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
         with docker_errors(lost=lambda: shards_lost([container.name for container, _ in running.values()])):
             while waiting or running:
                 while waiting and len(running) < at_once:
-                    index, plan = waiting.pop(0)
-                    running[index] = (run_container(client, plan), time.monotonic())
+                    index, plan = waiting[0]
+                    with stopped_if_interrupted(client, plan):  # until it is one of `running`
+                        running[index] = (run_container(client, plan), time.monotonic())
+                    waiting.pop(0)
                     report(index, f"started {plan.name}")
                 for index, (container, started) in list(running.items()):
                     state = client.api.inspect_container(container.id)["State"]
@@ -502,8 +536,7 @@ def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
                 time.sleep(0.2)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM or SIGHUP (errors.Stopped)
         print(f"\nstopping {len(running)} running shard(s) ...", file=sys.stderr)
-        for container, _ in running.values():
-            container.stop(timeout=10)
-            remove_container(container)
+        for index in running:
+            stop_planned(client, plans[index])
         raise
     return [codes[index] for index in range(len(plans))]

@@ -501,7 +501,7 @@ def _volume_plan(settings: Settings, image: str, volume: str, command: list[str]
 def _merge_from_volume(client, settings: Settings, image: str, volume: str) -> None:
     """Run the job's merge command over the parts in the shared volume, where it writes its result."""
     plan = _volume_plan(settings, image, volume, list(settings.job.merge_command), "merge")
-    ended = engine.follow_to_exit(engine.run_container(client, plan), remove=True)
+    ended = engine.run_and_follow(client, plan)
     if ended.code != 0:
         raise merge_failure(ended.code, ended.out_of_memory)
 

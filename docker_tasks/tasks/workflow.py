@@ -329,7 +329,18 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
     client = engine.connect()
     image = require_image(client, plan.image, plan.platform)
     ensure_model_cache(client, settings, plan)
-    record_folder = output_folder(plan)
+    with engine.stopped_if_interrupted(client, plan):  # from the moment its creation is asked for
+        ended = _start_and_follow(client, plan, image, output_folder(plan))
+    if ended is None:  # detached
+        return
+    if ended.code != 0:
+        hint = job_hint(ended.last_output, plan.output_dir, lambda path: (settings.root / path).exists())
+        raise TaskError(f"the job in {plan.image} {job_ending(ended.code, ended.out_of_memory)}"
+                        + (f". {hint}" if hint else ""), exit_code=ended.code)
+
+
+def _start_and_follow(client, plan: RunPlan, image: dict, record_folder: Path | None) -> engine.JobEnd | None:
+    """Start the container, record the run, and follow it to its end; None for a detached run."""
     started = _now()
     container = engine.run_container(client, plan)
 
@@ -352,15 +363,12 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
             print(f"  follow its logs: inv logs --follow --name {plan.name}")
             print(f"  stop it:         inv stop --name {plan.name}")
             recording.result()
-            return
+            return None
         ended = engine.follow_to_exit(container, remove=plan.remove)
         record = recording.result()
     if record_folder:
         records.write(record_folder, records.finished(record, _now(), ended.code))
-    if ended.code != 0:
-        hint = job_hint(ended.last_output, plan.output_dir, lambda path: (settings.root / path).exists())
-        raise TaskError(f"the job in {plan.image} {job_ending(ended.code, ended.out_of_memory)}"
-                        + (f". {hint}" if hint else ""), exit_code=ended.code)
+    return ended
 
 
 def ensure_model_cache(client, settings: Settings, plan: RunPlan) -> None:
@@ -447,7 +455,7 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
         print(f"all {shards} shards finished")
         return
     print(f"all {shards} shards finished; merging")
-    ended = engine.follow_to_exit(engine.run_container(client, merge), remove=merge.remove)
+    ended = engine.run_and_follow(client, merge)
     if ended.code != 0:
         raise merge_failure(ended.code, ended.out_of_memory)
 

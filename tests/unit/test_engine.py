@@ -56,3 +56,64 @@ def test_engine_times_keep_microseconds_of_the_nanoseconds():
     assert stores.engine_time("2026-11-24T12:00:07.123456789Z") == datetime(2026, 11, 24, 12, 0, 7, 123456,
                                                                              tzinfo=UTC)
     assert stores.engine_time("2026-11-24T12:00:07Z") == datetime(2026, 11, 24, 12, 0, 7, tzinfo=UTC)
+
+
+class EngineThatIsStoppedWhileCreating:
+    """Just enough of docker-py's client for a stop (Ctrl-C, SIGTERM) that lands as the engine
+    creates the container, before the task holds it: what the engine holds, and what was asked."""
+
+    def __init__(self, foreign: dict | None = None):
+        import docker.errors
+
+        self.held = dict(foreign or {})  # name: labels
+        self.asked: list[tuple[str, str]] = []
+        self.not_found = docker.errors.NotFound
+        self.api, self.containers = self, self
+
+    def create(self, **kwargs):
+        self.held[kwargs["name"]] = kwargs["labels"]
+        raise KeyboardInterrupt  # the signal, as create returns
+
+    def inspect_container(self, name):
+        if name not in self.held:
+            raise self.not_found(f"no such container: {name}")
+        return {"Config": {"Labels": self.held[name]}, "State": {"ExitCode": 143}}
+
+    def stop(self, name, timeout):
+        self.asked.append(("stop", name))
+
+    def remove_container(self, name, force=False):
+        self.asked.append(("remove", name))
+        self.held.pop(name)
+
+    remove_image = remove_volume = None  # never asked for here
+
+
+def plan_of(name: str):
+    from docker_tasks.run_options import RunPlan
+
+    return RunPlan(image="app:latest", name=name, labels={"dockertasks.project": "app"})
+
+
+def test_a_stop_while_the_container_is_created_stops_and_removes_it_by_name():
+    fake = EngineThatIsStoppedWhileCreating()
+    with pytest.raises(KeyboardInterrupt):
+        engine.run_and_follow(fake, plan_of("app-1a2b3c"))
+    assert fake.asked == [("stop", "app-1a2b3c"), ("remove", "app-1a2b3c")] and fake.held == {}
+
+
+def test_a_stop_while_shards_start_stops_the_one_being_created():
+    fake = EngineThatIsStoppedWhileCreating()
+    with pytest.raises(KeyboardInterrupt):
+        engine.run_many(fake, [plan_of("app-shard0"), plan_of("app-shard1")], at_once=2, report=print)
+    assert fake.asked == [("stop", "app-shard0"), ("remove", "app-shard0")] and fake.held == {}
+
+
+def test_a_stop_never_touches_another_container_of_that_name():
+    """`inv run --name web` when a container `web` of something else exists: creating fails,
+    and a stop meanwhile leaves that container alone."""
+    fake = EngineThatIsStoppedWhileCreating(foreign={"web": {"com.example.other": "yes"}})
+    fake.create = lambda **kwargs: (_ for _ in ()).throw(KeyboardInterrupt)  # before the engine answers
+    with pytest.raises(KeyboardInterrupt):
+        engine.run_and_follow(fake, plan_of("web"))
+    assert fake.asked == [] and fake.held == {"web": {"com.example.other": "yes"}}
