@@ -116,7 +116,7 @@ def _bucket_tags(s3, name: str) -> list[dict]:
 
     try:
         return s3.get_bucket_tagging(Bucket=name).get("TagSet", [])
-    except botocore.exceptions.ClientError:  # NoSuchTagSet: a bucket without tags
+    except botocore.exceptions.ClientError:  # NoSuchTagSet, NoSuchBucket, or another account's (AccessDenied)
         return []
 
 
@@ -206,8 +206,7 @@ def teardown(settings: Settings, *, yes: bool, dry_run: bool, aws: Clients | Non
                  and ours(aws.iam.list_role_tags(RoleName=r["RoleName"]).get("Tags"), project)]
         repository = _tagged_repository(aws.ecr, repository_name(settings.image_name), project)
         bucket = batch_environment.bucket_name(project, aws.account)
-        bucket = bucket if bucket in {b["Name"] for b in aws.s3.list_buckets()["Buckets"]} \
-            and ours(_bucket_tags(aws.s3, bucket), project) else None
+        bucket = bucket if ours(_bucket_tags(aws.s3, bucket), project) else None
         found = ([f"the job queue {q['jobQueueName']}" for q in queues]
                  + [f"the compute environment {c['computeEnvironmentName']}" for c in computes]
                  + [f"the IAM role {name}" for name in roles]
