@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from docker_tasks.run_options import TMPFS, RunPlan, gpus_flag, memory_flag
@@ -160,6 +161,16 @@ def docker_images(project_filter: Mapping[str, list[str]]) -> list[str]:
 
 def show(argv: list[str]) -> str:
     return shlex.join(argv)
+
+
+def export_commit(sha: str, folder: Path, file_time: int) -> str:
+    """The shell line that does what git_state.export_commit does: the commit's files in `folder`,
+    writable by their owner only (as Python's tar filter leaves them; tar run as root would keep
+    git's group write), each dated `file_time` (touch -t reads local time, so TZ=UTC)."""
+    stamp = datetime.fromtimestamp(file_time, UTC).strftime("%Y%m%d%H%M.%S")
+    where = shlex.quote(str(folder))
+    return (f"mkdir -p {where} && git archive {sha} | tar -x -C {where} && chmod -R go-w {where} && "
+            f"TZ=UTC find {where} -exec touch -h -t {stamp} {{}} +   # the commit's files, dated {stamp[:4]}")
 
 
 @dataclass(frozen=True)

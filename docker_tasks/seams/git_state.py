@@ -151,19 +151,17 @@ def read(root: Path) -> GitState:
     )
 
 
-def project_folder(root: Path) -> str:
-    """Where `root` is within its repository: `` at the top, `jobs/churn/` below it."""
-    return _git(root, "rev-parse", "--show-prefix").stdout.strip()
-
-
 # The date of every file of a reproducible build, here and in the Dockerfile: 1 January 1980, the
 # earliest date a zip file can hold. A constant, so that a layer depends on its contents alone.
 FILE_TIME = 315532800
 
 
 def export_commit(root: Path, sha: str, destination: Path) -> None:
-    """Write the files of commit `sha` into `destination`, every file and folder dated FILE_TIME;
-    the project's files land in `destination / project_folder(root)`."""
+    """Write the project's files of commit `sha` into `destination`, every file and folder dated
+    FILE_TIME: the context of a reproducible build, the commit's files and not the checkout's.
+    `git archive` in a folder of a repository gives that folder's files alone, at the top.
+    `destination` must be new (as tempfile's are): BuildKit updates the context it kept from a
+    folder of the same name only where files differ, not the dates of folders."""
     import tarfile
 
     with (subprocess.Popen(["git", "archive", "--format=tar", sha], cwd=root, stdout=subprocess.PIPE,

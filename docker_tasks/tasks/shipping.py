@@ -172,12 +172,12 @@ def _push_rebuilt(settings: Settings, client, git, image: dict, targets: list[st
             return workflow.build_command(
                 settings, git, tags, build_args={}, created=git_state.build_time(git, datetime.now(UTC)),
                 own_tag=image_labels.get(labels.BUILD_TAG, git.short_sha), reproducible=True, provenance=attest,
-                platforms=platforms.recorded(image_labels), context=workflow.commit_context(settings, Path(folder)),
+                platforms=platforms.recorded(image_labels), context=Path(folder),
                 output=output)
 
         compress_argv = command([], commands.image_output(targets, compression), attest=True)
         if dry_run:
-            print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated 1980")
+            print(commands.export_commit(git.short_sha, Path(folder), git_state.FILE_TIME))
             print(show(command([check_tag])) + "   # the same image as the one built? then:")
             print(show(compress_argv))
             for target in targets:

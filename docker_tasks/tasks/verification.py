@@ -19,7 +19,6 @@ from docker_tasks.settings import Settings
 from docker_tasks.tasks.workflow import (
     build_command,
     build_failure,
-    commit_context,
     require_commit,
     require_lock,
     target_platforms,
@@ -40,7 +39,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), secret_specs: 
             settings, git, [rebuild], created=git.commit_time, own_tag=git.short_sha,
             platforms=target_platforms(platform, settings),
             build_args=dict(parse_assignment(a, environ, flag="--build-arg") for a in build_args),
-            no_cache=True, reproducible=True, context=commit_context(settings, Path(folder)), secrets=given_secrets,
+            no_cache=True, reproducible=True, context=Path(folder), secrets=given_secrets,
         )
         if dry_run:
             print(commands.show(argv))

@@ -92,14 +92,14 @@ def build(
     cache_from, cache_to = settings.cache_from, settings.cache_to and build_cache.export_spec(settings.cache_to)
     check_store_can_build(targets, cache_from, cache_to, environ, dry_run)
     with tempfile.TemporaryDirectory(prefix="commit-") as folder:
-        context = commit_context(settings, Path(folder)) if reproducible else settings.root
+        context = Path(folder) if reproducible else settings.root
         argv = build_command(settings, git, tags, build_args=extra_args, created=git_state.build_time(git, now),
                              own_tag=own_tag, platforms=targets, no_cache=no_cache,
                              reproducible=reproducible, context=context, secrets=given_secrets,
                              cache_from=cache_from, cache_to=cache_to)
         if dry_run:
             if reproducible:
-                print(f"git archive {git.short_sha} | tar -x -C {folder}  # the commit's files, dated 1980")
+                print(commands.export_commit(git.short_sha, Path(folder), git_state.FILE_TIME))
             print(commands.show(argv))
             return tags
         if reproducible:
@@ -133,14 +133,6 @@ def target_platforms(flag: str | None, settings: Settings) -> list[str]:
     if flag:
         return platforms.parse(flag)
     return platforms.parse(settings.platform, "PLATFORM") if settings.platform else []
-
-
-def commit_context(settings: Settings, folder: Path) -> Path:
-    """Where a reproducible build's context lies in `folder`, into which the commit's files are
-    exported: at the project's place in its repository. A reproducible build is of the commit's
-    files, not the checkout's, and `folder` must be new (as tempfile's are): BuildKit updates the
-    context it kept from a folder of the same name only where files differ, not the dates of folders."""
-    return folder / git_state.project_folder(settings.root)
 
 
 def build_command(settings: Settings, git, tags: list[str], *, build_args: Mapping[str, str], created: datetime,

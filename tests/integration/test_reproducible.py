@@ -198,10 +198,31 @@ def test_inv_base_without_a_registry_is_one_line_and_changes_nothing(make_projec
     assert line.endswith("the Dockerfile is unchanged") and dockerfile.read_text() == before
 
 
+def test_a_project_in_a_folder_of_its_repository_builds_reproducibly_and_its_dry_run_pastes(make_project, engine):
+    """A fork that keeps the job in `jobs/churn/` of a bigger repository: the reproducible build is
+    of that folder's files in the commit, `inv verify` agrees, and the two lines of the dry run,
+    pasted into a shell, give the very image."""
+    project = make_project(with_git=False)
+    repository = project.root.parent
+    (repository / "README.md").write_text("other things live here too\n")
+    for args in (("init", "-q"), ("config", "user.email", "tests@example.com"), ("config", "user.name", "Tests"),
+                 ("add", "-A"), ("commit", "-qm", "a job in a folder")):
+        git(repository, *args)
+    ok(project.inv("build", "--reproducible"))
+    assert "✓ yes" in ok(project.inv("verify")).stdout
+    built = engine.images.get(f"{project.image_name}:latest").id
+    shown = ok(project.inv("build", "--reproducible", "--dry-run")).stdout.splitlines()
+    assert shown[0].startswith("mkdir -p ") and f"git archive {project.head(True)} | tar -x -C " in shown[0]
+    pasted = shown[1].replace(f"--tag {project.image_name}:latest", f"--tag {project.image_name}:pasted")
+    for line in (shown[0], pasted):
+        subprocess.run(["sh", "-c", line], cwd=project.root, check=True, capture_output=True)
+    assert engine.images.get(f"{project.image_name}:pasted").id == built
+
+
 def test_a_reproducible_dry_run_shows_the_commits_files_and_the_build(make_project):
     project = make_project()
     shown = ok(project.inv("build", "--reproducible", "--dry-run")).stdout.splitlines()
-    assert shown[0].startswith(f"git archive {project.head(True)} | tar -x -C ")
+    assert f"git archive {project.head(True)} | tar -x -C " in shown[0]
     assert shown[1].startswith("docker buildx build --output type=docker,compression=uncompressed ")
     assert "--build-arg BUILD_MODE=reproducible" in shown[1]
     assert f"--build-arg SOURCE_DATE_EPOCH={project.commit_time()}" in shown[1]

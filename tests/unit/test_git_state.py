@@ -152,3 +152,32 @@ def test_a_file_is_hashed_again_only_when_its_size_time_or_inode_change(tmp_path
     _, fresh = worktree_files(tmp_path, ["model.bin"], {}, info.st_mtime + 1)
     assert fresh == {}  # changed a moment ago: a change within the clock's resolution could hide
     assert worktree_files(tmp_path, ["gone.txt"], {}, later)[0] == [("gone.txt", "absent")]
+
+
+def test_the_dry_runs_export_line_writes_what_export_commit_writes(repo, tmp_path_factory):
+    """`inv build --reproducible --dry-run` prints a line to paste: it gives the same files, with
+    the same dates, as the build's own export, for a project in a folder of its repository."""
+    import os
+
+    from docker_tasks.commands import export_commit as export_line
+    from docker_tasks.seams.git_state import FILE_TIME, export_commit
+
+    project = repo / "jobs" / "churn"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.py").write_text("print('hi')\n")
+    (repo / "elsewhere.txt").write_text("not the project's\n")
+    commit(repo)
+    sha = read(project).sha
+    ours, pasted = tmp_path_factory.mktemp("ours"), tmp_path_factory.mktemp("pasted") / "new folder"
+    export_commit(project, sha, ours)
+    subprocess.run(["sh", "-c", export_line(sha, pasted, FILE_TIME)], cwd=project, check=True, env=os.environ)
+
+    def listing(folder):
+        return sorted((str(path.relative_to(folder)), path.lstat().st_mtime) for path in [folder, *folder.rglob("*")])
+
+    def modes(folder):
+        return sorted((str(path.relative_to(folder)), oct(path.lstat().st_mode)) for path in folder.rglob("*"))
+
+    assert listing(ours) == listing(pasted) and modes(ours) == modes(pasted)
+    assert {mtime for _, mtime in listing(pasted)} == {FILE_TIME}
+    assert ("src/main.py", FILE_TIME) in listing(pasted) and ("elsewhere.txt", FILE_TIME) not in listing(pasted)
