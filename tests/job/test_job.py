@@ -1,6 +1,7 @@
 """The sample job on the host, as `python src/main.py ...` (the container runs the same file)."""
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -182,3 +183,54 @@ def test_outputs_go_up_to_a_presigned_post_when_output_upload_is_set(tmp_path):
     content_type, body = received[0]
     assert content_type.startswith("multipart/form-data; boundary=")
     assert b'name="policy"\r\n\r\np0l1cy' in body and b'name="file"; filename="metrics.json"' in body
+
+
+def test_a_big_output_goes_up_without_being_read_into_memory(tmp_path):
+    """A 64 MB model: what the server gets is the whole file, byte for byte, while the upload
+    never holds more than a few MB of it (tracemalloc's peak)."""
+    import hashlib
+    import http.server
+    import threading
+    import tracemalloc
+
+    digests = []
+
+    class S3(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            remaining, whole = int(self.headers["Content-Length"]), hashlib.sha256()
+            boundary = self.headers["Content-Type"].split("boundary=")[1].encode()
+            first = self.rfile.read(min(remaining, 1 << 16))
+            start = first.index(b"application/octet-stream\r\n\r\n") + len(b"application/octet-stream\r\n\r\n")
+            remaining -= len(first)
+            closing = b"\r\n--" + boundary + b"--\r\n"
+            pending = first[start:]
+            while remaining:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                remaining -= len(chunk)
+                pending += chunk
+                whole.update(pending[:-len(closing)])
+                pending = pending[-len(closing):]
+            assert pending == closing
+            digests.append(whole.hexdigest())
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    folder = tmp_path / "output"
+    folder.mkdir()
+    model = os.urandom(64 * 2**20)
+    (folder / "model.bin").write_bytes(model)
+    server = http.server.HTTPServer(("127.0.0.1", 0), S3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    destination = {"url": f"http://127.0.0.1:{server.server_port}/bucket", "fields": {"policy": "p"}, "prefix": "r/"}
+    tracemalloc.start()
+    try:
+        sent = outputs.upload(folder, destination)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        server.shutdown()
+    assert sent == 1 and digests == [hashlib.sha256(model).hexdigest()]
+    assert peak < 8 * 2**20, f"the upload held {peak / 2**20:.0f} MB at once"
