@@ -58,6 +58,8 @@ def explain_registry_error(message: str, server: str) -> str:
     """One line for what a registry or the engine said about a push, a pull or a login."""
     message = " ".join(message.split())
     lowered = message.lower()
+    if "no basic auth credentials" in lowered:  # what the engine says when docker holds no login for it
+        return f"{server} wants a login, and Docker holds none for it; log in with `inv login --registry {server}`"
     if "unauthorized" in lowered or "authentication required" in lowered or "incorrect username" in lowered:
         return f"{server} refused the credentials ({message}); log in with `inv login --registry {server}`"
     if "no such host" in lowered or "server misbehaving" in lowered:

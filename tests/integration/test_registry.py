@@ -182,6 +182,17 @@ def test_a_wrong_password_is_one_clear_line(make_project, registry, client_env):
     assert "wrong-password-123" not in result.stdout + result.stderr
 
 
+def test_a_push_without_logging_in_is_one_line_that_says_to_log_in(make_project, registry, client_env):
+    project = make_project()
+    env, _, _ = client_env  # a Docker config of its own, with no login in it
+    ok(project.inv("build"))
+    result = project.inv("push", "--registry", registry.host, "--tag", "latest", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: {registry.host} wants a login, and Docker holds none for it; "
+                                     f"log in with `inv login --registry {registry.host}`")
+    assert registry.tags(project.image_name) == []
+
+
 def test_a_stopped_registry_is_a_clear_error_within_seconds(shipped, client_env):
     project, _ = shipped
     env, _, _ = client_env

@@ -44,13 +44,14 @@ def test_the_login_command_never_carries_the_password():
 
 @pytest.mark.parametrize("message, expected", [
     ("unauthorized: authentication required", "refused the credentials"),
+    ("authorization failed: no basic auth credentials", "wants a login, and Docker holds none for it; log in with"),
     ("Get \"https://nohost.invalid/v2/\": dial tcp: lookup nohost.invalid: no such host", "unknown registry host"),
     ("dial tcp 127.0.0.1:5999: connect: connection refused", "does not answer"),
     ("denied: requested access to the resource is denied", "does not let you use that name"),
     ("manifest unknown", "has no such image"),
     ("http: server gave HTTP response to HTTPS client", "speaks plain HTTP"),
     ("something\nelse", "r.io: something else"),
-], ids=["credentials", "unknown-host", "down", "name-not-allowed", "no-such-tag", "plain-http", "other"])
+], ids=["credentials", "no-login", "unknown-host", "down", "name-not-allowed", "no-such-tag", "plain-http", "other"])
 def test_registry_errors_are_one_line(message, expected):
     explained = registry.explain_registry_error(message, "r.io")
     assert expected in explained and "\n" not in explained
