@@ -123,14 +123,18 @@ def run_process(argv: list[str], keep: int = 30, show: bool = True, stdin: str |
             return subprocess.run(argv, input=stdin, text=True, env=environment).returncode, []
         with subprocess.Popen(argv, stdin=None if stdin is None else subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, errors="replace", env=environment) as process:
-            if stdin is not None:
-                process.stdin.write(stdin)
-                process.stdin.close()
-            for line in process.stdout:
-                tail.append(line.rstrip("\n"))
-                shown = (shown_as(tail[-1]) if shown_as else tail[-1]) if show else None
-                if shown is not None:
-                    print(shown, flush=True)
+            try:
+                if stdin is not None:
+                    process.stdin.write(stdin)
+                    process.stdin.close()
+                for line in process.stdout:
+                    tail.append(line.rstrip("\n"))
+                    shown = (shown_as(tail[-1]) if shown_as else tail[-1]) if show else None
+                    if shown is not None:
+                        print(shown, flush=True)
+            except KeyboardInterrupt:  # a SIGTERM reaches this task alone (Ctrl-C, the whole terminal's group)
+                process.terminate()  # docker's command ends its build or push; leaving, Popen waits for it
+                raise
         return process.returncode, list(tail)
     except FileNotFoundError:
         raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None

@@ -308,6 +308,28 @@ def test_sigterm_or_sighup_stops_a_foreground_run_and_its_shards(make_project, e
         assert engine.containers.list(all=True, filters={"name": name}) == []  # stopped, and removed
 
 
+def test_sigterm_to_a_build_cancels_the_build_rather_than_waiting_for_it(make_project, engine):
+    """A slow step (a fork's big download, say) is still going when the task gets SIGTERM: the
+    task stops docker's build too, so it ends without an image, long before the step would."""
+    project = make_project()
+    dockerfile = project.root / "Dockerfile"
+    marker = f"slow-step-{project.image_name}"
+    stage = "FROM dependencies AS code-everyday\n"
+    dockerfile.write_text(dockerfile.read_text().replace(stage, f"{stage}RUN echo {marker} && sleep 300\n", 1))
+    building = project.start("build")
+    for line in building.stdout:
+        if marker in line and "RUN" not in line:  # the step's own output: it is running
+            break
+    building.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = building.communicate(timeout=120)
+    finally:
+        building.kill()  # if it waited for the step after all
+    assert building.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == "error: stopped by SIGTERM; what the task had started is stopped"
+    assert not engine.images.list(name=project.image_name)
+
+
 def test_two_builds_at_once_both_finish_with_the_right_tags(make_project, engine):
     first = make_project()
     second = make_project()
