@@ -435,6 +435,15 @@ def batch_logs(c, job=None, index=0):
     scaleout.batch_logs(load(), job_id=job, index=index)
 
 
+@task(help={"job": "the job's id (default: the last one `inv batch-submit` sent from here)",
+            "wait": "follow the job to its end first, as `batch-submit --wait` does"})
+def batch_collect(c, job=None, wait=False):
+    """Fetch a Batch job's outputs into output/ and merge them."""
+    from docker_tasks.tasks import scaleout
+
+    scaleout.batch_collect(load(), job_id=job, wait=wait)
+
+
 @task(iterable=["env_file"], help=flags(
     shards="how many shards (the job's completions)",
     parallel="how many run at once (default: all)",

@@ -76,15 +76,19 @@ def masked(requests: dict) -> dict:
 # --- AWS Batch ---------------------------------------------------------------------------------
 
 BATCH_JOBS = Path(".dockertasks") / "batch-jobs.json"  # the jobs submitted here, for batch-status
+# How long a job's presigned S3 links last: a week, the most SigV4 signs for, so that a job may wait
+# in the queue and run for days. Links signed with temporary credentials end with them.
+PRESIGNED_FOR = 7 * 24 * 3600
 
 
 def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vcpus: str, memory_mib: int,
                  env_files: Sequence[str], image: str | None, command: list[str] | None, dry_run: bool,
                  wait: bool = False, files: Sequence[str] = (), poll_seconds: float = 5.0, gpus: int = 0,
                  environ: Mapping[str, str] = os.environ, aws: Clients | None = None) -> None:
-    """Register a job definition for the image and submit an array job of `shards_count` children;
-    with `files`, send those along for each child; with `wait`, follow it until every child has
-    ended, then collect and merge what they uploaded."""
+    """Register a job definition for the image and submit an array job of `shards_count` children,
+    each with a presigned POST to upload its outputs with (when batch-setup made the bucket); with
+    `files`, send those along for each child; with `wait`, follow it until every child has ended,
+    then collect and merge what they uploaded (as batch-collect does later for a job not waited for)."""
     sent = [_readable(name) for name in files]
     job = job_contract.require_sharding(settings.job, settings.root)
     queue = queue or settings.lookup("BATCH_JOB_QUEUE", environ) or f"{settings.project}-queue"  # batch-setup's
@@ -107,31 +111,58 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
         registered = definition(batch_environment.role_arn(
             aws.account, batch_environment.role_name(settings.project, "execution")) if fargate else None)
         _require_in_ecr(aws, image)
-        destination = _upload_destination(aws, settings.project, request["jobName"]) if wait or sent else None
+        destination = _upload_destination(aws, settings.project, request["jobName"])
         if sent and destination is None:
             raise TaskError("--file travels through the S3 bucket that `inv batch-setup` makes, and there is none yet; "
                             "run `inv batch-setup` first")
         overrides = ([{"name": batch.DOWNLOAD_VARIABLE, "value": json.dumps(_send(aws, *destination[:2], sent))}]
                      if sent else [])
-        if wait:
+        if destination:
             overrides.append({"name": batch.UPLOAD_VARIABLE, "value": json.dumps(destination[2])})
     if overrides:
         request["containerOverrides"] = {"environment": overrides}
     job_id, arn = batch.submit(aws.batch, registered, request)
     print(f"submitted {request['jobName']} ({shards_count} shard(s)) as job {job_id}, with {arn}")
-    records.append_to_list(settings.root / BATCH_JOBS, {"job": job_id, "name": request["jobName"],
-                                                        "shards": shards_count, "queue": queue, "image": image},
-                           keep=100)
+    submitted = {"job": job_id, "name": request["jobName"], "shards": shards_count, "queue": queue, "image": image,
+                 "command": command, **({"bucket": destination[0], "prefix": destination[1]} if destination else {})}
+    records.append_to_list(settings.root / BATCH_JOBS, submitted, keep=100)
     if not wait:
         print(f"  follow it: inv batch-status --job {job_id}; a shard's output: "
               f"inv batch-logs --job {job_id} --index 0")
+        if destination:
+            print(f"  once it has ended, its outputs: inv batch-collect --job {job_id}")
         return
     _follow(aws, job_id, shards_count, poll_seconds)
-    if destination is None:
+    _collect_and_merge(aws, settings, submitted)
+
+
+def batch_collect(settings: Settings, *, job_id: str | None, wait: bool, poll_seconds: float = 5.0,
+                  aws: Clients | None = None) -> None:
+    """What the shards of a submitted job uploaded, into output/, merged as `batch-submit --wait`
+    would have; with `wait`, after following the job to its end."""
+    submitted = _submitted(settings, job_id)
+    aws, job_id, parent, shards_count = _submitted_job(settings, job_id, aws)
+    if "prefix" not in submitted:
+        raise TaskError(f"job {job_id} was given nowhere to upload its outputs (it was submitted from another "
+                        "checkout, or before `inv batch-setup` made the S3 bucket); submit it again from here")
+    if parent.get("status") not in batch.ENDED and not wait:
+        states = batch.child_states(_jobs(aws.batch, batch.child_ids(job_id, shards_count)))
+        raise TaskError(f"job {job_id} has not ended yet ({parent.get('status')}; {batch.counts(states)}): collect "
+                        f"it once it has (`inv batch-status --job {job_id}`), or add --wait to follow it to the end")
+    _follow(aws, job_id, shards_count, poll_seconds)
+    _collect_and_merge(aws, settings, submitted)
+
+
+def _collect_and_merge(aws: Clients, settings: Settings, submitted: dict) -> None:
+    """Download what the shards of a job that succeeded uploaded, then run the job's merge command
+    over it here, with the image the shards ran (or this project's build of its tag)."""
+    if "prefix" not in submitted:
         print("the shards' parts stay where the job put them: `inv batch-setup` makes the S3 bucket that "
-              "`--wait` collects them from")
+              "they upload them to")
         return
-    if _collect(aws, settings, *destination[:2]) and job.merges_after(command):
+    command, image = submitted["command"], submitted["image"]
+    job = settings.job
+    if _collect(aws, settings, submitted["bucket"], submitted["prefix"]) and job.merges_after(command):
         from docker_tasks.tasks import workflow
 
         print(f"merging the parts: {' '.join(job.merge_command)}")
@@ -149,21 +180,21 @@ def _readable(name: str) -> Path:
 
 
 def _send(aws: Clients, bucket: str, prefix: str, files: Sequence[Path]) -> dict[str, str]:
-    """Upload each file below the run's prefix; return, by file name, a presigned GET (valid a day)
-    with which a shard downloads it into its output folder."""
+    """Upload each file below the run's prefix; return, by file name, a presigned GET (valid a week,
+    PRESIGNED_FOR) with which a shard downloads it into its output folder."""
     links = {}
     with aws_errors():
         for path in files:
             key = f"{prefix}inputs/{path.name}"
             aws.s3.upload_file(str(path), bucket, key)
             links[path.name] = aws.s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
-                                                             ExpiresIn=24 * 3600)
+                                                             ExpiresIn=PRESIGNED_FOR)
     print(f"sent {len(links)} file(s) along: {', '.join(links)}, into each shard's output folder")
     return links
 
 
 def _upload_destination(aws: Clients, project: str, job_name: str) -> tuple[str, str, dict] | None:
-    """The bucket, the prefix and the presigned POST (valid a day) with which each shard may upload
+    """The bucket, the prefix and the presigned POST (valid a week) with which each shard may upload
     files below that prefix and nowhere else; None when batch-setup made no bucket. A presigned
     POST needs no AWS library in the image: the sample's src/outputs.py sends it with the
     standard library."""
@@ -175,7 +206,7 @@ def _upload_destination(aws: Clients, project: str, job_name: str) -> tuple[str,
     except botocore.exceptions.ClientError:
         return None
     prefix = batch_environment.run_prefix(job_name, secrets.token_hex(3))
-    post = aws.s3.generate_presigned_post(bucket, prefix + "${filename}", ExpiresIn=24 * 3600,
+    post = aws.s3.generate_presigned_post(bucket, prefix + "${filename}", ExpiresIn=PRESIGNED_FOR,
                                           Conditions=[["starts-with", "$key", prefix]])
     return bucket, prefix, {"url": post["url"], "fields": post["fields"], "prefix": prefix}
 

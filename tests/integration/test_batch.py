@@ -152,6 +152,25 @@ def test_an_array_job_runs_each_shard_in_a_container_and_is_followed_to_the_end(
     assert leftovers(engine, job_name) == []
 
 
+def test_a_job_not_waited_for_is_collected_and_merged_later(project, aws, engine):
+    """Submit and go: the shards upload their parts all the same, and `batch-collect` fetches and
+    merges them once the job has ended (with --wait, after following it there)."""
+    ok(project.inv("build"))
+    ok(project.inv("batch-setup", "--compute", "fargate", env=aws))
+    image = ecr_image(project, aws, engine)
+    submitted = ok(project.inv("batch-submit", "--shards", "2", "--queue", f"{project.image_name}-queue",
+                               "--image", image, env=aws)).stdout
+    job_id = re.search(r" as job (\S+),", submitted).group(1)
+    assert f"once it has ended, its outputs: inv batch-collect --job {job_id}" in submitted
+    collected = ok(project.inv("batch-collect", "--wait", env=aws, timeout=300)).stdout
+    assert "all 2 shard(s) succeeded" in collected and re.search(r"collected 2 file\(s\) from s3://", collected)
+    merged = (project.root / "output" / "predictions-merged.csv").read_text().splitlines()
+    assert [int(line.split(",")[0]) for line in merged[1:]] == list(range(569))
+    (project.root / "output" / "predictions-merged.csv").unlink()
+    again = ok(project.inv("batch-collect", "--job", job_id, env=aws)).stdout  # it has ended: no --wait needed
+    assert "collected 2 file(s)" in again and (project.root / "output" / "predictions-merged.csv").exists()
+
+
 def test_a_queue_that_is_not_there_and_an_image_not_in_ecr_are_refused(project, aws, engine):
     ok(project.inv("build"))
     ok(project.inv("batch-setup", "--compute", "fargate", env=aws))

@@ -3,7 +3,7 @@ import re
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from docker_tasks import batch, records, settings
 from docker_tasks.errors import TaskError
@@ -79,7 +79,17 @@ class StubbedAWS(Clients):
     def __init__(self):
         super().__init__("eu-west-1")
         self.made = {name: boto3.client(name, region_name="eu-west-1", aws_access_key_id="x",
-                                        aws_secret_access_key="y") for name in ("batch", "ecr", "logs", "sts")}
+                                        aws_secret_access_key="y") for name in ("batch", "ecr", "logs", "s3", "sts")}
+
+
+CALLER = {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/me", "UserId": "me"}
+
+
+def no_bucket(sts: Stubber, s3: Stubber) -> None:
+    """What AWS answers where batch-setup made no bucket: the job gets nowhere to upload to."""
+    sts.add_response("get_caller_identity", CALLER)
+    s3.add_client_error("head_bucket", "404", "Not Found", http_status_code=404,
+                        expected_params={"Bucket": "app-name-batch-123456789012"})
 
 
 QUEUE = {"jobQueueName": "ml-queue", "jobQueueArn": "arn:q", "state": "ENABLED", "status": "VALID", "priority": 1,
@@ -90,10 +100,12 @@ def test_submit_sends_exactly_these_requests(project, capsys):
     aws = StubbedAWS()
     client = aws.batch
     arn = "arn:aws:batch:eu-west-1:123456789012:job-definition/app-name:3"
-    with Stubber(client) as stub, Stubber(aws.ecr) as ecr:
+    with Stubber(client) as stub, Stubber(aws.ecr) as ecr, Stubber(aws.sts) as sts, Stubber(aws.s3) as s3:
         stub.add_response("describe_job_queues", {"jobQueues": [QUEUE]}, expected_params={"jobQueues": ["ml-queue"]})
         ecr.add_response("describe_images", {"imageDetails": []},
                          expected_params={"repositoryName": "app-name", "imageIds": [{"imageTag": "abc123"}]})
+        sts.add_response("get_caller_identity", CALLER)
+        s3.add_response("head_bucket", {}, expected_params={"Bucket": "app-name-batch-123456789012"})
         stub.add_response("register_job_definition", {"jobDefinitionName": "app-name", "jobDefinitionArn": arn,
                                                       "revision": 3},
                           expected_params=batch.job_definition(
@@ -102,19 +114,25 @@ def test_submit_sends_exactly_these_requests(project, capsys):
                               vcpus="2", memory_mib=4096, shards=4))
         stub.add_response("submit_job", {"jobName": "app-name-abc123", "jobId": "job-1"},
                           expected_params={"jobName": "app-name-abc123", "jobQueue": "ml-queue",
-                                           "jobDefinition": arn, "arrayProperties": {"size": 4}})
+                                           "jobDefinition": arn, "arrayProperties": {"size": 4},
+                                           "containerOverrides": {"environment": [
+                                               {"name": "OUTPUT_UPLOAD", "value": ANY}]}})
         scaleout.batch_submit(project, shards_count=4, queue="ml-queue", vcpus="2", memory_mib=4096, env_files=[],
                               image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
         stub.assert_no_pending_responses()
-    assert "as job job-1" in capsys.readouterr().out
-    assert records.read_list(project.root / scaleout.BATCH_JOBS)[-1]["job"] == "job-1"
+    shown = capsys.readouterr().out
+    assert "as job job-1" in shown and "once it has ended, its outputs: inv batch-collect --job job-1" in shown
+    recorded = records.read_list(project.root / scaleout.BATCH_JOBS)[-1]
+    assert recorded["job"] == "job-1" and recorded["command"] == ["score"]
+    assert recorded["bucket"] == "app-name-batch-123456789012" and recorded["prefix"].startswith("runs/app-name-abc123")
 
 
 def test_a_refusal_from_batch_is_one_line(project):
     aws = StubbedAWS()
-    with Stubber(aws.batch) as stub, Stubber(aws.ecr) as ecr:
+    with Stubber(aws.batch) as stub, Stubber(aws.ecr) as ecr, Stubber(aws.sts) as sts, Stubber(aws.s3) as s3:
         stub.add_response("describe_job_queues", {"jobQueues": [{**QUEUE, "jobQueueName": "q"}]})
         ecr.add_response("describe_images", {"imageDetails": []})
+        no_bucket(sts, s3)
         stub.add_client_error("register_job_definition", "ClientException", "image is not allowed")
         with pytest.raises(TaskError, match="AWS Batch refused the job"):
             scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
@@ -230,7 +248,7 @@ def test_a_fargate_queue_gets_a_fargate_definition_without_tmpfs(project):
     properties = expected["containerProperties"]
     assert expected["platformCapabilities"] == ["FARGATE"] and properties["executionRoleArn"] == role
     assert "tmpfs" not in properties["linuxParameters"] and properties["readonlyRootFilesystem"] is False
-    with Stubber(aws.batch) as stub, Stubber(aws.ecr) as ecr, Stubber(aws.sts) as sts:
+    with Stubber(aws.batch) as stub, Stubber(aws.ecr) as ecr, Stubber(aws.sts) as sts, Stubber(aws.s3) as s3:
         order = [{"order": 1, "computeEnvironment": "app-name-compute"}]
         stub.add_response("describe_job_queues",
                           {"jobQueues": [{**QUEUE, "jobQueueName": "q", "computeEnvironmentOrder": order}]})
@@ -241,6 +259,7 @@ def test_a_fargate_queue_gets_a_fargate_definition_without_tmpfs(project):
         sts.add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/me",
                                                    "UserId": "me"})
         ecr.add_response("describe_images", {"imageDetails": []})
+        s3.add_client_error("head_bucket", "404", "Not Found", http_status_code=404)
         stub.add_response("register_job_definition", {"jobDefinitionName": "app-name", "jobDefinitionArn": "arn:d",
                                                       "revision": 1}, expected_params=expected)
         stub.add_response("submit_job", {"jobName": "app-name-abc123", "jobId": "job-2", "jobArn": "arn:j"})
@@ -280,3 +299,33 @@ def test_gpus_on_batch_and_swarm_are_asked_for_exactly_with_room_in_shared_memor
     assert len(batch.job_definition(plain, vcpus="1", memory_mib=512, shards=1)["containerProperties"][
         "resourceRequirements"]) == 2
     assert scaleout.service_kwargs(plain, name="s", shards_count=1, at_once=1, volume="v")["resources"] is None
+
+
+def job_answer(job_id: str, status: str, shards: int = 0) -> dict:
+    return {"jobName": "app-name-abc123", "jobId": job_id, "jobQueue": "q", "status": status, "startedAt": 1,
+            "jobDefinition": "arn:d", **({"arrayProperties": {"size": shards}} if shards else {})}
+
+
+def test_collecting_a_job_that_has_not_ended_says_when_to_and_how_to_wait(project):
+    records.append_to_list(project.root / scaleout.BATCH_JOBS, {
+        "job": "job-1", "image": IMAGE, "command": ["score"], "bucket": "b", "prefix": "runs/app-name-abc123-f00/"})
+    aws = StubbedAWS()
+    with Stubber(aws.batch) as stub:
+        stub.add_response("describe_jobs", {"jobs": [job_answer("job-1", "RUNNING", shards=2)]})
+        stub.add_response("describe_jobs", {"jobs": [job_answer("job-1:0", "SUCCEEDED"),
+                                                     job_answer("job-1:1", "RUNNING")]},
+                          expected_params={"jobs": ["job-1:0", "job-1:1"]})
+        with pytest.raises(TaskError) as refused:
+            scaleout.batch_collect(project, job_id=None, wait=False, aws=aws)
+    assert str(refused.value) == (
+        "job job-1 has not ended yet (RUNNING; 2 shard(s): 1 RUNNING, 1 SUCCEEDED): collect it once it has "
+        "(`inv batch-status --job job-1`), or add --wait to follow it to the end")
+
+
+def test_a_job_given_nowhere_to_upload_is_not_collected(project):
+    records.append_to_list(project.root / scaleout.BATCH_JOBS, {"job": "job-2", "image": IMAGE})
+    aws = StubbedAWS()
+    with Stubber(aws.batch) as stub:
+        stub.add_response("describe_jobs", {"jobs": [job_answer("job-2", "SUCCEEDED")]})
+        with pytest.raises(TaskError, match="job job-2 was given nowhere to upload its outputs"):
+            scaleout.batch_collect(project, job_id="job-2", wait=False, aws=aws)
