@@ -141,10 +141,10 @@ def batch_collect(settings: Settings, *, job_id: str | None, wait: bool, poll_se
     """What the shards of a submitted job uploaded, into output/, merged as `batch-submit --wait`
     would have; with `wait`, after following the job to its end."""
     submitted = _submitted(settings, job_id)
-    aws, job_id, parent, shards_count = _submitted_job(settings, job_id, aws)
     if "prefix" not in submitted:
-        raise TaskError(f"job {job_id} was given nowhere to upload its outputs (it was submitted from another "
-                        "checkout, or before `inv batch-setup` made the S3 bucket); submit it again from here")
+        raise TaskError(f"job {submitted['job']} was given nowhere to upload its outputs (it was submitted from "
+                        "another checkout, or before `inv batch-setup` made the S3 bucket); submit it again from here")
+    aws, job_id, parent, shards_count = _submitted_job(settings, job_id, aws)
     if parent.get("status") not in batch.ENDED and not wait:
         states = batch.child_states(_jobs(aws.batch, batch.child_ids(job_id, shards_count)))
         raise TaskError(f"job {job_id} has not ended yet ({parent.get('status')}; {batch.counts(states)}): collect "
