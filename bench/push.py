@@ -20,17 +20,15 @@ import argparse
 import os
 import shutil
 import socket
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from docker_tasks import commands, settings  # noqa: E402 (the project's root is on the path only now)
+from run import ROOT, sh, summary, timed  # bench/run.py, beside this file; it puts the project on the path
+
+from docker_tasks import commands, settings
 
 
 def free_port() -> int:
@@ -66,27 +64,15 @@ class EmptyRegistry:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def run(argv: list[str], stdin: str | None = None) -> None:
-    done = subprocess.run(argv, input=stdin, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(argv)} failed:\n{(done.stdout + done.stderr)[-2000:]}")
-
-
-def timed(*steps: tuple[list[str], str | None]) -> float:
-    started = time.perf_counter()
-    for argv, stdin in steps:
-        run(argv, stdin)
-    return time.perf_counter() - started
-
-
 def buildkit_push(image: str, target: str) -> float:
     output = commands.image_output([target], "gzip", push=True)
-    return timed((commands.buildx_build(Path("-"), [], {}, {}, output=output), commands.compress_dockerfile(image)))
+    argv = commands.buildx_build(Path("-"), [], {}, {}, output=output)
+    return timed(lambda: sh(argv, stdin=commands.compress_dockerfile(image)))[0]
 
 
 def copy_and_docker_push(image: str, target: str) -> float:
-    return timed((commands.compress_command(target, "gzip", None), commands.compress_dockerfile(image)),
-                 (["docker", "push", target], None))
+    compress = commands.compress_command(target, "gzip", None)
+    return timed(lambda: (sh(compress, stdin=commands.compress_dockerfile(image)), sh(["docker", "push", target])))[0]
 
 
 def main() -> None:
@@ -109,12 +95,12 @@ def main() -> None:
             if sample:
                 samples[name].append(seconds)
     subprocess.run(["docker", "image", "rm", *copies], capture_output=True)
-    reference = statistics.median(samples["(a) BuildKit's own push"])
+    figures = {name: summary(values) for name, values in samples.items()}
+    reference = figures["(a) BuildKit's own push"]["median"]
     print(f"pushing {image} to an empty loopback registry, gzip, compressed layers cached; {args.runs} runs")
-    for name, values in samples.items():
-        median = statistics.median(values)
-        print(f"{name}: median {median:.2f} s (min {min(values):.2f}, max {max(values):.2f}), "
-              f"{median / reference:.2f}x (a)")
+    for name, figure in figures.items():
+        print(f"{name}: median {figure['median']:.2f} s (min {figure['min']:.2f}, max {figure['max']:.2f}), "
+              f"{figure['median'] / reference:.2f}x (a)")
 
 
 if __name__ == "__main__":

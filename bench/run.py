@@ -51,8 +51,9 @@ CONTEXT_SIZE = re.compile(r"transferring context: ([\d.]+)([kMG]?B)")
 UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
 
 
-def sh(argv: list[str], cwd: Path | None = None, env: dict | None = None) -> str:
-    done = subprocess.run(argv, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+def sh(argv: list[str], cwd: Path | None = None, env: dict | None = None, stdin: str | None = None) -> str:
+    done = subprocess.run(argv, cwd=cwd, env={**os.environ, **(env or {})}, input=stdin, capture_output=True,
+                          text=True)
     if done.returncode != 0:
         raise SystemExit(f"bench: {shlex.join(argv)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
     return done.stdout + done.stderr
