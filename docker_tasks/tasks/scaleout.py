@@ -144,7 +144,7 @@ def batch_collect(settings: Settings, *, job_id: str | None, wait: bool, poll_se
     if "prefix" not in submitted:
         raise TaskError(f"job {submitted['job']} was given nowhere to upload its outputs (it was submitted from "
                         "another checkout, or before `inv batch-setup` made the S3 bucket); submit it again from here")
-    aws, job_id, parent, shards_count = _submitted_job(settings, job_id, aws)
+    aws, job_id, parent, shards_count = _submitted_job(settings, submitted, aws)
     if parent.get("status") not in batch.ENDED and not wait:
         states = batch.child_states(_jobs(aws.batch, batch.child_ids(job_id, shards_count)))
         raise TaskError(f"job {job_id} has not ended yet ({parent.get('status')}; {batch.counts(states)}): collect "
@@ -334,9 +334,9 @@ def _submitted(settings: Settings, job_id: str | None) -> dict:
     return known[-1]
 
 
-def _submitted_job(settings: Settings, job_id: str | None, aws: Clients | None) -> tuple[Clients, str, dict, int]:
-    """The clients, the job's id, what Batch says of it, and its number of shards."""
-    submitted = _submitted(settings, job_id)
+def _submitted_job(settings: Settings, submitted: dict, aws: Clients | None) -> tuple[Clients, str, dict, int]:
+    """The clients, the id of the `submitted` job (_submitted), what Batch says of it, and its
+    number of shards."""
     aws = aws or Clients(region_of(submitted.get("image", settings.image_name)))
     (parent,) = _jobs(aws.batch, [submitted["job"]]) or [None]
     if parent is None:
@@ -346,7 +346,7 @@ def _submitted_job(settings: Settings, job_id: str | None, aws: Clients | None) 
 
 def batch_status(settings: Settings, *, job_id: str | None, aws: Clients | None = None) -> None:
     """Each shard's state in a submitted job, and the counts."""
-    aws, job_id, parent, shards_count = _submitted_job(settings, job_id, aws)
+    aws, job_id, parent, shards_count = _submitted_job(settings, _submitted(settings, job_id), aws)
     states = batch.child_states(_jobs(aws.batch, batch.child_ids(job_id, shards_count)))
     print(f"job {job_id} ({parent.get('jobName')}): {parent.get('status')}")
     print(tables.render(("SHARD", "STATE"), [(str(index), state) for index, state in sorted(states.items())]))
@@ -355,7 +355,7 @@ def batch_status(settings: Settings, *, job_id: str | None, aws: Clients | None 
 
 def batch_logs(settings: Settings, *, job_id: str | None, index: int, aws: Clients | None = None) -> None:
     """One shard's output, from CloudWatch Logs."""
-    aws, job_id, _, shards_count = _submitted_job(settings, job_id, aws)
+    aws, job_id, _, shards_count = _submitted_job(settings, _submitted(settings, job_id), aws)
     if not 0 <= index < shards_count:
         raise TaskError(f"--index {index}: job {job_id} has shards 0 to {shards_count - 1}")
     child = batch.child_ids(job_id, shards_count)[index]
