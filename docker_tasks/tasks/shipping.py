@@ -214,7 +214,8 @@ def _pushed(settings: Settings, client, image: dict, targets: list[str], compres
     """Have BuildKit make the compressed copy under the `targets` names (`compress`, given the
     metadata file to write), push each with the engine's progress of every layer, explain a
     failure in one line, and print and record what the registry holds now."""
-    server = targets[0].split("/")[0]
+    repository = targets[0].rpartition(":")[0]  # every target is a tag of it
+    server = repository.split("/")[0]
     with tempfile.TemporaryDirectory(prefix="push-") as folder:
         metadata = Path(folder) / "metadata.json"
         status, tail = compress(metadata)
@@ -225,13 +226,11 @@ def _pushed(settings: Settings, client, image: dict, targets: list[str], compres
                         "nothing was pushed")
     digest = None
     for target in targets:
-        repository, _, tag = target.rpartition(":")
-        outcome = _follow(engine.push(client, repository, tag))
+        outcome = _follow(engine.push(client, repository, target.rpartition(":")[2]))
         if outcome.error or not outcome.digest:
             raise TaskError(registry.explain_registry_error(
                 outcome.error or "the engine reported no digest for the push", server))
         digest = digest or outcome.digest
-    repository = targets[0].rpartition(":")[0]
     print(f"pushed {repository}@{digest}{registry.what_was_pushed(platforms.held(image), provenance)}")
     sbom_reference = _publish_sbom(settings, image, repository, digest)
     for target in targets:
