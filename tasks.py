@@ -16,6 +16,7 @@ from docker_tasks.tasking import arguments_after_double_dash, task
 
 DRY_RUN = "print the equivalent docker command lines and do nothing"
 IMAGE_NAME = "image name, optionally with a registry (default: IMAGE_NAME, else app-name)"
+BATCH_JOB = "the job's id (default: the last one `inv batch-submit` sent from here)"
 CONTAINER = "the container's name (see `inv ps`)"
 
 
@@ -418,7 +419,7 @@ def batch_submit(c, shards=1, queue=None, vcpus="1", memory="2048", gpus="0", en
                           files=file or [])
 
 
-@task(help={"job": "the job's id (default: the last one `inv batch-submit` sent from here)"})
+@task(help={"job": BATCH_JOB})
 def batch_status(c, job=None):
     """Show each shard's state in an AWS Batch job."""
     from docker_tasks.tasks import scaleout
@@ -426,7 +427,7 @@ def batch_status(c, job=None):
     scaleout.batch_status(load(), job_id=job)
 
 
-@task(help={"job": "the job's id (default: the last one `inv batch-submit` sent from here)",
+@task(help={"job": BATCH_JOB,
             "index": "which shard, from 0"})
 def batch_logs(c, job=None, index=0):
     """Show one shard's output, from CloudWatch Logs."""
@@ -435,7 +436,7 @@ def batch_logs(c, job=None, index=0):
     scaleout.batch_logs(load(), job_id=job, index=index)
 
 
-@task(help={"job": "the job's id (default: the last one `inv batch-submit` sent from here)",
+@task(help={"job": BATCH_JOB,
             "wait": "follow the job to its end first, as `batch-submit --wait` does"})
 def batch_collect(c, job=None, wait=False):
     """Fetch a Batch job's outputs into output/ and merge them."""
