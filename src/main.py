@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("stopped by SIGTERM; no partial output was left behind")
         return EXIT_TERMINATED
     log.info("%s finished in %.1fs", args.command, time.monotonic() - started)
-    if os.environ.get("OUTPUT_UPLOAD"):  # on AWS Batch, from `inv batch-submit --wait`
+    if os.environ.get("OUTPUT_UPLOAD"):  # on AWS Batch, from `inv batch-submit`
         sent = outputs.upload(args.output_dir, json.loads(os.environ["OUTPUT_UPLOAD"]), skip=received)
         log.info("uploaded %d file(s) from %s", sent, args.output_dir)
     return 0

@@ -75,7 +75,7 @@ def download(links: dict[str, str], folder: Path) -> list[str]:
 
 def upload(folder: Path, destination: dict[str, Any], skip: Collection[str] = ()) -> int:
     """Send every file in `folder` to S3 with a presigned POST (OUTPUT_UPLOAD, which
-    `inv batch-submit --wait` gives each shard: url, fields, and the prefix the keys must start
+    `inv batch-submit` gives each shard: url, fields, and the prefix the keys must start
     with), one request a file, leaving out those in `skip` (what was sent along); return how many
     were sent. The standard library does it, so the image needs no AWS library (boto3 would add
     about 100 MB). Each file goes up a megabyte at a time: a model of several GB never has to fit
@@ -93,10 +93,10 @@ def upload(folder: Path, destination: dict[str, Any], skip: Collection[str] = ()
                        for name, value in fields.items())
         head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
                  "Content-Type: application/octet-stream\r\n\r\n")
-        tail = f"\r\n--{boundary}--\r\n".encode()
+        opening, closing = head.encode(), f"\r\n--{boundary}--\r\n".encode()
         with open(path, "rb") as content:
-            size = len(head.encode()) + os.fstat(content.fileno()).st_size + len(tail)
-            body = itertools.chain([head.encode()], iter(lambda: content.read(UPLOAD_CHUNK), b""), [tail])
+            size = len(opening) + os.fstat(content.fileno()).st_size + len(closing)
+            body = itertools.chain([opening], iter(lambda: content.read(UPLOAD_CHUNK), b""), [closing])
             request = urllib.request.Request(destination["url"], data=body, headers={
                 "Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(size)})
             urllib.request.urlopen(request, timeout=600).close()

@@ -91,7 +91,7 @@ def _repository(ecr, env: Environment, act: Act) -> None:
 
 
 def _bucket(s3, env: Environment, name: str, act: Act) -> None:
-    """The bucket where `batch-submit --wait` has the shards leave their parts."""
+    """The bucket where the shards of `batch-submit` leave their parts."""
     import botocore.exceptions
 
     try:
@@ -105,7 +105,7 @@ def _bucket(s3, env: Environment, name: str, act: Act) -> None:
                                              if region != "us-east-1" else {}))
             tags = [{"Key": k, "Value": v} for k, v in env.tags.items()]
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags})
-        act(f"created the S3 bucket {name}, where the shards of `batch-submit --wait` leave their parts",
+        act(f"created the S3 bucket {name}, where the shards of `batch-submit` leave their parts",
             create)
         return
     print(f"found the S3 bucket {name}{_kept(_bucket_tags(s3, name), env)}")

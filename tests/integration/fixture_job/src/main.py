@@ -122,7 +122,7 @@ def main() -> int:
             write_atomically(args.output_dir / name, response.read().decode())
         print(f"received {name}", flush=True)
     status = {"train": train, "predict": predict, "merge": merge}[args.command](args)
-    if status == 0 and os.environ.get("OUTPUT_UPLOAD"):  # on AWS Batch, from `inv batch-submit --wait`
+    if status == 0 and os.environ.get("OUTPUT_UPLOAD"):  # on AWS Batch, from `inv batch-submit`
         sent = upload(args.output_dir, json.loads(os.environ["OUTPUT_UPLOAD"]), skip=set(received))
         print(f"uploaded {sent} file(s)", flush=True)
     return status
