@@ -13,35 +13,49 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --disable-pip-version-check --no-compile --no-deps "uv==${UV_VERSION}"
 
 # --- requirements.lock, written by `inv lock` and never part of the image -----------------------
-# requirements.txt resolved for this image's Python, with the hash of every file each version
-# has (all platforms'), keeping the versions the current lock pins; LOCK_UPGRADE=1 moves them to
-# the newest that requirements.txt allows.
+# The project's requirements (LOCK_SOURCE: requirements.txt, or pyproject.toml's [project]
+# dependencies with the optional groups LOCK_EXTRAS) resolved for this image's Python, with the
+# hash of every file each version has (all platforms'), keeping the versions the current lock
+# pins; LOCK_UPGRADE=1 moves them to the newest the requirements allow. A uv.lock is not resolved
+# again but exported as it is, refused if pyproject.toml has changed since (`uv lock`).
 FROM uv AS lock
+ARG LOCK_SOURCE=requirements.txt
+ARG LOCK_EXTRAS=""
 ARG LOCK_UPGRADE=""
 # A public index uv also looks in, first (EXTRA_INDEX_URL in .env; README, "A PyTorch job").
 ARG EXTRA_INDEX_URL=""
 WORKDIR /context
+# The groups are split into words on purpose (SC2086).
+# hadolint ignore=SC2086
 RUN --mount=type=bind,target=/context \
     --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=index_url,target=/run/index_url \
     { cp requirements.lock /requirements.lock 2>/dev/null || true; } \
  && if [ -s /run/index_url ]; then UV_DEFAULT_INDEX="$(cat /run/index_url)"; export UV_DEFAULT_INDEX; fi \
  && if [ -n "$EXTRA_INDEX_URL" ]; then export UV_INDEX="$EXTRA_INDEX_URL"; fi \
- && UV_PYTHON_DOWNLOADS=never uv pip compile --quiet --generate-hashes --custom-compile-command "inv lock" \
-      ${LOCK_UPGRADE:+--upgrade} requirements.txt -o /requirements.lock
+ && extras="$(for group in $LOCK_EXTRAS; do printf -- '--extra %s ' "$group"; done)" \
+ && export UV_PYTHON_DOWNLOADS=never \
+ && if [ "$LOCK_SOURCE" = uv.lock ]; then \
+      uv export --quiet --locked --no-emit-workspace --no-dev --format requirements-txt $extras -o /requirements.lock; \
+    else \
+      uv pip compile --quiet --generate-hashes --custom-compile-command "inv lock" ${LOCK_UPGRADE:+--upgrade} \
+        $extras "$LOCK_SOURCE" -o /requirements.lock; \
+    fi
 FROM scratch AS locked
 COPY --from=lock /requirements.lock /
 
 # --- the image: the base, the job's requirements in /opt/venv, and src/ ------------------------
-# Every step below dates each file it writes 1 January 1980 (the earliest date a zip file holds):
+# Every step of the image's stages dates each file it writes 1 January 1980 (the earliest date a zip file holds):
 # it notes the time it starts, and `find -newermt` then finds what it changed. So a layer depends
 # on its inputs alone, never on the day it was built, and serves every commit from the cache.
 # Files the engine mounts into a step (/etc/hosts, ...) cannot be dated, hence `|| true`, and
 # may leave /etc dated by the moment they were mounted, which can fall before that start; so
-# /etc is dated too. Mounts
-# go below a tmpfs at /mnt, which the base image has: a mount whose target is missing makes the
-# builder create and remove a stub, which leaves its folder dated by the build.
-FROM ${BASE_IMAGE} AS dependencies
+# /etc is dated too. Mounts go below a tmpfs at /mnt, which the base image has: a mount whose
+# target is missing makes the builder create and remove a stub, which leaves its folder dated by
+# the build.
+
+# --- run-time: the job's user, its folders and the system libraries it needs --------------------
+FROM ${BASE_IMAGE} AS runtime
 # Where the job writes: output_dir of the job contract (pyproject.toml), passed by `inv build`.
 ARG JOB_OUTPUT_DIR=/app/output
 # The user's password-change day is left blank: useradd would write today's. /cache is where
@@ -81,6 +95,23 @@ RUN --mount=type=tmpfs,target=/mnt \
     fi \
  && find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} + \
  && touch -h -d @315532800 /etc
+
+# --- the builder: run-time plus build-packages.txt, where the virtualenv is made -----------------
+# Compilers and headers (build-packages.txt: gcc, libpq-dev, ...) that packages built from source
+# need, here alone: the image gets the virtualenv they built, never them. This stage's own layers
+# never reach the image, so they need no dating. An empty list installs nothing.
+FROM runtime AS builder
+# hadolint ignore=DL3008,SC2086
+RUN --mount=type=tmpfs,target=/mnt \
+    --mount=type=bind,source=build-packages.txt,target=/mnt/build-packages.txt \
+    --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    packages="$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' /mnt/build-packages.txt)" \
+ && if [ -n "$packages" ]; then \
+      : > /etc/apt/apt.conf.d/docker-clean \
+      && apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages; \
+    fi
 
 # The requirements, exactly as requirements.lock pins them, each file checked against its hash,
 # before the code, so that a code-only change reuses this layer. uv installs several times faster
@@ -136,9 +167,31 @@ RUN --mount=type=tmpfs,target=/mnt \
       && touch -h -d @315532800 /etc; \
     fi
 
+# --- dependencies: run-time and the builder's virtualenv, without the builder's compilers ------
+# cp keeps the files' dates (1980 in a reproducible build); the folders it adds to are dated here.
+FROM runtime AS dependencies
+RUN --mount=type=tmpfs,target=/mnt \
+    --mount=from=builder,source=/opt/venv,target=/mnt/venv \
+    cp -a /mnt/venv /opt/venv \
+ && touch -h -d @315532800 /opt /etc
+
+# src/ is on the import path, so a package there runs as `python -m package` with no shim.
 ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app/src \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
+
+# The job's command, from the job contract (`command` and `default_args` in pyproject.toml, which
+# `inv build` passes, shell-quoted): /usr/local/bin/run-job runs it with the container's arguments,
+# or with the default ones when it has none. `exec` leaves Python the process that gets signals.
+ARG JOB_COMMAND="python src/main.py"
+ARG JOB_DEFAULT_ARGS=""
+# The $ signs are the script's own, not this step's (SC2016).
+# hadolint ignore=SC2016
+RUN printf '#!/bin/sh\n[ "$#" -gt 0 ] || set -- %s\nexec %s "$@"\n' "$JOB_DEFAULT_ARGS" "$JOB_COMMAND" \
+      > /usr/local/bin/run-job \
+ && chmod 755 /usr/local/bin/run-job \
+ && touch -h -d @315532800 /usr/local/bin/run-job /usr/local/bin /etc
 WORKDIR /app
 
 # --- the code: what .dockerignore lets in -----------------------------------------------------
@@ -170,6 +223,5 @@ LABEL org.opencontainers.image.revision="${GIT_SHA}" \
       org.opencontainers.image.title="${TITLE}"
 
 USER 10001:10001
-# Exec form: Python gets SIGTERM from `docker stop` directly (the tasks also add an init).
-ENTRYPOINT ["python", "src/main.py"]
-CMD ["train"]
+# Exec form: the job gets SIGTERM from `docker stop` directly (the tasks also add an init).
+ENTRYPOINT ["/usr/local/bin/run-job"]

@@ -9,6 +9,13 @@ Any program the image runs is a job, and `inv run` asks nothing more of it. To r
     merge_command = ["merge"]          # run once when every shard succeeded; leave out: no merge
     parts = "part-*-of-*.csv"          # the files a shard writes, removed before the next sharded run
 
+and, for a job that is not started as the sample's `python src/main.py`, what starts it:
+
+    command = ["python", "-m", "churn"]  # the program; src/ is on the import path in the image
+    default_args = ["train"]             # its arguments when `inv run` is given none
+    extras = ["train"]                   # pyproject.toml's optional dependency groups the image installs
+    dependencies = "pyproject.toml"      # which file wins when a project lists its requirements twice
+
 A job that declares no shard_command does not shard, and the sharded tasks say so before any
 container starts. The functions here are pure; `read` takes the project's folder.
 """
@@ -25,6 +32,9 @@ from docker_tasks.errors import TaskError
 SECTION = "[tool.dockertasks.job] in pyproject.toml"
 SHARD_VARIABLES = ("SHARD_INDEX", "SHARD_COUNT")  # what every engine gives a shard (src/sharding.py)
 HOW = "see README.md, \"The job contract\""
+DEFAULT_COMMAND = ("python", "src/main.py")  # the sample's; a job declares its own with `command`
+KEYS = ("output_dir", "shard_command", "merge_command", "parts", "command", "default_args", "extras", "dependencies")
+DEPENDENCY_FILES = ("requirements.txt", "pyproject.toml", "uv.lock")
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,10 @@ class Job:
     shard_command: tuple[str, ...] = ()
     merge_command: tuple[str, ...] = ()
     parts: str = ""
+    command: tuple[str, ...] = DEFAULT_COMMAND
+    default_args: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    dependencies: str | None = None  # None: whichever file the project has (dependency_source.py)
 
     def describe(self) -> str:
         if not self.shard_command:
@@ -46,20 +60,24 @@ class Job:
         return bool(self.merge_command) and bool(command) and command[0] == self.shard_command[0]
 
 
+EXAMPLES = {"command": '["python", "-m", "churn"]', "default_args": '["train"]', "extras": '["train"]'}
+SHARD_EXAMPLE = '["predict"]'
+
+
 def _command(value: object, key: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split()
     if not isinstance(value, list) or not all(isinstance(word, str) and word for word in value):
-        raise TaskError(f"{key} in {SECTION} must be a list of words, e.g. {key} = [\"predict\"]")
+        raise TaskError(f"{key} in {SECTION} must be a list of words, e.g. {key} = {EXAMPLES.get(key, SHARD_EXAMPLE)}")
     return tuple(value)
 
 
 def from_table(table: dict) -> Job:
     """The contract from the [tool.dockertasks.job] table; a wrong value is a one-line error."""
-    unknown = sorted(set(table) - {"output_dir", "shard_command", "merge_command", "parts"})
+    unknown = sorted(set(table) - set(KEYS))
     if unknown:
-        raise TaskError(f"{SECTION} has unknown keys {', '.join(unknown)}; it knows output_dir, shard_command, "
-                        "merge_command and parts")
+        raise TaskError(f"{SECTION} has unknown keys {', '.join(unknown)}; it knows {', '.join(KEYS[:-1])} and "
+                        f"{KEYS[-1]}")
     output_dir = table.get("output_dir", Job.output_dir)
     if not isinstance(output_dir, str) or not PurePosixPath(output_dir).is_absolute() or output_dir == "/":
         raise TaskError(f"output_dir in {SECTION} must be an absolute folder in the container, e.g. \"/app/output\"")
@@ -70,19 +88,34 @@ def from_table(table: dict) -> Job:
     merge = _command(table.get("merge_command", []), "merge_command")
     if merge and not shard:
         raise TaskError(f"{SECTION} has a merge_command but no shard_command; declare what each shard runs")
-    return Job(output_dir=output_dir.rstrip("/"), shard_command=shard, merge_command=merge, parts=parts)
+    command = _command(table.get("command", list(DEFAULT_COMMAND)), "command")
+    if not command:
+        raise TaskError(f"command in {SECTION} is empty; give the program that starts the job, e.g. "
+                        "command = [\"python\", \"-m\", \"churn\"]")
+    extras = _command(table.get("extras", []), "extras")
+    dependencies = table.get("dependencies")
+    if dependencies is not None and dependencies not in DEPENDENCY_FILES:
+        raise TaskError(f"dependencies in {SECTION} must name the file the image installs from: "
+                        f"{', '.join(repr(name) for name in DEPENDENCY_FILES)}")
+    return Job(output_dir=output_dir.rstrip("/"), shard_command=shard, merge_command=merge, parts=parts,
+               command=command, default_args=_command(table.get("default_args", []), "default_args"),
+               extras=extras, dependencies=dependencies)
+
+
+def pyproject_document(root: Path) -> dict:
+    """pyproject.toml of the project at `root` ({} when it has none); invalid TOML is a one-line error."""
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise TaskError(f"pyproject.toml is not valid TOML ({exc}); fix it, so the job contract can be read") from None
 
 
 def read(root: Path) -> Job:
     """The contract of the project at `root`; the defaults when it declares none."""
-    path = root / "pyproject.toml"
-    if not path.is_file():
-        return Job()
-    try:
-        document = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise TaskError(f"pyproject.toml is not valid TOML ({exc}); fix it, so the job contract can be read") from None
-    return from_table(document.get("tool", {}).get("dockertasks", {}).get("job", {}))
+    return from_table(pyproject_document(root).get("tool", {}).get("dockertasks", {}).get("job", {}))
 
 
 def job_sources(root: Path) -> dict[str, str]:

@@ -1,60 +1,48 @@
 """requirements.lock: every package the image installs, at one version, with its files' hashes.
 
-`inv lock` writes it from requirements.txt and records which requirements.txt it came from, by
-content: a digest of its requirement lines, so that a changed comment or order keeps the lock,
-and a changed version, name or option does not.
+`inv lock` writes it from the project's requirements, in whichever form it keeps them
+(dependency_source.py), and records which requirements it came from, by content: a digest, so
+that a changed comment or order keeps the lock, and a changed version, name or option does not.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from pathlib import Path
 
 LOCK_FILE = "requirements.lock"
 HEADER = (
-    "# What the image installs: requirements.txt resolved for the image's Python, with the hash of\n"
-    "# every file, by `inv lock`. Do not edit it: change requirements.txt and run `inv lock`\n"
-    "# (`inv lock --upgrade` moves every package to the newest version requirements.txt allows).\n"
+    "# What the image installs: {label} resolved for the image's Python, with the hash of\n"
+    "# every file, by `inv lock`. Do not edit it: {how_to_change}\n"
+    "# (`inv lock --upgrade` moves every package to the newest version its requirements allow).\n"
 )
-DIGEST_LINE = re.compile(r"^# requirements\.txt: sha256:([0-9a-f]{64})$", re.M)
+# `# requirements.txt: sha256:...`, `# pyproject.toml: sha256:...` or `# uv.lock: sha256:...`
+DIGEST_LINE = re.compile(r"^# (?P<source>[\w.-]+): sha256:(?P<digest>[0-9a-f]{64})$", re.M)
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", re.M)
 
 
-def requirement_lines(requirements: str) -> list[str]:
-    """The lines that choose packages, without comments, blanks or spacing, in a stable order."""
-    lines = (re.sub(r"(^|\s)#.*", "", line) for line in requirements.splitlines())
-    return sorted({re.sub(r"\s+", "", line) for line in lines} - {""})
+def with_header(source, digest: str, compiled: str) -> str:
+    """The lock as written: the header, the digest of the requirements it came from (`source`, a
+    dependency_source.Source), and the resolver's output."""
+    header = HEADER.format(label=source.label, how_to_change=source.how_to_change)
+    return f"{header}# {source.kind}: sha256:{digest}\n{compiled.lstrip()}"
 
 
-def requirements_digest(requirements: str) -> str:
-    return hashlib.sha256("\n".join(requirement_lines(requirements)).encode()).hexdigest()
-
-
-def with_header(requirements: str, compiled: str) -> str:
-    """The lock as written: the header, the digest of the requirements it came from, uv's output."""
-    return f"{HEADER}# requirements.txt: sha256:{requirements_digest(requirements)}\n{compiled.lstrip()}"
-
-
-def problem(requirements: str, lock: str | None) -> str | None:
+def problem(source, digest: str, lock: str | None) -> str | None:
     """Why the lock cannot be built from, in one line that says what to do; None when it can."""
     if lock is None:
-        return (f"there is no {LOCK_FILE}, which pins what the image installs; run `inv lock` to write it, "
-                "then commit it")
+        return (f"there is no {LOCK_FILE}, which pins what the image installs; run `inv lock` to write it "
+                f"from {source.label}, then commit it")
     recorded = DIGEST_LINE.search(lock)
     if recorded is None:
-        return (f"{LOCK_FILE} was not written by `inv lock` (it has no requirements.txt digest line); "
+        return (f"{LOCK_FILE} was not written by `inv lock` (it has no digest line of what it came from); "
                 "run `inv lock` to rewrite it")
-    if recorded.group(1) != requirements_digest(requirements):
-        return (f"{LOCK_FILE} is older than requirements.txt, whose requirements have changed since; run `inv lock` "
-                "(or `inv reqs --write`), then build again")
+    if recorded["source"] != source.kind:
+        return (f"{LOCK_FILE} was written from {recorded['source']}, and this project's requirements are in "
+                f"{source.label} now; run `inv lock`, then build again")
+    if recorded["digest"] != digest:
+        return (f"{LOCK_FILE} is older than {source.label}, whose requirements have changed since; run `inv lock` "
+                f"{'(or `inv reqs --write`), ' if source.kind == 'requirements.txt' else ''}then build again")
     return None
-
-
-def problem_in(root: Path) -> str | None:
-    """`problem` of the project at `root`: its requirements.txt against its lock, if it has one."""
-    lock = root / LOCK_FILE
-    return problem((root / "requirements.txt").read_text(), lock.read_text() if lock.is_file() else None)
 
 
 def pins(lock: str) -> dict[str, str]:

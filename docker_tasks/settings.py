@@ -56,11 +56,33 @@ class Settings:
         """A value that is not a setting of the tasks (a credential, say): the environment, then `.env`."""
         return environ.get(name) or self.dotenv.get(name) or None
 
+    def base_choice(self) -> tuple[str | None, str]:
+        """The base image builds use, and why, in words: BASE_IMAGE when set; else the official slim
+        image of the Python the project names (python_version.py); else None, the Dockerfile's pin."""
+        from docker_tasks import base_image, python_version
+
+        dockerfile = self.root / "Dockerfile"
+        text = dockerfile.read_text() if dockerfile.is_file() else ""
+        project = job_contract.pyproject_document(self.root).get("project", {})
+        if self.base_image:
+            try:
+                wanted = python_version.project_version(self.root, project)
+            except TaskError:
+                wanted = None
+            asked = f"; the project asks for Python {wanted[0]} ({wanted[1]})" if wanted else ""
+            return self.base_image, f"{self.base_image}: BASE_IMAGE is set, and wins{asked}"
+        choice = python_version.choose(self.root, project, text)
+        if choice:
+            return choice.image, choice.describe()
+        pin = base_image.dockerfile_pin(text)
+        return None, f"{pin or 'the Dockerfile default'}: the Dockerfile's default, as the project names no Python"
+
     @property
     def index_and_base_args(self) -> dict[str, str]:
-        """The build arguments the lock and the image share: BASE_IMAGE when one is set (else the
-        Dockerfile's pin applies), and EXTRA_INDEX_URL when set."""
-        return ({"BASE_IMAGE": self.base_image} if self.base_image else {}) | (
+        """The build arguments the lock and the image share: the base image when one is chosen (else
+        the Dockerfile's pin applies), and EXTRA_INDEX_URL when set."""
+        chosen, _ = self.base_choice()
+        return ({"BASE_IMAGE": chosen} if chosen else {}) | (
             {"EXTRA_INDEX_URL": self.extra_index_url} if self.extra_index_url else {})
 
     @property

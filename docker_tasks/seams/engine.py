@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import NamedTuple
 
@@ -108,27 +108,33 @@ def builder_versions() -> tuple[str | None, str | None]:
 
 def run_process(argv: list[str], keep: int = 30, show: bool = True, stdin: str | None = None,
                 shown_as: Callable[[str], str | None] | None = None,
-                env: Mapping[str, str] | None = None) -> tuple[int, list[str]]:
+                env: Mapping[str, str] | None = None, log: Path | None = None) -> tuple[int, list[str]]:
     """Run a docker CLI command with its output streamed to the user, and return its exit status and
     last lines. In a terminal the output goes there untouched (BuildKit draws its progress, and
-    its own summary of a failure); elsewhere it is passed through line by line, or as `shown_as`
-    rewrites each line (None: not shown), and kept. With `show` false, the output is only kept.
-    `stdin` is the command's standard input; `env`, variables added to its environment (the
-    values of build secrets, which must never be arguments)."""
+    its own summary of a failure), unless it is logged; elsewhere it is passed through line by
+    line, or as `shown_as` rewrites each line (None: not shown), and kept. With `show` false, the
+    output is only kept. `log` is a file that gets every line. `stdin` is the command's standard
+    input; `env`, variables added to its environment (the values of build secrets, which must
+    never be arguments)."""
     sys.stdout.flush()
     environment = {**os.environ, **env} if env else None
     tail: deque[str] = deque(maxlen=keep)
     try:
-        if show and sys.stdout.isatty():
+        if show and log is None and sys.stdout.isatty():
             return subprocess.run(argv, input=stdin, text=True, env=environment).returncode, []
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
         with subprocess.Popen(argv, stdin=None if stdin is None else subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, errors="replace", env=environment) as process:
+                              stderr=subprocess.STDOUT, text=True, errors="replace", env=environment) as process, \
+                (log.open("w") if log is not None else nullcontext()) as logged:
             try:
                 if stdin is not None:
                     process.stdin.write(stdin)
                     process.stdin.close()
                 for line in process.stdout:
                     tail.append(line.rstrip("\n"))
+                    if logged:
+                        logged.write(line)
                     shown = (shown_as(tail[-1]) if shown_as else tail[-1]) if show else None
                     if shown is not None:
                         print(shown, flush=True)

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from docker_tasks import base_image, build_secrets, commands, lockfile
-from docker_tasks.errors import TaskError, failing_step
+from docker_tasks import base_image, build_secrets, commands, dependency_source, lockfile, python_version
+from docker_tasks.build_failure import lock_failure
+from docker_tasks.errors import TaskError
 from docker_tasks.seams import engine
 from docker_tasks.settings import Settings
 
@@ -62,12 +63,16 @@ def findings_from(report: list[dict]) -> Findings:
     return found
 
 
-def run_deptry(root: Path, source: str = "src", requirements: str = "requirements.txt") -> Findings:
+def run_deptry(root: Path, source: dependency_source.Source | None = None, code: str = "src") -> Findings:
+    """deptry's findings for src/ against the project's requirements, in whichever form it keeps them:
+    requirements.txt is named to it; pyproject.toml's (and so uv.lock's) it reads itself."""
+    source = source or dependency_source.detect(root)
+    requirements = ["--requirements-files", dependency_source.REQUIREMENTS] \
+        if source.kind == dependency_source.REQUIREMENTS else []
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "deptry.json"
         done = subprocess.run(
-            [sys.executable, "-m", "deptry", source, "--requirements-files", requirements,
-             "--json-output", str(report), "--no-ansi"],
+            [sys.executable, "-m", "deptry", code, *requirements, "--json-output", str(report), "--no-ansi"],
             cwd=root, capture_output=True, text=True,
         )
         if not report.exists():
@@ -77,11 +82,19 @@ def run_deptry(root: Path, source: str = "src", requirements: str = "requirement
         return findings_from(json.loads(report.read_text()))
 
 
-def pinned(line: str, version_of: Callable[[str], str | None]) -> str:
-    """A requirement line pinned to the installed version (`name[extras]==X; marker  # comment`);
-    a line that is pinned already, not a requirement, or not installed here stays as it is."""
+def unpinned_name(line: str) -> str | None:
+    """The package of a requirement line that pins no version; None for any other line."""
     match = REQUIREMENT.match(line.strip())
-    if not match or match["spec"].startswith("==") or match["spec"].startswith(("@", "http", "git+")):
+    if not match or line.lstrip().startswith(("#", "-")) or match["spec"].startswith(("==", "@", "http", "git+")):
+        return None
+    return match["name"]
+
+
+def pinned(line: str, version_of: Callable[[str], str | None]) -> str:
+    """A requirement line pinned to the version `version_of` finds (`name[extras]==X; marker  # comment`);
+    a line that is pinned already, not a requirement, or of a version not found stays as it is."""
+    match = REQUIREMENT.match(line.strip())
+    if not match or unpinned_name(line) is None:
         return line
     version = version_of(match["name"])
     if not version:
@@ -98,11 +111,11 @@ def propose(
     version_of: Callable[[str], str | None],
     prune: bool = False,
 ) -> str:
-    """requirements.txt with every line pinned to the installed version and the missing packages
-    added, pinned; the unused ones go only with `prune`, since a package may be used unimported.
+    """requirements.txt with every line pinned (to the version `version_of` finds) and the missing
+    packages added, pinned; the unused ones go only with `prune`, since a package may be used unimported.
 
     `distributions` maps an import name to the distributions that provide it (importlib.metadata's
-    packages_distributions), and `version_of` gives a distribution's installed version.
+    packages_distributions), and `version_of` gives a distribution's version, or None.
     """
     unused = {canonical(n) for n in found.unused} if prune else set()
     kept = []
@@ -142,33 +155,91 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
+INDEX_JSON = "https://pypi.org/pypi/{name}/json"
+
+
+def index_version(distribution: str, timeout: float = 10) -> str | None:
+    """The newest release PyPI serves of a distribution; None when it cannot be asked or has none."""
+    import json as json_module
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(INDEX_JSON.format(name=canonical(distribution)), timeout=timeout) as answer:
+            return json_module.load(answer)["info"]["version"] or None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def version_finder(lock_text: str | None, *finders: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """A distribution's version: the lock's pin first (what the image installs), else each finder's."""
+    pins = lockfile.pins(lock_text or "")
+
+    def version_of(distribution: str) -> str | None:
+        found = pins.get(canonical(distribution)) or pins.get(distribution.lower())
+        for finder in finders:
+            found = found or finder(distribution)
+        return found
+
+    return version_of
+
+
 def diff(path: str, before: str, after: str) -> str:
     """A unified diff of a file's text, as the rewrites show them before they write."""
     return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}"))
 
 
 def reqs(settings: Settings, *, write: bool, prune: bool, dry_run: bool) -> None:
-    """Compare requirements.txt with src/'s imports; with `write`, add what is missing and pin every
-    line, with `prune` too, remove what nothing imports, and leave a lock that matches."""
+    """Compare the project's requirements with src/'s imports; with `write`, add what is missing to
+    requirements.txt and pin every line, with `prune` too, remove what nothing imports, and leave a
+    lock that matches."""
+    source = dependency_source.detect(settings.root, settings.job)
+    if source.kind != dependency_source.REQUIREMENTS:
+        compare_declared(settings.root, source, write=write or prune)
+        return
     compare_requirements(settings.root, write=write, prune=prune, dry_run=dry_run)
-    if write and not dry_run and lockfile.problem_in(settings.root):
+    if write and not dry_run and dependency_source.lock_problem(settings.root, settings.job):
         lock(settings)
+
+
+def compare_declared(root: Path, source: dependency_source.Source, *, write: bool) -> None:
+    """`inv reqs` of a project whose requirements are in pyproject.toml: the tasks compare, and the
+    project's own tools edit its pyproject.toml (versions there are ranges, pinned by the lock)."""
+    found = run_deptry(root, source)
+    if found.clean:
+        print(f"✓ {source.label} match what src/ imports")
+        return
+    for line in describe(found):
+        print(f"✗ {line.replace('requirements.txt', 'pyproject.toml')}")
+    adding = " ".join(found.missing + found.transitive)
+    how = f"`uv add {adding}` adds them" if adding else "remove what the job does not use"
+    then = "then `inv lock`" if source.kind == dependency_source.PYPROJECT else "then `inv lock` (uv add runs uv lock)"
+    action = "`inv reqs --write` edits requirements.txt alone; " if write else ""
+    raise TaskError(f"{source.label} do not match src/'s imports: {action}{how} to [project] dependencies in "
+                    f"pyproject.toml (or edit it by hand), {then}")
 
 
 def compare_requirements(root: Path, *, write: bool, prune: bool, dry_run: bool) -> None:
     from importlib.metadata import packages_distributions
 
-    found = run_deptry(root)
-    path = root / "requirements.txt"
+    found = run_deptry(root, dependency_source.Source(dependency_source.REQUIREMENTS))
+    path, lock_path = root / "requirements.txt", root / lockfile.LOCK_FILE
     before = path.read_text()
-    after = propose(before, found, packages_distributions(), installed_version, prune=prune)
-    if found.clean and after == before:
+    lock_text = lock_path.read_text() if lock_path.is_file() else None
+    version_of = version_finder(lock_text, installed_version, *([index_version] if write or dry_run else []))
+    after = propose(before, found, packages_distributions(), version_of, prune=prune)
+    unresolved = [name for name in map(unpinned_name, after.splitlines()) if name]
+    if found.clean and after == before and not unresolved:
         print("✓ requirements.txt matches what src/ imports, every line pinned")
         return
     for line in describe(Findings(found.missing, found.transitive)):
         print(f"✗ {line}")
     if found.unused:
         print(("removing " if prune else "! ") + UNIMPORTED.format(names=", ".join(found.unused)))
+    if unresolved:
+        print(f"! left unpinned: {', '.join(unresolved)}: {'not' if len(unresolved) == 1 else 'none'} in "
+              f"{lockfile.LOCK_FILE} or this environment, and the package index named no version"
+              + ("" if write or dry_run else " (not asked without --write)")
+              + "; pin by hand (name==version), or `inv lock` pins it in the lock")
     if after == before:
         return
     if not (write or dry_run):
@@ -179,35 +250,44 @@ def compare_requirements(root: Path, *, write: bool, prune: bool, dry_run: bool)
         print("(dry run: requirements.txt is unchanged)")
         return
     path.write_text(after)
-    print("wrote requirements.txt")
+    print("wrote requirements.txt" + (f", with {len(unresolved)} line(s) left unpinned, named above" if unresolved
+                                      else ", every line pinned"))
 
 
 def lock(settings: Settings, *, upgrade: bool = False, secret_specs: Sequence[str] = (), dry_run: bool = False,
          environ: Mapping[str, str] = os.environ) -> None:
-    """Resolve requirements.txt into requirements.lock, in the Dockerfile's `lock` stage: for the
-    image's own Python, keeping the current pins unless `upgrade`. Shows what changed. `secret_specs`
-    reach the resolver as they reach `inv build` (a private package index, say)."""
+    """Resolve the project's requirements into requirements.lock, in the Dockerfile's `lock` stage:
+    for the image's own Python, keeping the current pins unless `upgrade`; or export its uv.lock.
+    Shows what changed. `secret_specs` reach the resolver as they reach `inv build` (a private
+    package index, say)."""
     root, path = settings.root, settings.root / lockfile.LOCK_FILE
+    source = dependency_source.detect(root, settings.job)
+    if source.note:
+        print(source.note)
+    if upgrade and source.kind == dependency_source.UV_LOCK:
+        raise TaskError("the versions are uv.lock's: `uv lock --upgrade` moves them, then `inv lock` exports them; "
+                        f"{lockfile.LOCK_FILE} is unchanged")
     given_secrets = build_secrets.parse_all(secret_specs, Path.cwd())
     secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
+    base_image, base_reason = settings.base_choice()
     with tempfile.TemporaryDirectory() as folder:
-        args = {**settings.index_and_base_args, **({"LOCK_UPGRADE": "1"} if upgrade else {})}
+        args = {**settings.index_and_base_args, **source.lock_args, **({"LOCK_UPGRADE": "1"} if upgrade else {})}
         argv = commands.buildx_build(root, [], {}, args, output=f"type=local,dest={folder}", target="locked",
                                      no_cache_filter="lock", progress="plain",
                                      secrets=[secret.flag for secret in given_secrets])
         if dry_run:
+            print(f"# base image: {base_reason}")
             print(commands.show(argv))
             return
-        print("resolving requirements.txt for the image's Python" + (", at the newest versions" if upgrade else ""))
-        status, tail = engine.run_process(argv, keep=80, show=False, env=secret_values)
+        doing = "exporting uv.lock" if source.kind == dependency_source.UV_LOCK else f"resolving {source.label}"
+        print(f"{doing} for the image's Python" + (", at the newest versions" if upgrade else ""))
+        status, tail = engine.run_process(argv, keep=400, show=False, env=secret_values)
         if status != 0:
-            reason = (failing_step(tail) or "BuildKit gave no reason").rstrip(".")
-            raise TaskError(f"could not resolve requirements.txt: {reason[:400]}; fix the line it names "
-                            f"(a version that does not exist, a typo), then run `inv lock` again; "
+            raise TaskError(f"{lock_failure(tail, base_image or base_reason.split(':', 1)[0])}; "
                             f"{lockfile.LOCK_FILE} is unchanged")
         compiled = (Path(folder) / lockfile.LOCK_FILE).read_text()
     before = path.read_text() if path.is_file() else None
-    after = lockfile.with_header((root / "requirements.txt").read_text(), compiled)
+    after = lockfile.with_header(source, dependency_source.digest(root, source), compiled)
     changed = lockfile.changes(before, after)
     path.write_text(after)
     for line in changed:
@@ -215,7 +295,7 @@ def lock(settings: Settings, *, upgrade: bool = False, secret_specs: Sequence[st
     count = len(lockfile.pins(after))
     packages = f"{count} package{'s' * (count != 1)}"
     print(f"wrote {lockfile.LOCK_FILE}: {packages}" + ("" if changed else ", no version changed")
-          + "; commit it with requirements.txt, and `inv build` installs exactly these")
+          + f"; commit it with {source.kind}, and `inv build` installs exactly these")
 
 
 def base(settings: Settings, *, update: bool = False, dry_run: bool = False) -> None:
@@ -229,6 +309,8 @@ def base(settings: Settings, *, update: bool = False, dry_run: bool = False) -> 
     if settings.base_image:
         print(f"note: BASE_IMAGE={settings.base_image} is set (flag, environment or .env), and builds use it; "
               "the Dockerfile's default below applies when it is not")
+    else:
+        pin = following_python(settings, pin)
     client = engine.connect()
     try:
         current, platforms = engine.registry_digest(client, pin.reference)
@@ -252,6 +334,18 @@ def base(settings: Settings, *, update: bool = False, dry_run: bool = False) -> 
         return
     dockerfile.write_text(base_image.with_pin(text, moved))
     print(f"pinned {moved} in the Dockerfile; build, test and commit it (`inv lock` first if Python changed)")
+
+
+def following_python(settings: Settings, pin: base_image.Pin) -> base_image.Pin:
+    """The pin `inv base` checks: the Dockerfile's, or, when the project names another Python, the
+    slim image of that Python, which has no digest yet until `inv base --update` pins it."""
+    choice = python_version.choose(settings.root, dependency_source.pyproject(settings.root).get("project", {}),
+                                   str(pin) and f"ARG BASE_IMAGE={pin}\n")
+    if choice is None or choice.image == str(pin):
+        return pin
+    print(f"the project asks for Python {choice.version} ({choice.reason}), and the Dockerfile pins {pin.reference}; "
+          f"so {choice.image.split('@')[0]} is checked")
+    return base_image.parse(choice.image)
 
 
 def local_image(client, pin: base_image.Pin) -> dict | None:

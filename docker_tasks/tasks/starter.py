@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from docker_tasks import lockfile
+from docker_tasks import dependency_source
 from docker_tasks.envfiles import parse_env_text
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import TASKS_ONLY
@@ -163,25 +163,28 @@ def engine_checks(engine) -> list[Check]:
     return checks
 
 
-SYSTEM_PACKAGES = "system-packages.txt"
+SYSTEM_PACKAGES, BUILD_PACKAGES = "system-packages.txt", "build-packages.txt"
 DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$")
+PACKAGE_LISTS = {SYSTEM_PACKAGES: ("system packages the image installs", "libgomp1"),
+                 BUILD_PACKAGES: ("packages the builder stage alone installs, to build from source", "libpq-dev")}
 
 
-def system_package_check(root: Path) -> Check:
-    """The list of Debian packages the Dockerfile installs: there, and one valid name a line."""
-    path = root / SYSTEM_PACKAGES
+def system_package_check(root: Path, listing: str = SYSTEM_PACKAGES) -> Check:
+    """A list of Debian packages the Dockerfile installs: there, and one valid name a line."""
+    path = root / listing
+    purpose, example = PACKAGE_LISTS[listing]
     if not path.is_file():
-        return Check(False, f"{SYSTEM_PACKAGES} is missing, and the Dockerfile installs what it lists",
+        return Check(False, f"{listing} is missing, and the Dockerfile installs what it lists",
                      "create it; it may hold only comments")
     packages = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         entry = line.split("#", 1)[0].strip()
         if entry and not DEBIAN_PACKAGE.match(entry):
-            return Check(False, f"{SYSTEM_PACKAGES}, line {number}: {entry!r} is not a Debian package name",
-                         "write one package a line, e.g. libgomp1, or libgomp1=12.2.0-14 to pin its version")
+            return Check(False, f"{listing}, line {number}: {entry!r} is not a Debian package name",
+                         f"write one package a line, e.g. {example}, or {example}=VERSION to pin its version")
         packages += [entry] if entry else []
     listed = ", ".join(packages) if packages else "none"
-    return Check(True, f"system packages the image installs ({SYSTEM_PACKAGES}): {listed}")
+    return Check(True, f"{purpose} ({listing}): {listed}")
 
 
 def job_checks(root: Path) -> list[Check]:
@@ -232,18 +235,21 @@ def doctor(root: Path, environ: Mapping[str, str]) -> None:
     checks += env_file_checks(root)
     checks += ignore_checks(root, lambda path: git_state.is_ignored(root, path))
     try:
-        found = dependencies.run_deptry(root)
+        source = dependency_source.detect(root)
+        checks.append(Check(True, f"the image installs {source.label}" + (f" ({source.note})" if source.note else "")))
+        found = dependencies.run_deptry(root, source)
         lacking = dependencies.Findings(found.missing, found.transitive)
-        checks.append(Check(lacking.clean, "requirements.txt has every package src/ imports" if lacking.clean
-                            else "requirements.txt: " + "; ".join(dependencies.describe(lacking)),
-                            "`inv reqs --write` adds them, pinned"))
+        checks.append(Check(lacking.clean, f"{source.label} has every package src/ imports" if lacking.clean
+                            else f"{source.kind}: " + "; ".join(dependencies.describe(lacking)),
+                            "`inv reqs --write` adds them, pinned" if source.kind == dependency_source.REQUIREMENTS
+                            else "add them to [project] dependencies (`uv add NAME`), then `inv lock`"))
         if found.unused:  # a warning: a backend or a plugin is used without an import
             checks.append(Check(None, dependencies.UNIMPORTED.format(names=", ".join(found.unused))))
+        stale = dependency_source.lock_problem(root)
+        checks.append(Check(stale is None, stale or f"requirements.lock matches {source.label}"))
     except TaskError as exc:
         checks.append(Check(False, str(exc)))
-    stale = lockfile.problem_in(root)
-    checks.append(Check(stale is None, stale or "requirements.lock matches requirements.txt"))
-    checks.append(system_package_check(root))
+    checks += [system_package_check(root, listing) for listing in PACKAGE_LISTS]
     checks += job_checks(root)
     checks.append(hadolint_check(root))
     checks.append(image_check(root, environ))

@@ -31,7 +31,7 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), secret_specs: 
     secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
     git = git_state.read(settings.root)
     require_commit(git, "inv verify")
-    require_lock(settings.root)
+    require_lock(settings)
     tag = f"{settings.image_name}:{git.short_sha}"
     rebuild = f"{settings.image_name}:verify-{git.short_sha}-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="commit-") as folder:

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 import secrets
+import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from docker_tasks import (
     build_cache,
     build_secrets,
     commands,
+    dependency_source,
     labels,
     lockfile,
     platforms,
@@ -32,6 +34,7 @@ from docker_tasks import (
 )
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
+from docker_tasks.build_failure import package_failure
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import STEP_PREFIX, TaskError, failing_step, job_ending, job_hint, merge_failure
 from docker_tasks.run_options import (
@@ -73,7 +76,7 @@ def build(
     environ: Mapping[str, str] = os.environ,
 ) -> list[str]:
     """Build the image with BuildKit; return the tags it got."""
-    require_lock(settings.root)
+    require_lock(settings)
     now = _now()
     git = git_state.read(settings.root)
     own_tag = build_tag(git, now)
@@ -98,17 +101,20 @@ def build(
                              reproducible=reproducible, context=context, secrets=given_secrets,
                              cache_from=cache_from, cache_to=cache_to)
         if dry_run:
+            print(f"# base image: {settings.base_choice()[1]}")
             if reproducible:
                 print(commands.export_commit(git.short_sha, Path(folder), git_state.FILE_TIME))
             print(commands.show(argv))
             return tags
         if reproducible:
             git_state.export_commit(settings.root, git.sha, Path(folder))
-        status, tail = engine.run_process(argv, keep=80, env=secret_values)
+        log = settings.root / BUILD_LOG
+        status, tail = engine.run_process(argv, keep=400, env=secret_values, log=log, shown_as=BuildView())
     if status != 0:
         engine.require_buildx()  # checked only now: the common, successful path pays nothing for it
-        raise TaskError(f"the build failed{build_failure(tail)}; the failing step's output is above, and "
-                        "earlier images and their tags are unchanged")
+        print(f"the whole build's output: {BUILD_LOG} (less {BUILD_LOG})")
+        raise TaskError(package_failure(tail) or f"the build failed{build_failure(tail)}; the failing step's output "
+                        "is above, and earlier images and their tags are unchanged")
     built_for = f" for {', '.join(targets)}" if len(targets) > 1 else ""
     print(f"built {' '.join(tags)}{built_for}" + (", reproducibly: `inv verify` checks it" if reproducible else ""))
     print("run it with: inv run")
@@ -145,6 +151,7 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
     created date and history); an everyday one keeps the time it was built, which `inv rmi --keep`
     orders builds by."""
     args = {**settings.index_and_base_args, "JOB_OUTPUT_DIR": settings.job.output_dir,
+            "JOB_COMMAND": shlex.join(settings.job.command), "JOB_DEFAULT_ARGS": shlex.join(settings.job.default_args),
             **labels.oci_build_args(settings.project, git, created), **build_args}
     image_labels = labels.for_image(settings.project, git, own_tag)
     image_labels[labels.LOCK] = sbom.lock_digest((settings.root / lockfile.LOCK_FILE).read_text())
@@ -159,11 +166,33 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
                                  cache_to=cache_to, output=output, provenance=provenance)
 
 
-def require_lock(root: Path) -> None:
-    """Refuse to build from a missing or stale requirements.lock, in one line that says what to do."""
-    found = lockfile.problem_in(root)
+def require_lock(settings: Settings) -> None:
+    """Refuse to build from a missing or stale requirements.lock, or without the package lists the
+    Dockerfile installs, in one line that says what to do."""
+    for listing in PACKAGE_LISTS:
+        if not (settings.root / listing).is_file():
+            raise TaskError(f"{listing} is missing, and the Dockerfile installs what it lists; create it (it may hold "
+                            "only comments), then build again")
+    found = dependency_source.lock_problem(settings.root, settings.job)
     if found:
         raise TaskError(found)
+
+
+BUILD_LOG = ".dockertasks/build.log"  # the last build's whole output
+PACKAGE_LISTS = ("system-packages.txt", "build-packages.txt")
+
+
+class BuildView:
+    """What a build shows as it goes: every line, but not BuildKit's summary of a failure (the
+    failing step's command line again, and the Dockerfile around it), which the task's own one line
+    replaces; the log keeps it."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def __call__(self, line: str) -> str | None:
+        self.failed = self.failed or bool(re.match(r"^(#\d+ ERROR:|ERROR:|------$)", line))
+        return None if self.failed else line
 
 
 def require_commit(git, option: str) -> None:

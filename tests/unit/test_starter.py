@@ -151,7 +151,7 @@ def test_doctor_takes_a_job_that_does_not_shard_as_it_is(tmp_path):
      "✓ system packages the image installs (system-packages.txt): libgomp1, libpq5=15.8-0+deb12u1"),
     ("libgomp1\napt-get install libpq5\n", "✗ system-packages.txt, line 2: 'apt-get install libpq5' is not a Debian "
                                           "package name — write one package a line, e.g. libgomp1, or "
-                                          "libgomp1=12.2.0-14 to pin its version"),
+                                          "libgomp1=VERSION to pin its version"),
 ], ids=["empty", "two", "a-command"])
 def test_doctor_reads_the_system_packages(tmp_path, text, line):
     (tmp_path / "system-packages.txt").write_text(text)
@@ -160,3 +160,9 @@ def test_doctor_reads_the_system_packages(tmp_path, text, line):
 
 def test_doctor_misses_the_system_packages_file(tmp_path):
     assert starter.system_package_check(tmp_path).line().startswith("✗ system-packages.txt is missing")
+
+
+def test_doctor_reads_the_build_packages(tmp_path):
+    (tmp_path / "build-packages.txt").write_text("gcc\nlibpq-dev  # psycopg2 from source\n")
+    assert starter.system_package_check(tmp_path, "build-packages.txt").line() == (
+        "✓ packages the builder stage alone installs, to build from source (build-packages.txt): gcc, libpq-dev")
