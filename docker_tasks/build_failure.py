@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from docker_tasks.errors import STEP_PREFIX
+from docker_tasks.errors import STEP_PREFIX, failing_step
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ FAILED_PACKAGE = re.compile(r"Failed to (?:build|download and build|install|down
 UNREACHABLE_INDEX = _any(r"Failed to fetch", r"Could not connect", r"error sending request for url", r"dns error",
                          r"Connection refused", r"failed to lookup address", r"tcp connect error", r"timed out",
                          flags=re.I)
-UNREACHABLE_IMAGE = _any(r"failed to resolve source metadata for (?P<image>\S+)",
-                         r"(?:pull access denied|failed to do request).*?(?P<ref>docker\.io/\S+)")
+UNREACHABLE_IMAGE = _any(r"failed to resolve source metadata for", r"pull access denied",
+                         r"^#\d+ ERROR: failed to do request")
 BAD_REQUIREMENT = _any(r"No solution found", r"not found in the package registry", r"no version of",
                        r"Distribution not found", r"Failed to parse", r"is not a valid", flags=re.I)
 
@@ -108,21 +108,17 @@ def lock_failure(tail: Sequence[str], base: str) -> str:
     """Why `inv lock` failed, in one line with the fix: the base image unreachable, the package
     index unreachable, a package that failed to build for its metadata, or a requirement that
     cannot be met."""
-    lines = _stripped(tail)
-    text = "\n".join(lines)
-    image = UNREACHABLE_IMAGE.search(text)
-    if image:
-        return (f"could not fetch the base image {image['image'] or image['ref'] or base}, which `inv lock` resolves "
-                "for: check the network and that the image exists, or set BASE_IMAGE to one this engine has or can "
-                "pull (a private mirror, say)")
+    text = "\n".join(_stripped(tail))
+    if any(UNREACHABLE_IMAGE.search(line) for line in tail):
+        return (f"could not fetch the base image {base}, whose Python `inv lock` resolves for: check the network and "
+                "that the image exists, or set BASE_IMAGE to one this engine has or can pull (a private mirror, say)")
     built = package_failure(tail)
     if built:
         return built
     if UNREACHABLE_INDEX.search(text) and not BAD_REQUIREMENT.search(text):
         return ("could not reach the package index to resolve the requirements: check the network (and "
                 "EXTRA_INDEX_URL or the secret index_url, if set), then run `inv lock` again")
-    reason = next((line for line in reversed(lines) if line.startswith(("×", "╰─▶", "error:"))), None)
-    reason = reason or next((line for line in reversed(lines) if BAD_REQUIREMENT.search(line)), None)
-    detail = f" ({reason.lstrip('×╰─▶ ')[:300]})" if reason else ""
+    reason = (failing_step(tail) or "").rstrip(".")
+    detail = f" ({reason[:300]})" if reason else ""
     return (f"the requirements cannot be resolved{detail}: fix the line it names (a version that does not exist, a "
             "typo in a name), then run `inv lock` again")

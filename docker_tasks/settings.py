@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from docker_tasks import base_image, python_version
 from docker_tasks import job as job_contract
 from docker_tasks.commands import PUSH_COMPRESSIONS
 from docker_tasks.envfiles import read_env_file
@@ -59,8 +60,6 @@ class Settings:
     def base_choice(self) -> tuple[str | None, str]:
         """The base image builds use, and why, in words: BASE_IMAGE when set; else the official slim
         image of the Python the project names (python_version.py); else None, the Dockerfile's pin."""
-        from docker_tasks import base_image, python_version
-
         dockerfile = self.root / "Dockerfile"
         text = dockerfile.read_text() if dockerfile.is_file() else ""
         project = job_contract.pyproject_document(self.root).get("project", {})

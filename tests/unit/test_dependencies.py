@@ -64,3 +64,22 @@ def test_describe_says_what_is_wrong():
         "imported but only installed as another package's dependency: requests",
         "in requirements.txt but not imported by src/: pandas",
     ]
+
+
+def test_a_version_comes_from_the_lock_first_then_this_environment_then_the_index():
+    from docker_tasks.tasks.dependencies import version_finder
+
+    lock = "psycopg2==2.9.13 \\\n    --hash=sha256:aa\nscikit-learn==1.9.1 \\\n    --hash=sha256:bb\n"
+    asked = []
+    version_of = version_finder(lock, {"pandas": "3.1.1", "psycopg2": "2.9.9"}.get,
+                                lambda name: asked.append(name) or ("1.0" if name == "six" else None))
+    assert [version_of(name) for name in ("psycopg2", "Scikit_Learn", "pandas", "six", "nothing")] == \
+        ["2.9.13", "1.9.1", "3.1.1", "1.0", None]
+    assert asked == ["six", "nothing"]  # the index is asked only for what the lock and this machine lack
+
+
+def test_a_line_left_unpinned_is_named():
+    from docker_tasks.tasks.dependencies import unpinned_name
+
+    lines = ["psycopg2", "pandas>=2", "six==1.17.0", "# psycopg2", "-r other.txt", "torch @ https://x/t.whl", ""]
+    assert [unpinned_name(line) for line in lines] == ["psycopg2", "pandas", None, None, None, None, None]

@@ -34,6 +34,25 @@ def test_a_wrong_declaration_is_one_line(table, message):
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
+def test_a_job_declares_its_command_and_its_default_arguments():
+    declared = job.from_table({"command": ["python", "-m", "churn"], "default_args": "train --data x.parquet",
+                               "extras": ["train"], "dependencies": "pyproject.toml"})
+    assert (declared.command, declared.default_args) == (("python", "-m", "churn"), ("train", "--data", "x.parquet"))
+    assert (declared.extras, declared.dependencies) == (("train",), "pyproject.toml")
+    assert job.from_table({}).command == ("python", "src/main.py")  # the sample's, when none is declared
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"command": []}, "command in [tool.dockertasks.job] in pyproject.toml is empty"),
+    ({"command": [3]}, 'e.g. command = ["python", "-m", "churn"]'),
+    ({"dependencies": "setup.py"}, "must name the file the image installs from"),
+], ids=["empty-command", "not-words", "unknown-file"])
+def test_a_wrong_command_or_dependency_file_is_one_line(table, message):
+    with pytest.raises(TaskError) as raised:
+        job.from_table(table)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
 def test_read_takes_the_pyproject_of_the_project(tmp_path):
     assert job.read(tmp_path) == job.Job()
     (tmp_path / "pyproject.toml").write_text('[tool.dockertasks.job]\nshard_command = ["score"]\n')
