@@ -55,6 +55,8 @@ UNREACHABLE_INDEX = _any(r"Failed to fetch", r"Could not connect", r"error sendi
                          flags=re.I)
 UNREACHABLE_IMAGE = _any(r"failed to resolve source metadata for", r"pull access denied",
                          r"^#\d+ ERROR: failed to do request")
+# `Failed to fetch: `http://host/simple/six/`` (uv quotes it, or not): the index is the URL less its last part.
+INDEX_URL = re.compile(r"Failed to fetch:? `?(?P<url>https?://[^\s`]+?)/[^/\s`]+/?(?:`|$)", re.M)
 BAD_REQUIREMENT = _any(r"No solution found", r"not found in the package registry", r"no version of",
                        r"Distribution not found", r"Failed to parse", r"is not a valid", flags=re.I)
 
@@ -104,21 +106,31 @@ def _last_error(tail: Sequence[str]) -> str | None:
     return None
 
 
-def lock_failure(tail: Sequence[str], base: str) -> str:
+def base_unreachable(tail: Sequence[str], base: str, role: str = "which the image is built on") -> str | None:
+    """`could not fetch the base image ...`, when that is why the build or lock failed; else None."""
+    if not any(UNREACHABLE_IMAGE.search(line) for line in tail):
+        return None
+    return (f"could not fetch the base image {base}, {role}: check the network and that the image exists, or set "
+            "BASE_IMAGE to one this engine has or can pull (a private mirror, say)")
+
+
+def lock_failure(tail: Sequence[str], base: str, requirements: str = "requirements.txt") -> str:
     """Why `inv lock` failed, in one line with the fix: the base image unreachable, the package
     index unreachable, a package that failed to build for its metadata, or a requirement that
     cannot be met."""
     text = "\n".join(_stripped(tail))
-    if any(UNREACHABLE_IMAGE.search(line) for line in tail):
-        return (f"could not fetch the base image {base}, whose Python `inv lock` resolves for: check the network and "
-                "that the image exists, or set BASE_IMAGE to one this engine has or can pull (a private mirror, say)")
+    unreachable = base_unreachable(tail, base, "whose Python `inv lock` resolves for")
+    if unreachable:
+        return unreachable
     built = package_failure(tail)
     if built:
         return built
     if UNREACHABLE_INDEX.search(text) and not BAD_REQUIREMENT.search(text):
-        return ("could not reach the package index to resolve the requirements: check the network (and "
+        url = INDEX_URL.search(text)
+        where = f" at {url['url']}" if url else ""
+        return (f"could not resolve {requirements}: the package index{where} did not answer; check the network (and "
                 "EXTRA_INDEX_URL or the secret index_url, if set), then run `inv lock` again")
     reason = (failing_step(tail) or "").rstrip(".")
     detail = f" ({reason[:300]})" if reason else ""
-    return (f"the requirements cannot be resolved{detail}: fix the line it names (a version that does not exist, a "
+    return (f"could not resolve {requirements}{detail}: fix the line it names (a version that does not exist, a "
             "typo in a name), then run `inv lock` again")

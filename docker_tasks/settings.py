@@ -76,6 +76,13 @@ class Settings:
         pin = base_image.dockerfile_pin(text)
         return None, f"{pin or 'the Dockerfile default'}: the Dockerfile's default, as the project names no Python"
 
+    def base_name(self) -> str:
+        """The base image builds use, by name, the Dockerfile's pin included (for messages)."""
+        chosen, _ = self.base_choice()
+        dockerfile = self.root / "Dockerfile"
+        pin = base_image.dockerfile_pin(dockerfile.read_text()) if dockerfile.is_file() else None
+        return chosen or (pin.reference if pin else "of the Dockerfile")
+
     @property
     def index_and_base_args(self) -> dict[str, str]:
         """The build arguments the lock and the image share: the base image when one is chosen (else

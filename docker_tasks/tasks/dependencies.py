@@ -269,21 +269,21 @@ def lock(settings: Settings, *, upgrade: bool = False, secret_specs: Sequence[st
                         f"{lockfile.LOCK_FILE} is unchanged")
     given_secrets = build_secrets.parse_all(secret_specs, Path.cwd())
     secret_values = build_secrets.values_for(given_secrets, environ, settings.dotenv)
-    base_image, base_reason = settings.base_choice()
+    _, base_reason = settings.base_choice()
     with tempfile.TemporaryDirectory() as folder:
         args = {**settings.index_and_base_args, **source.lock_args, **({"LOCK_UPGRADE": "1"} if upgrade else {})}
         argv = commands.buildx_build(root, [], {}, args, output=f"type=local,dest={folder}", target="locked",
                                      no_cache_filter="lock", progress="plain",
                                      secrets=[secret.flag for secret in given_secrets])
         if dry_run:
-            print(f"# base image: {base_reason}")
             print(commands.show(argv))
+            print(f"# base image: {base_reason}")
             return
         doing = "exporting uv.lock" if source.kind == dependency_source.UV_LOCK else f"resolving {source.label}"
         print(f"{doing} for the image's Python" + (", at the newest versions" if upgrade else ""))
         status, tail = engine.run_process(argv, keep=400, show=False, env=secret_values)
         if status != 0:
-            raise TaskError(f"{lock_failure(tail, base_image or base_reason.split(':', 1)[0])}; "
+            raise TaskError(f"{lock_failure(tail, settings.base_name(), source.label)}; "
                             f"{lockfile.LOCK_FILE} is unchanged")
         compiled = (Path(folder) / lockfile.LOCK_FILE).read_text()
     before = path.read_text() if path.is_file() else None

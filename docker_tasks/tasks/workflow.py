@@ -34,7 +34,7 @@ from docker_tasks import (
 )
 from docker_tasks import job as job_contract
 from docker_tasks import shards as shards_module
-from docker_tasks.build_failure import package_failure
+from docker_tasks.build_failure import base_unreachable, package_failure
 from docker_tasks.envfiles import container_environment, parse_assignment
 from docker_tasks.errors import STEP_PREFIX, TaskError, failing_step, job_ending, job_hint, merge_failure
 from docker_tasks.run_options import (
@@ -101,10 +101,10 @@ def build(
                              reproducible=reproducible, context=context, secrets=given_secrets,
                              cache_from=cache_from, cache_to=cache_to)
         if dry_run:
-            print(f"# base image: {settings.base_choice()[1]}")
             if reproducible:
                 print(commands.export_commit(git.short_sha, Path(folder), git_state.FILE_TIME))
             print(commands.show(argv))
+            print(f"# base image: {settings.base_choice()[1]}")
             return tags
         if reproducible:
             git_state.export_commit(settings.root, git.sha, Path(folder))
@@ -113,8 +113,10 @@ def build(
     if status != 0:
         engine.require_buildx()  # checked only now: the common, successful path pays nothing for it
         print(f"the whole build's output: {BUILD_LOG} (less {BUILD_LOG})")
-        raise TaskError(package_failure(tail) or f"the build failed{build_failure(tail)}; the failing step's output "
-                        "is above, and earlier images and their tags are unchanged")
+        hashes = any(marker in line for line in tail for marker in HASH_TROUBLE)  # not the package's fault
+        diagnosed = None if hashes else package_failure(tail) or base_unreachable(tail, settings.base_name())
+        raise TaskError(diagnosed or f"the build failed{build_failure(tail)}; the failing step's output is above, and "
+                        "earlier images and their tags are unchanged")
     built_for = f" for {', '.join(targets)}" if len(targets) > 1 else ""
     print(f"built {' '.join(tags)}{built_for}" + (", reproducibly: `inv verify` checks it" if reproducible else ""))
     print("run it with: inv run")

@@ -50,6 +50,7 @@ def test_the_build_context_holds_only_what_the_image_needs(built, engine):
                                     labels={"dockertasks.project": built.image_name})
     assert sorted(listing.decode().split()) == sorted(
         ["/app", "/app/output", "/app/requirements.lock", "/app/requirements.txt", "/app/system-packages.txt",
+         "/app/build-packages.txt", "/app/pyproject.toml",
          "/app/src", *(f"/app/src/{f.name}" for f in (built.root / "src").glob("*.py"))]
     )
 

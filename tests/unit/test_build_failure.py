@@ -56,7 +56,8 @@ BASE_UNREACHABLE = ['#2 ERROR: failed to do request: Head "https://registry-1.do
                     '3.12-slim": dial tcp: lookup registry-1.docker.io: no such host',
                     "ERROR: failed to solve: python:3.12-slim: failed to resolve source metadata for "
                     "docker.io/library/python:3.12-slim: failed to do request"]
-INDEX_UNREACHABLE = ["#8 0.4 error: Failed to fetch: `http://127.0.0.1:9/simple/pandas/`",
+INDEX_UNREACHABLE = ["#8 10.21 error: Request failed after 3 retries in 10.0s",
+                     "#8 10.21   cause: Failed to fetch: http://127.0.0.1:9/simple/six/",
                      "#8 0.4   Caused by: error sending request for url (http://127.0.0.1:9/simple/pandas/)",
                      "#8 0.4   Caused by: tcp connect error: Connection refused (os error 111)"]
 NO_SUCH_VERSION = ["#8 0.213 error: No solution found when resolving dependencies",
@@ -66,8 +67,9 @@ NO_SUCH_VERSION = ["#8 0.213 error: No solution found when resolving dependencie
 
 @pytest.mark.parametrize("tail, start, fix", [
     (BASE_UNREACHABLE, "could not fetch the base image python:3.12-slim", "set BASE_IMAGE"),
-    (INDEX_UNREACHABLE, "could not reach the package index", "check the network"),
-    (NO_SUCH_VERSION, "the requirements cannot be resolved (No solution found when resolving dependencies: Because "
+    (INDEX_UNREACHABLE, "could not resolve requirements.txt: the package index at http://127.0.0.1:9/simple did "
+                        "not answer", "check the network"),
+    (NO_SUCH_VERSION, "could not resolve requirements.txt (No solution found when resolving dependencies: Because "
                       "there is no version of pandas==99.0.0", "fix the line it names"),
     (NO_PG_CONFIG, "psycopg2 2.9.13 failed to build from source", "build-packages.txt"),
 ], ids=["base-image", "index", "bad-requirement", "package-build"])
