@@ -29,10 +29,16 @@ NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 # A requirement line: name, extras, version specifier, environment marker, comment.
 REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<extras>\[[^\]]*\])?\s*(?P<spec>[^;#]*?)\s*"
                          r"(?P<marker>;[^#]*?)?\s*(?P<comment>#.*)?$")
-UNIMPORTED = ("{names}: in requirements.txt but never imported by src/. If another package loads it (keras its "
-              "tensorflow backend, pandas its pyarrow engine, a plugin), keep it and list it in pyproject.toml under "
-              "[tool.deptry.per_rule_ignores] DEP002; if the job does not need it, `inv reqs --write --prune` "
-              "removes it")
+UNIMPORTED = ("{names}: in {where} but never imported by src/. If another package loads it (keras its "
+              "tensorflow backend, pandas its pyarrow engine, xgboost scikit-learn, a plugin), keep it and list it in "
+              "pyproject.toml under [tool.deptry.per_rule_ignores] DEP002; if the job does not need it, {remove}")
+PRUNE = "`inv reqs --write --prune` removes it"
+
+
+def unimported(names: Sequence[str], source: dependency_source.Source) -> str:
+    """The warning about listed packages nothing imports, which may still be used (UNIMPORTED)."""
+    remove = PRUNE if source.kind == dependency_source.REQUIREMENTS else "remove it from [project] dependencies"
+    return UNIMPORTED.format(names=", ".join(names), where=source.label, remove=remove)
 
 
 def canonical(name: str) -> str:
@@ -205,17 +211,19 @@ def compare_declared(root: Path, source: dependency_source.Source, *, write: boo
     """`inv reqs` of a project whose requirements are in pyproject.toml: the tasks compare, and the
     project's own tools edit its pyproject.toml (versions there are ranges, pinned by the lock)."""
     found = run_deptry(root, source)
-    if found.clean:
-        print(f"✓ {source.label} match what src/ imports")
+    lacking = Findings(found.missing, found.transitive)
+    if found.unused:
+        print(f"! {unimported(found.unused, source)}")
+    if lacking.clean:
+        print(f"✓ {source.label}: every package src/ imports is there")
         return
-    for line in describe(found):
-        print(f"✗ {line.replace('requirements.txt', 'pyproject.toml')}")
-    adding = " ".join(found.missing + found.transitive)
-    how = f"`uv add {adding}` adds them" if adding else "remove what the job does not use"
+    for line in describe(lacking):
+        print(f"✗ {line.replace('requirements.txt', source.label)}")
+    adding = " ".join(lacking.missing + lacking.transitive)
     then = "then `inv lock`" if source.kind == dependency_source.PYPROJECT else "then `inv lock` (uv add runs uv lock)"
     action = "`inv reqs --write` edits requirements.txt alone; " if write else ""
-    raise TaskError(f"{source.label} do not match src/'s imports: {action}{how} to [project] dependencies in "
-                    f"pyproject.toml (or edit it by hand), {then}")
+    raise TaskError(f"{source.label} lack what src/ imports: {action}`uv add {adding}` adds it to pyproject.toml "
+                    f"(or add it to [project] dependencies by hand), {then}")
 
 
 def compare_requirements(root: Path, *, write: bool, prune: bool, dry_run: bool) -> None:
@@ -234,7 +242,7 @@ def compare_requirements(root: Path, *, write: bool, prune: bool, dry_run: bool)
     for line in describe(Findings(found.missing, found.transitive)):
         print(f"✗ {line}")
     if found.unused:
-        print(("removing " if prune else "! ") + UNIMPORTED.format(names=", ".join(found.unused)))
+        print(("removing " if prune else "! ") + unimported(found.unused, dependency_source.Source("requirements.txt")))
     if unresolved:
         print(f"! left unpinned: {', '.join(unresolved)}: {'not' if len(unresolved) == 1 else 'none'} in "
               f"{lockfile.LOCK_FILE} or this environment, and the package index named no version"

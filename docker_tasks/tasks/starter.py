@@ -239,12 +239,12 @@ def doctor(root: Path, environ: Mapping[str, str]) -> None:
         checks.append(Check(True, f"the image installs {source.label}" + (f" ({source.note})" if source.note else "")))
         found = dependencies.run_deptry(root, source)
         lacking = dependencies.Findings(found.missing, found.transitive)
-        checks.append(Check(lacking.clean, f"{source.label} has every package src/ imports" if lacking.clean
+        checks.append(Check(lacking.clean, f"{source.label}: every package src/ imports is there" if lacking.clean
                             else f"{source.kind}: " + "; ".join(dependencies.describe(lacking)),
                             "`inv reqs --write` adds them, pinned" if source.kind == dependency_source.REQUIREMENTS
                             else "add them to [project] dependencies (`uv add NAME`), then `inv lock`"))
         if found.unused:  # a warning: a backend or a plugin is used without an import
-            checks.append(Check(None, dependencies.UNIMPORTED.format(names=", ".join(found.unused))))
+            checks.append(Check(None, dependencies.unimported(found.unused, source)))
         stale = dependency_source.lock_problem(root)
         checks.append(Check(stale is None, stale or f"requirements.lock matches {source.label}"))
     except TaskError as exc:
