@@ -130,7 +130,6 @@ def lock_failure(tail: Sequence[str], base: str, requirements: str = "requiremen
         where = f" at {url['url']}" if url else ""
         return (f"could not resolve {requirements}: the package index{where} did not answer; check the network (and "
                 "EXTRA_INDEX_URL or the secret index_url, if set), then run `inv lock` again")
-    reason = (failing_step(tail) or "").rstrip(".")
-    detail = f" ({reason[:300]})" if reason else ""
-    return (f"could not resolve {requirements}{detail}: fix the line it names (a version that does not exist, a "
-            "typo in a name), then run `inv lock` again")
+    reason = (failing_step(tail) or "the resolver gave no reason").rstrip(".")
+    return (f"could not resolve {requirements}: {reason[:400]}; fix the line it names (a version that does not "
+            "exist, a typo in a name), then run `inv lock` again")

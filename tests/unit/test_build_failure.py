@@ -69,7 +69,7 @@ NO_SUCH_VERSION = ["#8 0.213 error: No solution found when resolving dependencie
     (BASE_UNREACHABLE, "could not fetch the base image python:3.12-slim", "set BASE_IMAGE"),
     (INDEX_UNREACHABLE, "could not resolve requirements.txt: the package index at http://127.0.0.1:9/simple did "
                         "not answer", "check the network"),
-    (NO_SUCH_VERSION, "could not resolve requirements.txt (No solution found when resolving dependencies: Because "
+    (NO_SUCH_VERSION, "could not resolve requirements.txt: No solution found when resolving dependencies: Because "
                       "there is no version of pandas==99.0.0", "fix the line it names"),
     (NO_PG_CONFIG, "psycopg2 2.9.13 failed to build from source", "build-packages.txt"),
 ], ids=["base-image", "index", "bad-requirement", "package-build"])
