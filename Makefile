@@ -36,8 +36,12 @@ $(VENV)/.tools: requirements-dev.txt
 	$(UV) pip install --quiet --python $(VENV)/bin/python pip -r requirements-dev.txt
 	touch $@
 
-$(VENV)/.installed: $(VENV)/.tools requirements.txt
-	$(UV) pip install --quiet --python $(VENV)/bin/python -r requirements.txt
+# The job's requirements from where the project keeps them: requirements.txt, else pyproject.toml
+# (with every optional group, for the job's tests). The image installs the lock alone.
+JOB_REQUIREMENTS = $(firstword $(wildcard requirements.txt) pyproject.toml)
+$(VENV)/.installed: $(VENV)/.tools $(JOB_REQUIREMENTS)
+	$(UV) pip install --quiet --python $(VENV)/bin/python -r $(JOB_REQUIREMENTS) \
+	  $(if $(filter pyproject.toml,$(JOB_REQUIREMENTS)),--all-extras)
 	touch $@
 
 .PHONY: setup  ## Create .venv with the tasks' tools and the job's requirements

@@ -57,6 +57,8 @@ UNREACHABLE_IMAGE = _any(r"failed to resolve source metadata for", r"pull access
                          r"^#\d+ ERROR: failed to do request")
 # `Failed to fetch: `http://host/simple/six/`` (uv quotes it, or not): the index is the URL less its last part.
 INDEX_URL = re.compile(r"Failed to fetch:? `?(?P<url>https?://[^\s`]+?)/[^/\s`]+/?(?:`|$)", re.M)
+# uv export --locked, when pyproject.toml's dependencies changed since `uv lock` last ran.
+STALE_UV_LOCK = re.compile(r"lockfile at `?uv\.lock`? needs to be updated", re.I)
 BAD_REQUIREMENT = _any(r"No solution found", r"not found in the package registry", r"no version of",
                        r"Distribution not found", r"Failed to parse", r"is not a valid", flags=re.I)
 
@@ -125,6 +127,9 @@ def lock_failure(tail: Sequence[str], base: str, requirements: str = "requiremen
     built = package_failure(tail)
     if built:
         return built
+    if STALE_UV_LOCK.search(text):
+        return ("uv.lock is older than pyproject.toml's dependencies: run `uv lock` to bring it up to date, then "
+                "`inv lock` again")
     if UNREACHABLE_INDEX.search(text) and not BAD_REQUIREMENT.search(text):
         url = INDEX_URL.search(text)
         where = f" at {url['url']}" if url else ""

@@ -64,6 +64,9 @@ NO_SUCH_VERSION = ["#8 0.213 error: No solution found when resolving dependencie
                    "#8 0.213   cause: Because there is no version of pandas==99.0.0 and you require pandas==99.0.0, "
                    "we can conclude that your requirements are unsatisfiable."]
 
+STALE_UV_LOCK = ["#8 0.31 error: The lockfile at `uv.lock` needs to be updated, but `--locked` was provided. To update "
+                 "the lockfile, run `uv lock`."]
+
 
 @pytest.mark.parametrize("tail, start, fix", [
     (BASE_UNREACHABLE, "could not fetch the base image python:3.12-slim", "set BASE_IMAGE"),
@@ -72,7 +75,8 @@ NO_SUCH_VERSION = ["#8 0.213 error: No solution found when resolving dependencie
     (NO_SUCH_VERSION, "could not resolve requirements.txt: No solution found when resolving dependencies: Because "
                       "there is no version of pandas==99.0.0", "fix the line it names"),
     (NO_PG_CONFIG, "psycopg2 2.9.13 failed to build from source", "build-packages.txt"),
-], ids=["base-image", "index", "bad-requirement", "package-build"])
+    (STALE_UV_LOCK, "uv.lock is older than pyproject.toml's dependencies", "run `uv lock`"),
+], ids=["base-image", "index", "bad-requirement", "package-build", "stale-uv-lock"])
 def test_inv_lock_tells_an_unreachable_image_or_index_from_a_bad_requirement(tail, start, fix):
     line = build_failure.lock_failure(tail, "python:3.12-slim")
     assert line.startswith(start) and fix in line and "\n" not in line
