@@ -57,6 +57,12 @@ class Clients:
         return self.made[service]
 
 
+def every(client, operation: str, key: str, **arguments) -> list:
+    """Every item of a listing, from all its pages: AWS answers a page at a time (100 roles, say),
+    and a project's own may be on any of them."""
+    return [item for page in client.get_paginator(operation).paginate(**arguments) for item in page.get(key, [])]
+
+
 def region_of(image_name: str) -> str | None:
     found = registry.ECR_HOST.match(image_name.split("/")[0])
     return found["region"] if found else None

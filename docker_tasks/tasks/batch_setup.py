@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from docker_tasks import batch_environment, registry
 from docker_tasks.batch_environment import Environment, Role, ours, role_name
 from docker_tasks.errors import TaskError
-from docker_tasks.seams.aws import Clients, aws_errors, region_of
+from docker_tasks.seams.aws import Clients, aws_errors, every, region_of
 from docker_tasks.settings import Settings
 
 WAIT_SECONDS = 180
@@ -23,10 +23,10 @@ def repository_name(image_name: str) -> str:
 
 def default_network(ec2) -> tuple[list[str], list[str]]:
     """The default VPC's subnets and its default security group: what a new account has."""
-    subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    subnets = every(ec2, "describe_subnets", "Subnets", Filters=[{"Name": "default-for-az", "Values": ["true"]}])
     vpcs = {subnet["VpcId"] for subnet in subnets}
-    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]},
-                                                   {"Name": "vpc-id", "Values": sorted(vpcs)}])["SecurityGroups"]
+    groups = every(ec2, "describe_security_groups", "SecurityGroups",
+                   Filters=[{"Name": "group-name", "Values": ["default"]}, {"Name": "vpc-id", "Values": sorted(vpcs)}])
     return sorted(subnet["SubnetId"] for subnet in subnets), sorted(group["GroupId"] for group in groups)
 
 
@@ -123,7 +123,7 @@ def _bucket_tags(s3, name: str) -> list[dict]:
 def _role(iam, env: Environment, role: Role, act: Act) -> None:
     try:
         iam.get_role(RoleName=role.name)
-        print(f"found the IAM role {role.name}{_kept(iam.list_role_tags(RoleName=role.name).get('Tags'), env)}")
+        print(f"found the IAM role {role.name}{_kept(every(iam, 'list_role_tags', 'Tags', RoleName=role.name), env)}")
     except iam.exceptions.NoSuchEntityException:
         def create() -> None:
             iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=role.trust_policy,
@@ -198,12 +198,12 @@ def teardown(settings: Settings, *, yes: bool, dry_run: bool, aws: Clients | Non
     aws = aws or Clients(region_of(settings.image_name))
     project = settings.project
     with aws_errors():
-        queues = [q for q in aws.batch.describe_job_queues()["jobQueues"] if ours(q.get("tags"), project)]
-        computes = [c for c in aws.batch.describe_compute_environments()["computeEnvironments"]
+        queues = [q for q in every(aws.batch, "describe_job_queues", "jobQueues") if ours(q.get("tags"), project)]
+        computes = [c for c in every(aws.batch, "describe_compute_environments", "computeEnvironments")
                     if ours(c.get("tags"), project)]
-        roles = [r["RoleName"] for r in aws.iam.list_roles()["Roles"]
+        roles = [r["RoleName"] for r in every(aws.iam, "list_roles", "Roles")
                  if r["RoleName"].startswith(role_name(project, ""))
-                 and ours(aws.iam.list_role_tags(RoleName=r["RoleName"]).get("Tags"), project)]
+                 and ours(every(aws.iam, "list_role_tags", "Tags", RoleName=r["RoleName"]), project)]
         repository = _tagged_repository(aws.ecr, repository_name(settings.image_name), project)
         bucket = batch_environment.bucket_name(project, aws.account)
         bucket = bucket if ours(_bucket_tags(aws.s3, bucket), project) else None

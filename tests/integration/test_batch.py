@@ -80,6 +80,22 @@ def test_setup_makes_what_is_missing_once_and_teardown_removes_only_that(project
     assert "nothing to remove" in ok(project.inv("batch-teardown", "--yes", env=aws)).stdout
 
 
+def test_teardown_finds_the_projects_own_on_any_page_of_a_listing(project, aws):
+    name = project.image_name
+    iam = client(aws, "iam")
+    decoys = [f"{name}-decoy-{number:03}" for number in range(101)]  # more than AWS's first page of 100
+    for decoy in decoys:
+        iam.create_role(RoleName=decoy, AssumeRolePolicyDocument="{}")
+    ok(project.inv("batch-setup", env=aws))
+    removed = ok(project.inv("batch-teardown", "--yes", env=aws)).stdout
+    assert f"removed the IAM role {name}-batch-service" in removed
+    left = [role["RoleName"] for page in iam.get_paginator("list_roles").paginate() for role in page["Roles"]
+            if role["RoleName"].startswith(f"{name}-")]
+    assert sorted(left) == decoys
+    for decoy in decoys:
+        iam.delete_role(RoleName=decoy)
+
+
 def test_without_credentials_or_endpoint_the_setup_is_one_line(project, aws):
     anonymous = {**aws, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_EC2_METADATA_DISABLED": "true"}
     assert "no AWS credentials" in one_line_error(project.inv("batch-setup", env=anonymous))
