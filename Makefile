@@ -55,9 +55,13 @@ build: $(VENV)/.tools
 run: build
 	$(INV) run $(if $(DATA),--volume "$(abspath $(DATA)):/app/data:ro") $(if $(ARGS),-- $(ARGS))
 
-.PHONY: test  ## Run the unit tests and the integration tests against the Docker engine
+.PHONY: test  ## Run your job's tests and the tasks' fast checks, which need no Docker engine
 test: setup
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --ignore=tests/integration $(PYTEST_ARGS)
+
+.PHONY: test-machinery  ## Run the tasks' whole suite: real builds and containers (Docker, ~20 minutes)
+test-machinery: setup
+	$(VENV)/bin/pytest tests/unit tests/integration $(PYTEST_ARGS)
 
 .PHONY: lint  ## Check the Python code with ruff and the Dockerfile with hadolint
 lint: setup
