@@ -16,7 +16,7 @@ INV := $(VENV)/bin/inv
 .PHONY: help  ## List the targets
 help:
 	@echo "Usage: make TARGET (the tasks behind them: $(INV) --list)"
-	@sed -n 's/^\.PHONY: \([a-z-]*\) *## \(.*\)/\1|\2/p' $(MAKEFILE_LIST) | awk -F'|' '{ printf "  %-10s %s\n", $$1, $$2 }'
+	@sed -n 's/^\.PHONY: \([a-z-]*\) *## \(.*\)/\1|\2/p' $(MAKEFILE_LIST) | awk -F'|' '{ printf "  %-15s %s\n", $$1, $$2 }'
 
 # The tasks' tools alone, for the targets that only drive Docker; the job's requirements too,
 # for those that import the job (its tests, `inv reqs` and `inv doctor`). uv installs them, as it
@@ -55,7 +55,7 @@ build: $(VENV)/.tools
 run: build
 	$(INV) run $(if $(DATA),--volume "$(abspath $(DATA)):/app/data:ro") $(if $(ARGS),-- $(ARGS))
 
-.PHONY: test  ## Run your job's tests and the tasks' fast checks, which need no Docker engine
+.PHONY: test  ## Run your job's tests and the tasks' fast checks (those need no Docker engine)
 test: setup
 	$(VENV)/bin/pytest --ignore=tests/integration $(PYTEST_ARGS)
 
