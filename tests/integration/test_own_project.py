@@ -241,3 +241,23 @@ def test_a_job_on_a_second_python_builds_and_runs_on_it(make_project, engine):
     version = run_in_image(engine, project, "python", "-c", "import sys, six; print(sys.version_info[:2])")
     assert version == "(3, 13)"
     ok(project.inv("run", env=environment))
+
+
+def test_a_fork_without_the_sample_or_this_repositorys_extras_passes_make_test(make_project, tmp_path):
+    """The machinery's checks hold in a fork that kept none of the sample: no src/main.py, no
+    requirements.txt, no tests/job/, bench/, .ci/ or workflow; its own test runs with them."""
+    fork = make_project(with_git=False)
+    for folder in ("src", "tests/job", "bench", ".ci", ".github"):
+        shutil.rmtree(fork.root / folder, ignore_errors=True)
+    (fork.root / "src" / "scorer").mkdir(parents=True)
+    (fork.root / "src" / "scorer" / "__main__.py").write_text("import six\n\nprint(six.__version__)\n")
+    (fork.root / "tests" / "test_scorer.py").write_text(
+        "import runpy\n\n\ndef test_the_scorer_runs(capsys):\n"
+        "    runpy.run_module('scorer', run_name='__main__')\n    assert capsys.readouterr().out == '1.17.0\\n'\n")
+    as_own_project(fork, UV_PROJECT, CHURN_CONTRACT.replace("churn", "scorer"))
+    ok(fork.inv("lock"))
+    subprocess.run(["git", "init", "-q"], cwd=fork.root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=fork.root, check=True)
+    tested = ok(subprocess.run(["make", "test", f"VENV={tmp_path / 'venv'}", "PYTEST_ARGS=-p no:cacheprovider"],
+                               cwd=fork.root, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900))
+    assert "tests/test_scorer.py ." in tested.stdout and " failed" not in tested.stdout
