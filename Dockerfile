@@ -215,7 +215,7 @@ RUN --mount=type=tmpfs,target=/mnt \
 FROM code-${BUILD_MODE}
 # OCI labels, filled in by `inv build` (empty with a plain `docker build .`). They come last so
 # that a new commit changes no layer above.
-ARG GIT_SHA="" BUILD_DATE="" VERSION="" SOURCE_URL="" TITLE=app-name
+ARG GIT_SHA="" BUILD_DATE="" VERSION="" SOURCE_URL="" TITLE=""
 LABEL org.opencontainers.image.revision="${GIT_SHA}" \
       org.opencontainers.image.created="${BUILD_DATE}" \
       org.opencontainers.image.version="${VERSION}" \

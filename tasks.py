@@ -328,17 +328,17 @@ def pull(c, reference, image_name=None, dry_run=False):
 
 
 @task(help={
-    "name": "the new name, e.g. my-model: image name default, labels, README title, .env.example",
+    "name": "the new name, e.g. my-model: in the job contract, .env.example, .env and the README title",
     "dry_run": "show the changes and write nothing",
 })
 def init(c, name, dry_run=False):
     """Make the repository yours: rename the project in one step, e.g. `inv init --name my-model`."""
-    from docker_tasks import settings
+    from docker_tasks import job, settings
     from docker_tasks.tags import check_project_name
     from docker_tasks.tasks import starter
 
-    starter.init(settings.PROJECT_ROOT, old=settings.DEFAULTS["IMAGE_NAME"], new=check_project_name(name),
-                 dry_run=dry_run)
+    root = settings.PROJECT_ROOT
+    starter.init(root, old=settings.project_name(job.read(root)), new=check_project_name(name), dry_run=dry_run)
 
 
 @task(help={

@@ -16,24 +16,31 @@ and, for a job that is not started as the sample's `python src/main.py`, what st
     extras = ["train"]                   # pyproject.toml's optional dependency groups the image installs
     dependencies = "pyproject.toml"      # which file wins when a project lists its requirements twice
 
+and its name (`inv init --name` writes it), the image's unless IMAGE_NAME says otherwise:
+
+    name = "churn"
+
 A job that declares no shard_command does not shard, and the sharded tasks say so before any
 container starts. The functions here are pure; `read` takes the project's folder.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from docker_tasks.errors import TaskError
+from docker_tasks.tags import PATH_COMPONENT
 
 SECTION = "[tool.dockertasks.job] in pyproject.toml"
 SHARD_VARIABLES = ("SHARD_INDEX", "SHARD_COUNT")  # what every engine gives a shard (src/sharding.py)
 HOW = "see README.md, \"The job contract\""
 DEFAULT_COMMAND = ("python", "src/main.py")  # the sample's; a job declares its own with `command`
-KEYS = ("output_dir", "shard_command", "merge_command", "parts", "command", "default_args", "extras", "dependencies")
+KEYS = ("name", "output_dir", "shard_command", "merge_command", "parts", "command", "default_args", "extras",
+        "dependencies")
 DEPENDENCY_FILES = ("requirements.txt", "pyproject.toml", "uv.lock")
 
 
@@ -47,6 +54,7 @@ class Job:
     default_args: tuple[str, ...] = ()
     extras: tuple[str, ...] = ()
     dependencies: str | None = None  # None: whichever file the project has (dependency_source.py)
+    name: str | None = None  # None: the tasks' default, app-name
 
     def describe(self) -> str:
         if not self.shard_command:
@@ -97,9 +105,31 @@ def from_table(table: dict) -> Job:
     if dependencies is not None and dependencies not in DEPENDENCY_FILES:
         raise TaskError(f"dependencies in {SECTION} must name the file the image installs from: "
                         f"{', '.join(repr(name) for name in DEPENDENCY_FILES)}")
+    name = table.get("name")
+    if name is not None and not (isinstance(name, str) and PATH_COMPONENT.match(name)):
+        raise TaskError(f"name in {SECTION} must be one lowercase word of an image name, e.g. name = \"my-model\"; "
+                        "`inv init --name` writes it")
     return Job(output_dir=output_dir.rstrip("/"), shard_command=shard, merge_command=merge, parts=parts,
                command=command, default_args=_command(table.get("default_args", []), "default_args"),
-               extras=extras, dependencies=dependencies)
+               extras=extras, dependencies=dependencies, name=name)
+
+
+def with_name(pyproject: str, name: str) -> str:
+    """pyproject.toml's text with the contract's name set: its line rewritten, else one added at the
+    top of the table (a new table when there is none); nothing else changes."""
+    header = re.search(r"^\[tool\.dockertasks\.job\][ \t]*(?:#.*)?\n?", pyproject, re.M)
+    line = f'name = "{name}"'
+    if not header:
+        return pyproject.rstrip("\n") + f"\n\n[tool.dockertasks.job]\n{line}\n"
+    following = re.search(r"^\[", pyproject[header.end():], re.M)
+    end = header.end() + (following.start() if following else len(pyproject) - header.end())
+    table = pyproject[header.end():end]
+    if re.search(r"^name\s*=.*$", table, re.M):
+        table = re.sub(r"^name\s*=.*$", line, table, count=1, flags=re.M)
+    else:
+        table = f"{line}\n{table}"
+    text = pyproject[:header.end()] + table + pyproject[end:]
+    return text if header.group().endswith("\n") else pyproject[:header.end()] + "\n" + table + pyproject[end:]
 
 
 def pyproject_document(root: Path) -> dict:

@@ -131,12 +131,18 @@ def parse_index_url(value: str | None) -> str | None:
     return value
 
 
-def resolve(name: str, flag: str | None, environ: Mapping[str, str], dotenv: Mapping[str, str | None]) -> str | None:
+def project_name(job: Job) -> str:
+    """The project's name, when IMAGE_NAME does not say otherwise: the job contract's, else app-name."""
+    return job.name or DEFAULTS["IMAGE_NAME"] or ""
+
+
+def resolve(name: str, flag: str | None, environ: Mapping[str, str], dotenv: Mapping[str, str | None],
+            defaults: Mapping[str, str | None] = DEFAULTS) -> str | None:
     """The first of flag, environment variable and `.env` entry that is set and not empty."""
     for candidate in (flag, environ.get(name), dotenv.get(name)):
         if candidate:
             return candidate
-    return DEFAULTS[name]
+    return defaults[name]
 
 
 def read_dotenv(root: Path) -> dict[str, str | None]:
@@ -147,7 +153,9 @@ def read_dotenv(root: Path) -> dict[str, str | None]:
 def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | None) -> Settings:
     """Settings for this checkout; `flags` are keyed like the fields (image_name=..., base_image=...)."""
     dotenv = read_dotenv(root)
-    values = {name: resolve(name, flags.get(name.lower()), environ, dotenv) for name in DEFAULTS}
+    job = job_contract.read(root)
+    defaults = {**DEFAULTS, "IMAGE_NAME": project_name(job)}
+    values = {name: resolve(name, flags.get(name.lower()), environ, dotenv, defaults) for name in DEFAULTS}
     return Settings(
         image_name=values["IMAGE_NAME"] or "",
         base_image=values["BASE_IMAGE"],
@@ -159,6 +167,6 @@ def load(environ: Mapping[str, str], root: Path = PROJECT_ROOT, **flags: str | N
         cache_from=values["CACHE_FROM"],
         cache_to=values["CACHE_TO"],
         extra_index_url=parse_index_url(values["EXTRA_INDEX_URL"]),
-        job=job_contract.read(root),
+        job=job,
         dotenv=dotenv,
     )

@@ -10,7 +10,7 @@ from docker_tasks.seams.git_state import GitState
 
 # Docker's reference grammar (distribution/reference), without IPv6 registry hosts.
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _REGISTRY_HOST = re.compile(
     r"^(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
     r"(?:\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*(?::[0-9]+)?$"
@@ -48,14 +48,14 @@ def check_image_name(name: str) -> str:
     if has_host and not _REGISTRY_HOST.match(parts[0]):
         raise TaskError(f"image name {name!r} has an invalid registry host {parts[0]!r}: {NAME_RULES}")
     path = parts[1:] if has_host else parts
-    if not name or len(name) > 255 or not all(_PATH_COMPONENT.match(p) for p in path):
+    if not name or len(name) > 255 or not all(PATH_COMPONENT.match(p) for p in path):
         raise TaskError(f"image name {name!r} is not valid: {NAME_RULES}")
     return name
 
 
 def check_project_name(name: str) -> str:
     """A project's name: one lowercase component of an image name, such as `my-model`."""
-    if not _PATH_COMPONENT.match(name):
+    if not PATH_COMPONENT.match(name):
         raise TaskError(f"--name {name!r}: use lowercase letters and digits, separated by '-', '_' or '.', "
                         "e.g. my-model")
     return name

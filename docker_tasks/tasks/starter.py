@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docker_tasks import dependency_source
+from docker_tasks import job as job_contract
 from docker_tasks.envfiles import parse_env_text
 from docker_tasks.errors import TaskError
 from docker_tasks.settings import TASKS_ONLY
 from docker_tasks.stores import Engine, too_old
 from docker_tasks.tasks.dependencies import diff
 
-# Where the project's name stands, file by file: what `inv init --name` rewrites.
-NAMED_IN = ("docker_tasks/settings.py", ".env.example", "README.md", "Dockerfile", ".env")
+# Where the project's name stands, file by file: what `inv init --name` rewrites. They are all
+# yours; the machinery reads the name from the job contract, so an upgrade never meets a rename.
+NAMED_IN = ("pyproject.toml", ".env.example", "README.md", ".env")
 
 
 def _word(name: str) -> re.Pattern[str]:
@@ -27,10 +29,8 @@ def _word(name: str) -> re.Pattern[str]:
 
 def renamed(path: str, text: str, old: str, new: str) -> str:
     """The file's text with the project renamed: only where the name stands for the project."""
-    if path == "docker_tasks/settings.py":
-        return text.replace(f'"IMAGE_NAME": "{old}"', f'"IMAGE_NAME": "{new}"')
-    if path == "Dockerfile":
-        return text.replace(f"TITLE={old}", f"TITLE={new}")
+    if path == "pyproject.toml":
+        return job_contract.with_name(text, new)
     if path == "README.md":
         title, newline, rest = text.partition("\n")
         return _word(old).sub(new, title) + newline + rest if title.startswith("# ") else text

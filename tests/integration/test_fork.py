@@ -47,7 +47,8 @@ def test_fork_rename_replace_the_job_build_and_run(make_project, engine):
     fork = make_project()
     name = fork.image_name
     ok(fork.inv("init", "--name", name))
-    assert f'"IMAGE_NAME": "{name}"' in (fork.root / "docker_tasks" / "settings.py").read_text()
+    assert f'\nname = "{name}"\n' in (fork.root / "pyproject.toml").read_text()
+    assert git(fork.root, "status", "--porcelain", "docker_tasks", "Dockerfile", "Makefile", "tasks.py") == ""
     assert (fork.root / "README.md").read_text().startswith(f"# {name}:")
     assert "already named" in ok(fork.inv("init", "--name", name)).stdout  # idempotent
     unit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not docker", "-p", "no:cacheprovider"],

@@ -20,7 +20,7 @@ def test_a_full_declaration():
 
 
 @pytest.mark.parametrize("table, message", [
-    ({"output": "/x"}, "unknown keys output; it knows output_dir"),
+    ({"output": "/x"}, "unknown keys output; it knows name, output_dir"),
     ({"output_dir": "results"}, "output_dir in [tool.dockertasks.job] in pyproject.toml must be an absolute folder"),
     ({"output_dir": "/"}, "must be an absolute folder"),
     ({"shard_command": [1]}, "shard_command in [tool.dockertasks.job] in pyproject.toml must be a list of words"),

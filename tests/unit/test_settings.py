@@ -3,7 +3,7 @@ import pytest
 from docker_tasks import settings
 from docker_tasks.errors import TaskError
 
-PROJECT = settings.DEFAULTS["IMAGE_NAME"]  # app-name, or what `inv init --name` made it
+PROJECT = settings.DEFAULTS["IMAGE_NAME"]  # app-name: a project whose contract names none
 
 
 @pytest.mark.parametrize("flag, environ, dotenv, expected", [
@@ -28,6 +28,16 @@ def test_load_reads_dotenv_from_the_project_root(tmp_path):
 def test_defaults_without_dotenv(tmp_path):
     loaded = settings.load({}, root=tmp_path)
     assert (loaded.image_name, loaded.base_image, loaded.registry) == (PROJECT, None, None)  # the Dockerfile's pin
+
+
+def test_the_job_contract_names_the_project_unless_image_name_says_otherwise(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.dockertasks.job]\nname = "churn"\n')
+    assert settings.load({}, root=tmp_path).image_name == "churn"
+    assert settings.load({"IMAGE_NAME": "registry.example.com/team/churn"}, root=tmp_path).image_name \
+        == "registry.example.com/team/churn"
+    (tmp_path / "pyproject.toml").write_text('[tool.dockertasks.job]\nname = "Churn Model"\n')
+    with pytest.raises(TaskError, match="^name in .* must be one lowercase word"):
+        settings.load({}, root=tmp_path)
 
 
 def test_a_broken_dotenv_is_a_clear_error(tmp_path):

@@ -2,11 +2,12 @@ import pytest
 
 from docker_tasks.tasks import starter
 
+CONTRACT = ('[tool.dockertasks.job]\n# the contract\nname = "{name}"\noutput_dir = "/app/output"\n\n'
+            '[tool.ruff]\nname = "x"\n')
 TEXTS = {
-    "docker_tasks/settings.py": 'DEFAULTS = {\n    "IMAGE_NAME": "app-name",\n}\nX = "app-name-like"\n',
+    "pyproject.toml": CONTRACT.format(name="app-name"),
     ".env.example": "# e.g. registry.example.com/team/app-name\nIMAGE_NAME=app-name\nOTHER=app-names\n",
     "README.md": "# app-name: a job\n\nRun app-name:latest.\n",
-    "Dockerfile": "ARG TITLE=app-name\nRUN echo app-name\n",
     ".env": "export IMAGE_NAME='app-name'\nNOTE=app-name\n",
 }
 
@@ -14,12 +15,25 @@ TEXTS = {
 def test_rename_touches_only_where_the_name_stands_for_the_project():
     plan = starter.rename_plan(TEXTS, "app-name", "my-model")
     assert plan == {
-        "docker_tasks/settings.py": 'DEFAULTS = {\n    "IMAGE_NAME": "my-model",\n}\nX = "app-name-like"\n',
+        "pyproject.toml": CONTRACT.format(name="my-model"),
         ".env.example": "# e.g. registry.example.com/team/my-model\nIMAGE_NAME=my-model\nOTHER=app-names\n",
         "README.md": "# my-model: a job\n\nRun app-name:latest.\n",
-        "Dockerfile": "ARG TITLE=my-model\nRUN echo app-name\n",
         ".env": "export IMAGE_NAME='my-model'\nNOTE=app-name\n",
     }
+
+
+@pytest.mark.parametrize("pyproject, renamed", [
+    ("[tool.ruff]\nline-length = 120\n",
+     '[tool.ruff]\nline-length = 120\n\n[tool.dockertasks.job]\nname = "my-model"\n'),
+    ('[tool.dockertasks.job]\noutput_dir = "/out"\n[tool.x]\nname = "y"\n',
+     '[tool.dockertasks.job]\nname = "my-model"\noutput_dir = "/out"\n[tool.x]\nname = "y"\n'),
+    ("[tool.dockertasks.job]", '[tool.dockertasks.job]\nname = "my-model"\n'),
+], ids=["no-contract", "contract-without-name", "header-alone"])
+def test_the_name_goes_into_the_job_contract_alone(pyproject, renamed):
+    from docker_tasks import job
+
+    assert job.with_name(pyproject, "my-model") == renamed
+    assert job.from_table(job.tomllib.loads(renamed)["tool"]["dockertasks"]["job"]).name == "my-model"
 
 
 def test_rename_is_idempotent():
