@@ -122,14 +122,13 @@ def with_name(pyproject: str, name: str) -> str:
     if not header:
         return pyproject.rstrip("\n") + f"\n\n[tool.dockertasks.job]\n{line}\n"
     following = re.search(r"^\[", pyproject[header.end():], re.M)
-    end = header.end() + (following.start() if following else len(pyproject) - header.end())
-    table = pyproject[header.end():end]
+    end = header.end() + following.start() if following else len(pyproject)
+    head, table, rest = pyproject[:header.end()], pyproject[header.end():end], pyproject[end:]
     if re.search(r"^name\s*=.*$", table, re.M):
         table = re.sub(r"^name\s*=.*$", line, table, count=1, flags=re.M)
     else:
         table = f"{line}\n{table}"
-    text = pyproject[:header.end()] + table + pyproject[end:]
-    return text if header.group().endswith("\n") else pyproject[:header.end()] + "\n" + table + pyproject[end:]
+    return head + ("" if head.endswith("\n") else "\n") + table + rest
 
 
 def pyproject_document(root: Path) -> dict:

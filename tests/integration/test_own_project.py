@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BASE_IMAGE, without_job_contract
+from tests.integration.conftest import BASE_IMAGE, git, without_job_contract
 
 VENV = Path(sys.executable).parent.parent  # the tests' own: `make` must not build one per copy
 
@@ -93,8 +93,8 @@ def one_line_error(result, *phrases: str) -> str:
 
 
 def commit(project, message: str) -> None:
-    subprocess.run(["git", "add", "-A"], cwd=project.root, check=True)
-    subprocess.run(["git", "commit", "-qm", message], cwd=project.root, check=True)
+    git(project.root, "add", "-A")
+    git(project.root, "commit", "-qm", message)
 
 
 def as_own_project(project, header: str, contract: str) -> None:
@@ -152,11 +152,10 @@ def test_a_package_job_with_pyproject_dependencies_and_a_source_build(make_proje
     data = churn.root / "data"
     data.mkdir()
     (churn.root / "output" / "customers.parquet").replace(data / "customers.parquet")
-    environment = {**os.environ, "IMAGE_NAME": churn.image_name, "BASE_IMAGE": BASE_IMAGE}
     ran = subprocess.run(["make", "run", f"VENV={VENV}", "DATA=./data",
                           "ARGS=train --data /app/data/customers.parquet"],
-                         cwd=churn.root, env=environment, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                         timeout=900)
+                         cwd=churn.root, env=churn.environment(), capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, timeout=900)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert "trained on 400 rows" in ran.stdout
     metrics = (churn.root / "output" / "metrics.json").read_text()
@@ -256,8 +255,8 @@ def test_a_fork_without_the_sample_or_this_repositorys_extras_passes_make_test(m
         "    runpy.run_module('scorer', run_name='__main__')\n    assert capsys.readouterr().out == '1.17.0\\n'\n")
     as_own_project(fork, UV_PROJECT, CHURN_CONTRACT.replace("churn", "scorer"))
     ok(fork.inv("lock"))
-    subprocess.run(["git", "init", "-q"], cwd=fork.root, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=fork.root, check=True)
+    git(fork.root, "init", "-q")
+    git(fork.root, "add", "-A")
     tested = ok(subprocess.run(["make", "test", f"VENV={tmp_path / 'venv'}", "PYTEST_ARGS=-p no:cacheprovider"],
                                cwd=fork.root, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900))
     assert "tests/test_scorer.py ." in tested.stdout and " failed" not in tested.stdout
