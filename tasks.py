@@ -342,6 +342,21 @@ def init(c, name, dry_run=False):
 
 
 @task(help={
+    "from_": "the upstream repository: a git URL or a local path (default: the one .upstream records)",
+    "ref": "the branch, tag or commit to take (default: the one .upstream records, else upstream's HEAD)",
+    "check": "only say whether this fork is behind upstream, and fail if it is (for CI)",
+    "no_commit": "apply the upgrade but leave the commit to you",
+    "dry_run": "list what would change and write nothing",
+})
+def upgrade(c, from_=None, ref=None, check=False, no_commit=False, dry_run=False):
+    """Take a newer machinery from upstream: its files updated, yours never touched, edits merged."""
+    from docker_tasks import settings
+    from docker_tasks.tasks import upgrade
+
+    upgrade.upgrade(settings.PROJECT_ROOT, source=from_, ref=ref, check=check, commit=not no_commit, dry_run=dry_run)
+
+
+@task(help={
     "write": "rewrite requirements.txt: add what src/ imports and it lacks, pin every line; then `inv lock`",
     "prune": "with --write, also remove what src/ never imports (check first: a backend is never imported)",
     "dry_run": "show the rewrite --write would make",

@@ -15,3 +15,7 @@ checks it):
   their files in the project), `batch`, `batch_environment`, `tasking` and `errors`. They never
   import docker, so they are unit-tested without an engine, and `inv --list` stays fast.
 """
+
+# The machinery's version: `inv doctor` shows it, `inv upgrade` moves it; CHANGELOG.md beside this
+# file says what each one changed.
+__version__ = "1.0.0"

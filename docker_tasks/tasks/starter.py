@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from docker_tasks import dependency_source
+from docker_tasks import dependency_source, machinery
 from docker_tasks import job as job_contract
 from docker_tasks.envfiles import parse_env_text
 from docker_tasks.errors import TaskError
@@ -73,6 +73,16 @@ class Check:
     def line(self) -> str:
         mark = {True: "✓", False: "✗", None: "!"}[self.passed]
         return f"{mark} {self.what}" + (f" — {self.fix}" if self.fix and not self.passed else "")
+
+
+def machinery_check(root: Path) -> Check:
+    """Which machinery this fork runs, and which upstream commit it follows (a line, never a failure)."""
+    version = machinery.version((root / machinery.VERSION_FILE).read_text())
+    record_file = root / machinery.RECORD
+    record = machinery.parse_record(record_file.read_text()) if record_file.is_file() else None
+    origin = (f"upstream {record.commit[:12]} of {record.source}" if record
+              else "no upstream recorded yet: `inv upgrade --from URL_OR_PATH` takes a newer one")
+    return Check(True, f"machinery {version} ({origin}; what changed: {machinery.CHANGELOG})")
 
 
 def env_file_checks(root: Path) -> list[Check]:
@@ -230,7 +240,7 @@ def doctor(root: Path, environ: Mapping[str, str]) -> None:
     from docker_tasks.seams import engine, git_state
     from docker_tasks.tasks import dependencies
 
-    checks = engine_checks(engine)
+    checks = [machinery_check(root), *engine_checks(engine)]
     checks.append(disk_check(root))
     checks += env_file_checks(root)
     checks += ignore_checks(root, lambda path: git_state.is_ignored(root, path))

@@ -25,15 +25,16 @@ MACHINERY_FILES = {
     *(f"docker_tasks/{name}.py" for name in (
         "__init__", "base_image", "batch", "batch_environment", "build_cache", "build_failure", "build_secrets",
         "cleanup", "commands", "dependency_source", "envfiles", "errors", "image_archive", "job", "labels",
-        "lockfile", "platforms", "python_version", "records",
+        "lockfile", "machinery", "platforms", "python_version", "records",
         "registry", "run_options", "sbom", "selection", "settings", "shards", "smoke", "stores", "tables", "tags",
         "tasking",
     )),
     *(f"docker_tasks/tasks/{name}.py" for name in (
-        "__init__", "batch_setup", "dependencies", "lifecycle", "scaleout", "shipping", "starter", "verification",
-        "workflow",
+        "__init__", "batch_setup", "dependencies", "lifecycle", "scaleout", "shipping", "starter", "upgrade",
+        "verification", "workflow",
     )),
-    *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "aws", "engine", "git_state")),
+    "docker_tasks/MACHINERY", "docker_tasks/CHANGELOG.md",
+    *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "aws", "engine", "git_state", "upstream")),
 }
 OPTIONAL_FILES = {
     ".ci/run", "bench/run.py", "bench/push.py", "bench/seed.Dockerfile",
