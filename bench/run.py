@@ -9,12 +9,14 @@ its minimum and maximum, and as a ratio to (a) or to the raw docker command.
 It empties BuildKit's build cache (`docker buildx prune`) before each cold build: your next
 builds start cold too. Images and containers it did not create are never touched. The results
 are the engine's image store's (bench/results/latest-<store>.md); run it on each store.
+`--update-docs` (or its old name, `--update-readme`) also puts the table in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -38,10 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from docker_tasks import settings, stores  # noqa: E402 (the project's root is on the path only now)
 
-STORE = stores.image_store(docker.from_env().info())
 RESULTS = ROOT / "bench" / "results"
-# Each image store has its own results and its own table in the README: run the bench on each.
-README_START, README_END = f"<!-- bench:{STORE}:start -->", f"<!-- bench:{STORE}:end -->"
+# Each image store has its own results and its own table in the manual, between its markers: run the
+# bench on each.
+DOCS = ROOT / "docs" / "benchmarks.md"
 # The tasks run as Python runs by default, writing their modules' bytecode once: a machine that sets
 # PYTHONDONTWRITEBYTECODE compiles them at every task instead, about 40 ms here.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -49,6 +51,26 @@ BASE_IMAGE = settings.load(os.environ, ROOT).base_image  # as the tasks resolve 
 SMALL_PACKAGE = "six==1.17.0"  # the "one small package" of the requirements-change rebuild
 CONTEXT_SIZE = re.compile(r"transferring context: ([\d.]+)([kMG]?B)")
 UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+@functools.cache
+def store() -> str:
+    """The engine's image store, asked once, when a measurement first needs it."""
+    return stores.image_store(docker.from_env().info())
+
+
+def markers(image_store: str) -> tuple[str, str]:
+    return f"<!-- bench:{image_store}:start -->", f"<!-- bench:{image_store}:end -->"
+
+
+def with_table(page: str, image_store: str, markdown: str) -> str:
+    """The page with the image store's table, between its markers, replaced by `markdown`."""
+    begin, end = markers(image_store)
+    if page.count(begin) != 1 or page.count(end) != 1 or page.index(begin) > page.index(end):
+        raise SystemExit(f"bench: {DOCS.relative_to(ROOT)} needs one {begin} and one {end} after it, around the "
+                         f"table of the {image_store} image store")
+    start, stop = page.index(begin) + len(begin), page.index(end)
+    return page[:start] + "\n" + markdown + "\n" + page[stop:]
 
 
 def sh(argv: list[str], cwd: Path | None = None, env: dict | None = None, stdin: str | None = None) -> str:
@@ -241,7 +263,7 @@ def raw_comparisons(ours: Ours, runs: int) -> dict:
 def unpacked_bytes(client, image: str) -> int:
     """The image's unpacked size, which means the same on both image stores (docker_tasks/stores.py)."""
     listed = client.api.images(filters={"reference": image})[0]["Size"]
-    return stores.unpacked_size(listed, client.api.inspect_image(image)["Size"], STORE)
+    return stores.unpacked_size(listed, client.api.inspect_image(image)["Size"], store())
 
 
 def sizes(client, seed: Seed, ours: Ours) -> dict:
@@ -320,26 +342,27 @@ def machine() -> str:
     cores = os.cpu_count()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     engine = docker.from_env().version()["Version"]
-    return (f"{platform.machine()}, {cores} cores, {memory:.0f} GiB, Docker {engine} with the {STORE} image store, "
+    return (f"{platform.machine()}, {cores} cores, {memory:.0f} GiB, Docker {engine} with the {store()} image store, "
             f"base image {BASE_IMAGE}, {datetime.now(UTC):%Y-%m-%d}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each figure (default 3)")
-    parser.add_argument("--update-readme", action="store_true", help="put the table in README.md")
+    parser.add_argument("--update-docs", "--update-readme", dest="update_docs", action="store_true",
+                        help="put the table in docs/benchmarks.md (--update-readme: the same, by its old name)")
     args = parser.parse_args()
+    if args.update_docs:
+        with_table(DOCS.read_text(), store(), "")  # its markers are there, before minutes of measuring
     figures = measure(args.runs)
     about = machine()
     markdown = table(figures, about)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"latest-{STORE}.json").write_text(json.dumps({"machine": about, **figures}, indent=2) + "\n")
-    (RESULTS / f"latest-{STORE}.md").write_text(markdown + "\n")
+    (RESULTS / f"latest-{store()}.json").write_text(json.dumps({"machine": about, **figures}, indent=2) + "\n")
+    (RESULTS / f"latest-{store()}.md").write_text(markdown + "\n")
     print(markdown)
-    if args.update_readme:
-        readme = (ROOT / "README.md").read_text()
-        start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
-        (ROOT / "README.md").write_text(readme[:start] + "\n" + markdown + "\n" + readme[end:])
+    if args.update_docs:
+        DOCS.write_text(with_table(DOCS.read_text(), store(), markdown))
 
 
 if __name__ == "__main__":
