@@ -1,19 +1,32 @@
-"""The logic behind tasks.py: plain functions over plain values, and one seam to the engine.
+"""The logic behind tasks.py: plain functions over plain values, and a seam to each world outside.
 
-The tree shows the three layers; each imports only from those below it (tests/unit/test_template.py
-checks it):
-- `tasks/`, one module a group of tasks: `workflow` (build, run, shards, images, runs),
-  `lifecycle` (versions, containers, images, clean), `shipping` (login, push, pull),
-  `scaleout` (Swarm, AWS Batch jobs), `batch_setup` (AWS Batch's environment), `starter` (init,
-  doctor) and `dependencies` (reqs);
-- `seams/`: `engine`, the one module that talks to Docker (the SDK and the `docker` CLI),
-  `git_state`, the one that reads the repository, and `aws`, the one that talks to AWS (boto3);
-- here, modules that compute from plain values: `settings`, `job` (the job contract), `stores`,
-  `platforms`, `build_secrets`, `build_cache`, `sbom`, `tags`, `labels`, `envfiles`,
-  `run_options`, `shards`, `smoke` (the image's check), `commands` (command lines, and the steps a
-  dry run prints), `selection`, `cleanup`, `tables`, `records` and `registry` (which also keep
-  their files in the project), `batch`, `batch_environment`, `tasking` and `errors`. They never
-  import docker, so they are unit-tested without an engine, and `inv --list` stays fast.
+Each module imports only from the levels below its own in this list, top first; tests/unit/
+test_template.py reads the list and checks every import of every module against it, so a new
+module takes its place here first:
+
+7. tasks/, one module a group of tasks: `scaleout` (Swarm, AWS Batch jobs), `batch_setup` (AWS
+   Batch's environment), `shipping` (login, push, pull), `verification` (verify), `lifecycle`
+   (versions, containers, images, clean), `starter` (init, doctor) and `upgrade`;
+6. tasks/ that those build on: `workflow` (build, run, shards, images, runs) and `dependencies`
+   (lock, base, reqs);
+5. seams/, the only modules that talk to the world outside, each through its library, which it
+   imports in the functions that need it and no other module imports: `engine` (Docker: the SDK
+   and the docker CLI), `git_state` (the repository), `aws` (boto3) and `upstream` (the
+   repository that inv upgrade takes the machinery from). They take and return plain values, and
+   of the modules here import errors alone;
+4. `cleanup` and `registry` (which keeps the record of pushes in the project);
+3. `settings` (the flag, then the environment, then .env, then the defaults), `tables` (the
+   listings) and `dependency_source`;
+2. `job` (the job contract), `selection`, `records` (which keeps the run records in the
+   project), `platforms`, `build_cache`, `commands` (command lines, and the steps a dry run
+   prints), `shards`, `python_version`, `batch` and `batch_environment`;
+1. `labels`, `tags`, `stores`, `run_options`, `envfiles`, `build_secrets`, `build_failure`,
+   `lockfile`, `base_image`, `sbom`, `smoke` (the image's check), `image_archive`, `machinery`
+   and `tasking`: each of one subject, from nothing here but errors;
+0. `errors`, which every module may raise.
+
+So the pure modules, levels 0 to 4, compute from plain values: they are unit-tested without an
+engine, and `inv --list` stays fast.
 """
 
 # The machinery's version: `inv doctor` shows it, `inv upgrade` moves it; CHANGELOG.md beside this

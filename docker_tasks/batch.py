@@ -1,7 +1,7 @@
 """AWS Batch: the job definition and the array job that run the image as N shards.
 
 The requests are built by pure functions, so `--dry-run` prints exactly what would be sent and
-the tests check them with botocore's Stubber. Secrets are never copied into a job definition:
+the tests check them with botocore's Stubber; seams/aws.py sends them. Secrets are never copied into a job definition:
 an env-file value that is a Secrets Manager or SSM ARN becomes a reference Batch resolves at run
 time, and a secret-looking variable with a plain value is refused.
 """
@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 
 from docker_tasks import run_options
-from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
+from docker_tasks.errors import TaskError
 from docker_tasks.run_options import TMPFS, TMPFS_SIZE, RunPlan, gpu_count
 
 SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):")
@@ -94,20 +94,6 @@ def job_name(project: str, tag: str) -> str:
 
 def show(requests: Mapping[str, dict]) -> str:
     return json.dumps(requests, indent=2)
-
-
-def submit(batch_client, definition: dict, job: dict) -> tuple[str, str]:
-    """Register the definition, submit the job against the new revision; return (job id, definition ARN)."""
-    import botocore.exceptions
-
-    try:
-        arn = batch_client.register_job_definition(**definition)["jobDefinitionArn"]
-        job_id = batch_client.submit_job(**{**job, "jobDefinition": arn})["jobId"]
-    except botocore.exceptions.NoCredentialsError:
-        raise TaskError(NO_AWS_CREDENTIALS) from None
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise TaskError(f"AWS Batch refused the job: {exc}") from None
-    return job_id, arn
 
 
 # --- Following a submitted job -------------------------------------------------------------------

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from docker_tasks.seams.git_state import GitState
-
 NAMESPACE = "dockertasks"
 PROJECT = f"{NAMESPACE}.project"
 GIT_SHA = f"{NAMESPACE}.git.sha"
@@ -42,11 +40,13 @@ def container_filter(project: str) -> dict[str, list[str]]:
     return {"label": [f"{PROJECT}={project}", IMAGE]}
 
 
-def for_image(project: str, git: GitState, build_tag: str) -> dict[str, str]:
+def for_image(project: str, *, sha: str | None, dirty: bool, build_tag: str) -> dict[str, str]:
+    """An image's labels: its project, the commit it was built from (`none` without one), whether
+    the tree had uncommitted changes, and its build tag (tags.build_tag)."""
     return {
         PROJECT: project,
-        GIT_SHA: git.revision_label,
-        GIT_DIRTY: str(git.dirty).lower(),
+        GIT_SHA: sha or "none",
+        GIT_DIRTY: str(dirty).lower(),
         BUILD_TAG: build_tag,
     }
 
@@ -69,12 +69,14 @@ def without_credentials(url: str | None) -> str:
     return re.sub(r"(?<=://)[^/@]+@", "", url or "")
 
 
-def oci_build_args(project: str, git: GitState, created: datetime) -> dict[str, str]:
-    """Build arguments for the Dockerfile's org.opencontainers.image.* labels."""
+def oci_build_args(project: str, *, sha: str | None, describe: str | None, remote_url: str | None,
+                   created: datetime) -> dict[str, str]:
+    """Build arguments for the Dockerfile's org.opencontainers.image.* labels, from the git state
+    (`git describe`, the remote's URL) and the build's date."""
     return {
-        "GIT_SHA": git.sha or "",
+        "GIT_SHA": sha or "",
         "BUILD_DATE": created.isoformat(timespec="seconds"),
-        "VERSION": git.describe or "",
-        "SOURCE_URL": without_credentials(git.remote_url),
+        "VERSION": describe or "",
+        "SOURCE_URL": without_credentials(remote_url),
         "TITLE": project,
     }

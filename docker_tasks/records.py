@@ -2,7 +2,7 @@
 
 A record says what ran (image reference and id, its git commit and dirty flag), with what (the
 arguments, the env-file and --env keys but never their values, the mounted inputs with their
-sizes and hashes), when, on which architecture, and how it ended.
+sizes and hashes), when, on which architecture, and how it ended; tables.run_rows shows it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from datetime import datetime
 from pathlib import Path
 
 from docker_tasks import labels, stores
-from docker_tasks.selection import ENDED
-from docker_tasks.tables import human_size
 
 PREFIX = "run-record-"
 
@@ -93,7 +91,7 @@ def settle(record: dict, container: dict | None) -> dict | None:
     if record.get("container_id") and record["container_id"] != container.get("Id"):
         return None  # the name now belongs to a later container
     state = container.get("State") or {}
-    if state.get("Status") not in ENDED:
+    if state.get("Status") not in stores.ENDED:
         return None
     return finished(record, stores.engine_time(state["FinishedAt"]), state["ExitCode"])
 
@@ -140,25 +138,3 @@ def append_to_list(path: Path, entry: dict, keep: int | None = None) -> None:
     partial.write_text(json.dumps(entries[-keep:] if keep else entries, indent=2) + "\n")
     partial.replace(path)
 
-
-RUN_HEADERS = ("STARTED", "CONTAINER", "IMAGE", "COMMIT", "EXIT", "SECONDS", "INPUTS", "ARGUMENTS")
-
-
-def rows(records: Sequence[dict]) -> list[tuple[str, ...]]:
-    table = []
-    for record in records:
-        image = record.get("image") or {}
-        started, ended = record.get("started_at"), record.get("ended_at")
-        seconds = (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds() if ended else None
-        exit_code = record.get("exit_code")
-        table.append((
-            (started or "?")[:19].replace("T", " "),
-            record.get("container", "?"),
-            image.get("reference", "?"),
-            (image.get("git_sha") or "?")[:12] + ("-dirty" if image.get("git_dirty") else ""),
-            str(exit_code) if exit_code is not None else "detached" if record.get("detached") else "unknown",
-            f"{seconds:.1f}" if seconds is not None else "-",
-            human_size(sum(i.get("bytes", 0) for i in record.get("inputs") or [])),
-            " ".join(record.get("arguments") or []) or "-",
-        ))
-    return table

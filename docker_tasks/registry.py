@@ -49,6 +49,12 @@ def ecr_region(server: str) -> str:
     return match["region"]
 
 
+def ecr_region_of(image_name: str) -> str | None:
+    """The AWS region of IMAGE_NAME's ECR registry; None when it names another registry, or none."""
+    found = ECR_HOST.match(image_name.split("/")[0])
+    return found["region"] if found else None
+
+
 def login_command(server: str, username: str) -> list[str]:
     """`docker login`, with the password on standard input: it never appears in an argument list."""
     return ["docker", "login", "--username", username, "--password-stdin", server]

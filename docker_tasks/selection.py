@@ -14,11 +14,19 @@ from docker_tasks.errors import TaskError
 from docker_tasks.tags import check_tag
 
 
+def owned_image(image: dict | None, project: str, reference: str) -> dict:
+    """The image's details (engine.inspect), if this project's tasks built it; else a one-line
+    error, and it is left alone."""
+    if image is None:
+        raise TaskError(f"no image {reference}; `inv images` lists {project}'s images, `inv build` makes one")
+    if (image["Config"].get("Labels") or {}).get(labels.PROJECT) != project:
+        raise TaskError(f"{reference} was not built by this project's tasks (it has no {labels.PROJECT} label), "
+                        "so the tasks leave it alone")
+    return image
+
+
 def container_name(summary: dict) -> str:
     return (summary.get("Names") or ["/?"])[0].lstrip("/")
-
-
-ENDED = frozenset({"exited", "dead"})  # a container's State.Status once its process is gone
 
 
 def is_running(summary: dict) -> bool:

@@ -91,10 +91,22 @@ def buildkit_version(inspect_output: str) -> str | None:
     return found[1].lstrip("v")
 
 
+ENDED = frozenset({"exited", "dead"})  # a container's State.Status once its process is gone
+
+
 def engine_time(text: str) -> datetime:
     """A time as the engine writes it (RFC 3339 with nanoseconds, `...:05.123456789Z`)."""
     whole, _, fraction = text.rstrip("Z").partition(".")
     return datetime.fromisoformat(f"{whole}.{(fraction + '000000')[:6]}+00:00")
+
+
+def image_summary(summary: dict, details: dict) -> dict:
+    """A `GET /images/json` summary with what `docker image inspect` adds (engine.images_inspected):
+    `Created` to the microsecond rather than the second (builds less than a second apart are
+    common, and `--keep` must know which came last), `InspectedSize` (see unpacked_size), and the
+    platform the image runs here (Os, Architecture, Variant; see platforms.held)."""
+    return {**summary, "Created": engine_time(details["Created"]).timestamp(), "InspectedSize": details.get("Size", 0),
+            **{key: details[key] for key in ("Os", "Architecture", "Variant") if details.get(key)}}
 
 
 def unpacked_size(listed: int, inspected: int, store: str) -> int:

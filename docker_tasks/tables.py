@@ -59,7 +59,7 @@ def image_sizes(image: dict, store: str) -> tuple[str, ...]:
 
 def image_rows(summaries: Sequence[dict], now: datetime, image_name: str,
                store: str = stores.CLASSIC) -> list[tuple[str, ...]]:
-    """One row an image, newest first, from engine.image_summaries: its build tag, then `latest`,
+    """One row an image, newest first, from stores.image_summary's summaries: its build tag, then `latest`,
     version tags and tags under other names (a registry's), and its sizes as image_headers names them."""
     rows = []
     for image in sorted(summaries, key=lambda i: i.get("Created", 0), reverse=True):
@@ -125,3 +125,27 @@ def pushed_lines(pushes: Sequence[dict], image_ids: Sequence[str]) -> list[str]:
         if push.get("sbom"):
             lines.append(f"                SBOM: {push['sbom']}")
     return lines
+
+
+RUN_HEADERS = ("STARTED", "CONTAINER", "IMAGE", "COMMIT", "EXIT", "SECONDS", "INPUTS", "ARGUMENTS")
+
+
+def run_rows(records: Sequence[dict]) -> list[tuple[str, ...]]:
+    """One row a run record (records.py), in the order given."""
+    table = []
+    for record in records:
+        image = record.get("image") or {}
+        started, ended = record.get("started_at"), record.get("ended_at")
+        seconds = (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds() if ended else None
+        exit_code = record.get("exit_code")
+        table.append((
+            (started or "?")[:19].replace("T", " "),
+            record.get("container", "?"),
+            image.get("reference", "?"),
+            (image.get("git_sha") or "?")[:12] + ("-dirty" if image.get("git_dirty") else ""),
+            str(exit_code) if exit_code is not None else "detached" if record.get("detached") else "unknown",
+            f"{seconds:.1f}" if seconds is not None else "-",
+            human_size(sum(i.get("bytes", 0) for i in record.get("inputs") or [])),
+            " ".join(record.get("arguments") or []) or "-",
+        ))
+    return table

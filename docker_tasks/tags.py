@@ -6,7 +6,6 @@ import re
 from datetime import datetime
 
 from docker_tasks.errors import TaskError
-from docker_tasks.seams.git_state import GitState
 
 # Docker's reference grammar (distribution/reference), without IPv6 registry hosts.
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -71,13 +70,14 @@ def split_reference(reference: str) -> tuple[str, str | None]:
     return reference, None
 
 
-def build_tag(git: GitState, now: datetime) -> str:
-    """The tag that names this build: the short SHA, a dirty SHA, or a dated fallback without git."""
-    if git.sha is None:
+def build_tag(short_sha: str | None, dirty_digest: str | None, now: datetime) -> str:
+    """The tag that names this build: the commit's short SHA; with uncommitted changes, that and
+    their digest (git_state.dirty_digest); without a commit (None), a dated fallback."""
+    if short_sha is None:
         return f"no-git-{now:%Y%m%d%H%M%S}"
-    if git.dirty:
-        return f"{git.short_sha}-dirty-{git.dirty_digest}"
-    return git.short_sha
+    if dirty_digest:
+        return f"{short_sha}-dirty-{dirty_digest}"
+    return short_sha
 
 
 def tags_for_build(image_name: str, own_tag: str, extra: list[str] = ()) -> list[str]:

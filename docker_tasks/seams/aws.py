@@ -1,7 +1,8 @@
 """The one module that talks to AWS: boto3 clients, and AWS's failures as one line each.
 
 boto3 finds credentials, the region and AWS_ENDPOINT_URL (which the tests point at moto's
-emulator) itself; nothing here overrides them.
+emulator) itself; nothing here overrides them. boto3 and botocore are imported here, in the
+functions that need them, and nowhere else; the tasks call the clients' methods themselves.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 
-from docker_tasks import registry
 from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
 
 
@@ -34,6 +34,19 @@ def aws_errors() -> Iterator[None]:
         raise TaskError(f"AWS refused {exc.operation_name}: {error.get('Message') or error.get('Code')}") from None
     except botocore.exceptions.BotoCoreError as exc:
         raise TaskError(f"AWS could not be asked: {exc}") from None
+
+
+@contextmanager
+def refusals(what: str) -> Iterator[None]:
+    """AWS's failures as `<what>: <AWS's error>`, and missing credentials as how to give them."""
+    import botocore.exceptions
+
+    try:
+        yield
+    except botocore.exceptions.NoCredentialsError:
+        raise TaskError(NO_AWS_CREDENTIALS) from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise TaskError(f"{what}: {exc}") from None
 
 
 class Clients:
@@ -63,6 +76,50 @@ def every(client, operation: str, key: str, **arguments) -> list:
     return [item for page in client.get_paginator(operation).paginate(**arguments) for item in page.get(key, [])]
 
 
-def region_of(image_name: str) -> str | None:
-    found = registry.ECR_HOST.match(image_name.split("/")[0])
-    return found["region"] if found else None
+def bucket_missing(s3, name: str, *, refused_is_missing: bool = False) -> bool:
+    """Whether S3 says there is no bucket of that name (404). Any other refusal (403: another
+    account's, or no permission) is raised, for aws_errors to say in one line, unless
+    `refused_is_missing`."""
+    import botocore.exceptions
+
+    try:
+        s3.head_bucket(Bucket=name)
+    except botocore.exceptions.ClientError as exc:
+        if refused_is_missing or exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+            return True
+        raise
+    return False
+
+
+def bucket_tags(s3, name: str) -> list[dict]:
+    """A bucket's tags as Key/Value pairs; none when it has none, is gone, or is another account's."""
+    import botocore.exceptions
+
+    try:
+        return s3.get_bucket_tagging(Bucket=name).get("TagSet", [])
+    except botocore.exceptions.ClientError:  # NoSuchTagSet, NoSuchBucket, or another account's (AccessDenied)
+        return []
+
+
+def ecr_credentials(region: str, ecr_client=None) -> tuple[str, str]:
+    """A 12-hour ECR token through boto3, from the AWS credentials boto3 finds: (user name, password)."""
+    import base64
+
+    try:
+        import boto3
+    except ImportError:
+        raise TaskError("--ecr needs boto3, an optional extra: pip install boto3") from None
+    with refusals("AWS refused an ECR token"):
+        answer = (ecr_client or boto3.client("ecr", region_name=region)).get_authorization_token()
+    token = base64.b64decode(answer["authorizationData"][0]["authorizationToken"]).decode()
+    username, _, password = token.partition(":")
+    return username, password
+
+
+def submit_job(batch_client, definition: dict, job: dict) -> tuple[str, str]:
+    """Register a Batch job definition and submit the job against the new revision; return (job
+    id, definition ARN)."""
+    with refusals("AWS Batch refused the job"):
+        arn = batch_client.register_job_definition(**definition)["jobDefinitionArn"]
+        job_id = batch_client.submit_job(**{**job, "jobDefinition": arn})["jobId"]
+    return job_id, arn

@@ -1,7 +1,9 @@
 """The one seam to the Docker engine: the SDK client, and the `docker buildx` process.
 
 Everything else receives the client as a parameter, so unit tests pass a fake and integration
-tests the real engine. docker and its errors are imported here, lazily, and nowhere above.
+tests the real engine. docker and its errors are imported here, lazily, and nowhere else. What
+goes in and comes out is plain values: docker-py's own arguments (a container's are
+run_options.create_kwargs of its plan) and the engine's answers, which stores.py and tables.py read.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import NamedTuple
 
-from docker_tasks import stores
 from docker_tasks.errors import TaskError, engine_lost, engine_unreachable, explain, shards_lost
-from docker_tasks.run_options import RunPlan, create_kwargs
-from docker_tasks.selection import ENDED
 
+# A container's State.Status once its process is gone; stores.ENDED is the same, for the pure modules
+# (tests/unit/test_engine.py holds them together).
+ENDED = frozenset({"exited", "dead"})
 BUILDX_MISSING = (
     "the docker buildx plugin (BuildKit) is missing: install it with your package manager "
     "(docker-buildx-plugin, or docker-buildx on Debian and Ubuntu), or use Docker Desktop, which ships it"
@@ -79,10 +81,16 @@ def docker_errors(lost: Callable[[], str] | None = None) -> Iterator[None]:
         raise TaskError(explain(exc)) from None
 
 
-def describe(client) -> stores.Engine:
-    """The engine's version and image store."""
+def info(client) -> dict:
+    """`GET /info`: the image store (stores.image_store reads it), the storage driver, the swarm."""
     with docker_errors():
-        return stores.engine_from(client.info(), client.version())
+        return client.info()
+
+
+def version(client) -> dict:
+    """`GET /version`: the engine's version and API version (stores.engine_from reads them with info)."""
+    with docker_errors():
+        return client.version()
 
 
 def _docker_cli(*args: str) -> subprocess.CompletedProcess:
@@ -97,13 +105,13 @@ def require_buildx() -> None:
         raise TaskError(BUILDX_MISSING)
 
 
-def builder_versions() -> tuple[str | None, str | None]:
-    """The buildx plugin's version and the BuildKit version of its current builder (None: not said)."""
+def builder_reports() -> tuple[str, str]:
+    """What `docker buildx version` and `docker buildx inspect` print (stores.buildx_version and
+    stores.buildkit_version read them)."""
     plugin = _docker_cli("buildx", "version")
     if plugin.returncode != 0:
         raise TaskError(BUILDX_MISSING)
-    builder = _docker_cli("buildx", "inspect")
-    return stores.buildx_version(plugin.stdout), stores.buildkit_version(builder.stdout)
+    return plugin.stdout, _docker_cli("buildx", "inspect").stdout
 
 
 def run_process(argv: list[str], keep: int = 30, show: bool = True, stdin: str | None = None,
@@ -155,11 +163,11 @@ def run_attached(argv: list[str], environment: Mapping[str, str]) -> int:
         raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
 
 
-def run_container(client, plan: RunPlan):
-    """Create and start a container; it is never pulled, so a missing image is an error, not a download."""
-    kwargs = create_kwargs(plan)
+def run_container(client, create: dict):
+    """Create and start a container from docker-py's `containers.create` arguments; it is never
+    pulled, so a missing image is an error, not a download."""
     with docker_errors():
-        container = client.containers.create(**kwargs)
+        container = client.containers.create(**create)
         try:
             container.start()
         except BaseException:  # a failed start, or a stop (Ctrl-C, SIGTERM) meanwhile
@@ -169,32 +177,32 @@ def run_container(client, plan: RunPlan):
 
 
 @contextmanager
-def stopped_if_interrupted(client, plan: RunPlan) -> Iterator[None]:
-    """On Ctrl-C, SIGTERM or SIGHUP (errors.Stopped) within, stop the container of `plan`, and
-    remove it if the plan says so, before the stop goes on. It is found by its name, known before
+def stopped_if_interrupted(client, create: dict, remove: bool) -> Iterator[None]:
+    """On Ctrl-C, SIGTERM or SIGHUP (errors.Stopped) within, stop the container that `create`
+    makes, and remove it if asked, before the stop goes on. It is found by its name, known before
     it exists, so one whose creation or start the signal interrupted is stopped too; one already
     stopped (follow_to_exit does) or never created is no matter."""
     try:
         yield
     except KeyboardInterrupt:
-        stop_planned(client, plan)
+        stop_planned(client, create, remove)
         raise
 
 
-def stop_planned(client, plan: RunPlan) -> None:
-    """Stop the container of `plan`, found by its name and its labels, and remove it if the plan
-    says so; one that is already stopped, or gone, or was never created is no matter, and another
+def stop_planned(client, create: dict, remove_it: bool) -> None:
+    """Stop the container that `create` makes, found by its name and its labels, and remove it if
+    asked; one that is already stopped, or gone, or was never created is no matter, and another
     of that name (`inv run --name` chose it) is not touched."""
-    found = inspect(client, "container", plan.name)
-    if found is None or not (found["Config"].get("Labels") or {}).items() >= plan.labels.items():
+    found = inspect(client, "container", create["name"])
+    if found is None or not (found["Config"].get("Labels") or {}).items() >= create["labels"].items():
         return
-    stop_container(client, plan.name, timeout=10)
-    if plan.remove:
-        remove(client, "container", plan.name, force=True)
+    stop_container(client, create["name"], timeout=10)
+    if remove_it:
+        remove(client, "container", create["name"], force=True)
 
 
-def copy_out(client, plan: RunPlan, folder: str, destination: Path) -> int:
-    """Copy the files under `folder` of a container created (never started) from `plan` into
+def copy_out(client, create: dict, folder: str, destination: Path) -> int:
+    """Copy the files under `folder` of a container created (never started) from `create` into
     `destination`: how a named volume's contents reach this machine. Return how many were copied."""
     import tarfile
     import tempfile
@@ -202,7 +210,7 @@ def copy_out(client, plan: RunPlan, folder: str, destination: Path) -> int:
     container = None
     with docker_errors():
         try:
-            container = client.containers.create(**create_kwargs(plan))
+            container = client.containers.create(**create)
             stream, _ = container.get_archive(folder.rstrip("/"))
             with tempfile.TemporaryFile() as buffer:
                 for chunk in stream:
@@ -231,9 +239,9 @@ def _extract_files(archive, destination: Path) -> int:
     return copied
 
 
-def run_to_end(client, plan: RunPlan, timeout: int = 600) -> tuple[int, str]:
+def run_to_end(client, create: dict, timeout: int = 600) -> tuple[int, str]:
     """Run a short container to its end, quietly; return its exit code and what it printed."""
-    container = run_container(client, plan)
+    container = run_container(client, create)
     try:
         with docker_errors():
             code = container.wait(timeout=timeout).get("StatusCode", 1)
@@ -290,11 +298,11 @@ def follow_to_exit(container, remove: bool) -> JobEnd:
     return ended
 
 
-def run_and_follow(client, plan: RunPlan) -> JobEnd:
+def run_and_follow(client, create: dict, remove: bool) -> JobEnd:
     """Run a container in the foreground to its end (follow_to_exit); a stop at any point, from
     the moment its creation is asked for, stops it."""
-    with stopped_if_interrupted(client, plan):
-        return follow_to_exit(run_container(client, plan), remove=plan.remove)
+    with stopped_if_interrupted(client, create, remove):
+        return follow_to_exit(run_container(client, create), remove=remove)
 
 
 def remove_container(container) -> None:
@@ -324,20 +332,15 @@ def remove(client, kind: str, reference: str, force: bool = False) -> str:
     return "removed"
 
 
-def image_summaries(client, filters: dict) -> list[dict]:
-    """`GET /images/json` summaries, each `Created` to the microsecond rather than the second
-    (builds less than a second apart are common, and `--keep` must know which came last), and
-    with `InspectedSize`, the size `docker image inspect` gives (see stores.unpacked_size), and
-    the platform the image runs here (Os, Architecture, Variant; see platforms.held)."""
+def images_inspected(client, filters: dict) -> list[tuple[dict, dict]]:
+    """Each `GET /images/json` summary with the image's `docker image inspect` details, which
+    stores.image_summary merges into it; an image removed in between is left out."""
     from concurrent.futures import ThreadPoolExecutor
 
     summaries = images(client, filters)
     with ThreadPoolExecutor(max_workers=8) as pool:  # one request each: side by side, 14 took 50 ms, not 110
         inspected = list(pool.map(lambda summary: inspect(client, "image", summary["Id"]), summaries))
-    return [{**summary, "Created": stores.engine_time(details["Created"]).timestamp(),
-             "InspectedSize": details.get("Size", 0),
-             **{key: details[key] for key in ("Os", "Architecture", "Variant") if details.get(key)}}
-            for summary, details in zip(summaries, inspected, strict=True) if details]  # None: removed since
+    return [(summary, details) for summary, details in zip(summaries, inspected, strict=True) if details]
 
 
 def inspect(client, kind: str, reference: str) -> dict | None:
@@ -350,19 +353,6 @@ def inspect(client, kind: str, reference: str) -> dict | None:
             return inspector(reference)
         except docker.errors.NotFound:
             return None
-
-
-def owned_image(client, project: str, reference: str) -> dict:
-    """An image's details, if this project's tasks built it; else a one-line error, and it is left alone."""
-    from docker_tasks.labels import PROJECT
-
-    image = inspect(client, "image", reference)
-    if image is None:
-        raise TaskError(f"no image {reference}; `inv images` lists {project}'s images, `inv build` makes one")
-    if (image["Config"].get("Labels") or {}).get(PROJECT) != project:
-        raise TaskError(f"{reference} was not built by this project's tasks (it has no {PROJECT} label), "
-                        "so the tasks leave it alone")
-    return image
 
 
 def containers(client, filters: dict | None = None) -> list[dict]:
@@ -512,8 +502,9 @@ def docker_login(argv: list[str], secret: str) -> tuple[int, str]:
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
-def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
-    """Run containers with at most `at_once` alive, reporting each start and end; return exit codes.
+def run_many(client, creates: list[dict], at_once: int, report, remove: bool) -> list[int]:
+    """Run containers (docker-py's `containers.create` arguments each) with at most `at_once` alive,
+    reporting each start and end, and remove each as it ends if asked; return their exit codes.
 
     A failed container's last lines are shown. Ctrl-C stops every running one. If the engine goes
     away meanwhile, the containers are left for `inv ps` and `inv logs` to explain.
@@ -521,17 +512,17 @@ def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
     import time
 
     codes: dict[int, int] = {}
-    waiting = list(enumerate(plans))
+    waiting = list(enumerate(creates))
     running: dict[int, tuple[object, float]] = {}
     try:
         with docker_errors(lost=lambda: shards_lost([container.name for container, _ in running.values()])):
             while waiting or running:
                 while waiting and len(running) < at_once:
-                    index, plan = waiting[0]
-                    with stopped_if_interrupted(client, plan):  # until it is one of `running`
-                        running[index] = (run_container(client, plan), time.monotonic())
+                    index, create = waiting[0]
+                    with stopped_if_interrupted(client, create, remove):  # until it is one of `running`
+                        running[index] = (run_container(client, create), time.monotonic())
                     waiting.pop(0)
-                    report(index, f"started {plan.name}")
+                    report(index, f"started {create['name']}")
                 for index, (container, started) in list(running.items()):
                     state = client.api.inspect_container(container.id)["State"]
                     if state["Status"] in ENDED:
@@ -541,12 +532,12 @@ def run_many(client, plans: list[RunPlan], at_once: int, report) -> list[int]:
                         report(index, f"exit code {codes[index]}{memory} after {time.monotonic() - started:.1f}s")
                         if codes[index] != 0:
                             sys.stdout.buffer.write(container.logs(tail=10))
-                        if plans[index].remove:
+                        if remove:
                             remove_container(container)
                 time.sleep(0.2)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM or SIGHUP (errors.Stopped)
         print(f"\nstopping {len(running)} running shard(s) ...", file=sys.stderr)
         for index in running:
-            stop_planned(client, plans[index])
+            stop_planned(client, creates[index], remove)
         raise
-    return [codes[index] for index in range(len(plans))]
+    return [codes[index] for index in range(len(creates))]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from docker_tasks import batch_environment, registry
 from docker_tasks.batch_environment import Environment, Role, ours, role_name
 from docker_tasks.errors import TaskError
-from docker_tasks.seams.aws import Clients, aws_errors, every, region_of
+from docker_tasks.seams.aws import Clients, aws_errors, bucket_missing, bucket_tags, every
 from docker_tasks.settings import Settings
 
 WAIT_SECONDS = 180
@@ -39,7 +39,7 @@ def setup(settings: Settings, *, compute: str | None, max_vcpus: str | None, sub
     def setting(flag: str | None, name: str) -> str | None:
         return flag or settings.lookup(name, environ)
 
-    aws = aws or Clients(region_of(settings.image_name))
+    aws = aws or Clients(registry.ecr_region_of(settings.image_name))
     act = _dry if dry_run else _do
     with aws_errors():
         given_subnets = batch_environment.split_list(setting(subnets, "BATCH_SUBNETS"))
@@ -92,13 +92,7 @@ def _repository(ecr, env: Environment, act: Act) -> None:
 
 def _bucket(s3, env: Environment, name: str, act: Act) -> None:
     """The bucket where the shards of `batch-submit` leave their parts."""
-    import botocore.exceptions
-
-    try:
-        s3.head_bucket(Bucket=name)
-    except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-            raise
+    if bucket_missing(s3, name):
         def create() -> None:
             region = s3.meta.region_name
             s3.create_bucket(Bucket=name, **({"CreateBucketConfiguration": {"LocationConstraint": region}}
@@ -108,16 +102,7 @@ def _bucket(s3, env: Environment, name: str, act: Act) -> None:
         act(f"created the S3 bucket {name}, where the shards of `batch-submit` leave their parts",
             create)
         return
-    print(f"found the S3 bucket {name}{_kept(_bucket_tags(s3, name), env)}")
-
-
-def _bucket_tags(s3, name: str) -> list[dict]:
-    import botocore.exceptions
-
-    try:
-        return s3.get_bucket_tagging(Bucket=name).get("TagSet", [])
-    except botocore.exceptions.ClientError:  # NoSuchTagSet, NoSuchBucket, or another account's (AccessDenied)
-        return []
+    print(f"found the S3 bucket {name}{_kept(bucket_tags(s3, name), env)}")
 
 
 def _role(iam, env: Environment, role: Role, act: Act) -> None:
@@ -195,7 +180,7 @@ def _wait_until_valid(describe: Callable[[], list[dict]], name: str) -> None:
 def teardown(settings: Settings, *, yes: bool, dry_run: bool, aws: Clients | None = None) -> None:
     """Remove what batch-setup created for this project, found by its tag, in the reverse order:
     the job queue, the compute environment, the roles, the ECR repository and its images."""
-    aws = aws or Clients(region_of(settings.image_name))
+    aws = aws or Clients(registry.ecr_region_of(settings.image_name))
     project = settings.project
     with aws_errors():
         queues = [q for q in every(aws.batch, "describe_job_queues", "jobQueues") if ours(q.get("tags"), project)]
@@ -206,7 +191,7 @@ def teardown(settings: Settings, *, yes: bool, dry_run: bool, aws: Clients | Non
                  and ours(every(aws.iam, "list_role_tags", "Tags", RoleName=r["RoleName"]), project)]
         repository = _tagged_repository(aws.ecr, repository_name(settings.image_name), project)
         bucket = batch_environment.bucket_name(project, aws.account)
-        bucket = bucket if ours(_bucket_tags(aws.s3, bucket), project) else None
+        bucket = bucket if ours(bucket_tags(aws.s3, bucket), project) else None
         found = ([f"the job queue {q['jobQueueName']}" for q in queues]
                  + [f"the compute environment {c['computeEnvironmentName']}" for c in computes]
                  + [f"the IAM role {name}" for name in roles]

@@ -34,7 +34,8 @@ def _all_containers(client) -> list[dict]:
 
 
 def _images(client, settings: Settings) -> list[dict]:
-    return engine.image_summaries(client, labels.project_filter(settings.project))
+    return [stores.image_summary(*found)
+            for found in engine.images_inspected(client, labels.project_filter(settings.project))]
 
 
 def _pick(client, settings: Settings, name: str | None, every: bool, task: str) -> list[dict]:
@@ -54,10 +55,10 @@ def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bo
         git = git_state.read(settings.root)
         if git.sha is None:
             raise TaskError(f"{git.problem}, so there is no current commit to version; name an image with --source TAG")
-        source = build_tag(git, _now())
+        source = build_tag(git.short_sha, git.dirty_digest, _now())
     client = engine.connect()
     source_ref, target_ref = f"{settings.image_name}:{source}", f"{settings.image_name}:{version}"
-    image = engine.owned_image(client, settings.project, source_ref)
+    image = selection.owned_image(engine.inspect(client, "image", source_ref), settings.project, source_ref)
     image_labels = image["Config"].get("Labels") or {}
     if labels.built_dirty(image_labels) and not allow_dirty:
         raise TaskError(f"{source_ref} was built from uncommitted changes, so a version of it could not be rebuilt; "
@@ -242,7 +243,8 @@ def rmi(settings: Settings, *, tags: Sequence[str], every: bool, keep: str | Non
     client = engine.connect()
     if tags:
         references = [f"{settings.image_name}:{t}" for t in tags]
-        targets = [(ref, engine.owned_image(client, settings.project, ref)) for ref in references]
+        targets = [(ref, selection.owned_image(engine.inspect(client, "image", ref), settings.project, ref))
+                   for ref in references]
     else:
         images = _images(client, settings)
         chosen = images if every else selection.superseded(images, settings.image_name, kept_builds)
@@ -274,7 +276,8 @@ def _reclaimed(client, layers_before: int) -> str:
     """What the removals freed, as `docker system df` counts image layers, and why it may be less
     than the images' sizes."""
     freed = max(0, layers_before - engine.layers_size(client))
-    return f"reclaimed {tables.human_size(freed)} of image layers{stores.RECLAIM_NOTE[engine.describe(client).store]}"
+    note = stores.RECLAIM_NOTE[stores.image_store(engine.info(client))]
+    return f"reclaimed {tables.human_size(freed)} of image layers{note}"
 
 
 # --- clean --------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import batch, batch_environment, labels, records, registry, selection, shards, tables
+from docker_tasks import batch, batch_environment, labels, records, registry, shards, stores, tables
 from docker_tasks import job as job_contract
 from docker_tasks.commands import MASK, show
 from docker_tasks.envfiles import container_environment
@@ -28,13 +28,14 @@ from docker_tasks.run_options import (
     TMPFS_SIZE,
     RunPlan,
     cache_volume,
+    create_kwargs,
     gpu_count,
     parse_gpus,
     parse_memory,
     shm_size_for,
 )
 from docker_tasks.seams import engine, git_state
-from docker_tasks.seams.aws import Clients, aws_errors, region_of
+from docker_tasks.seams.aws import Clients, aws_errors, bucket_missing, submit_job
 from docker_tasks.settings import TASKS_ONLY, Settings
 from docker_tasks.tags import build_tag, split_reference
 
@@ -48,7 +49,7 @@ def pushed_image(settings: Settings) -> str:
     if git.sha is None:
         raise TaskError(f"{git.problem}: name the image with --image REGISTRY/NAME:TAG")
     repository = registry.target_repository(settings.image_name, settings.registry)
-    return f"{repository}:{build_tag(git, datetime.now(UTC))}"
+    return f"{repository}:{build_tag(git.short_sha, git.dirty_digest, datetime.now(UTC))}"
 
 
 def job_spec(settings: Settings, *, image: str, command: list[str], env_files: Sequence[str],
@@ -105,7 +106,7 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
     if dry_run:
         print(batch.show(masked({"registerJobDefinition": definition(), "submitJob": request})))
         return
-    aws = aws or Clients(region_of(image))
+    aws = aws or Clients(registry.ecr_region_of(image))
     with aws_errors():
         fargate = _require_queue(aws.batch, queue) == "FARGATE"
         registered = definition(batch_environment.role_arn(
@@ -121,7 +122,7 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
             overrides.append({"name": batch.UPLOAD_VARIABLE, "value": json.dumps(destination[2])})
     if overrides:
         request["containerOverrides"] = {"environment": overrides}
-    job_id, arn = batch.submit(aws.batch, registered, request)
+    job_id, arn = submit_job(aws.batch, registered, request)
     print(f"submitted {request['jobName']} ({shards_count} shard(s)) as job {job_id}, with {arn}")
     submitted = {"job": job_id, "name": request["jobName"], "shards": shards_count, "queue": queue, "image": image,
                  "command": command, **({"bucket": destination[0], "prefix": destination[1]} if destination else {})}
@@ -198,12 +199,8 @@ def _upload_destination(aws: Clients, project: str, job_name: str) -> tuple[str,
     files below that prefix and nowhere else; None when batch-setup made no bucket. A presigned
     POST needs no AWS library in the image: the sample's src/outputs.py sends it with the
     standard library."""
-    import botocore.exceptions
-
     bucket = batch_environment.bucket_name(project, aws.account)
-    try:
-        aws.s3.head_bucket(Bucket=bucket)
-    except botocore.exceptions.ClientError:
+    if bucket_missing(aws.s3, bucket, refused_is_missing=True):
         return None
     prefix = batch_environment.run_prefix(job_name, secrets.token_hex(3))
     post = aws.s3.generate_presigned_post(bucket, prefix + "${filename}", ExpiresIn=PRESIGNED_FOR,
@@ -337,7 +334,7 @@ def _submitted(settings: Settings, job_id: str | None) -> dict:
 def _submitted_job(settings: Settings, submitted: dict, aws: Clients | None) -> tuple[Clients, str, dict, int]:
     """The clients, the id of the `submitted` job (_submitted), what Batch says of it, and its
     number of shards."""
-    aws = aws or Clients(region_of(submitted.get("image", settings.image_name)))
+    aws = aws or Clients(registry.ecr_region_of(submitted.get("image", settings.image_name)))
     (parent,) = _jobs(aws.batch, [submitted["job"]]) or [None]
     if parent is None:
         raise TaskError(f"AWS Batch knows no job {submitted['job']} (it forgets jobs a week or so after they end)")
@@ -376,32 +373,41 @@ def service_kwargs(spec: RunPlan, *, name: str, shards_count: int, at_once: int,
                    model_cache: bool = True) -> dict:
     """docker-py `services.create` arguments for the job as a replicated job of `shards_count`
     tasks, with the defences of a local run that Swarm offers: a read-only root with a tmpfs /tmp,
-    and no capabilities. Swarm services have no no-new-privileges setting (README, "Scaling out")."""
-    from docker.types import Mount, Resources, RestartPolicy, ServiceMode
-
+    and no capabilities. Swarm services have no no-new-privileges setting (README, "Scaling out").
+    The mode, mounts, restart policy and resources are the API's own objects, as docker.types
+    would make them, so that only the engine seam imports docker."""
     hardening = spec.hardening
     env = {**spec.environment, "SHARD_COUNT": str(shards_count), "SWARM_TASK_SLOT": "{{.Task.Slot}}"}
     ownership = {**spec.labels, SERVICE: name}
-    mounts = [Mount(spec.output_dir, volume, type="volume")]
+    mounts = [_volume_mount(spec.output_dir, volume)]
     if model_cache:
-        mounts.append(Mount(CACHE_TARGET, cache_volume(spec.labels.get(labels.PROJECT, spec.name)), type="volume"))
+        mounts.append(_volume_mount(CACHE_TARGET, cache_volume(spec.labels.get(labels.PROJECT, spec.name))))
         env = {**CACHE_ENVIRONMENT, **env}
     if hardening.read_only:
-        mounts += [Mount(path, None, type="tmpfs", tmpfs_size=TMPFS_SIZE) for path in TMPFS]
+        mounts += [_tmpfs_mount(path, TMPFS_SIZE) for path in TMPFS]
     if spec.shm_size:  # a service has no --shm-size; a tmpfs there is what it sets
-        mounts.append(Mount("/dev/shm", None, type="tmpfs", tmpfs_size=parse_memory(spec.shm_size)))
+        mounts.append(_tmpfs_mount("/dev/shm", parse_memory(spec.shm_size)))
+    # Swarm places a task on a node that advertises that many (its daemon.json node-generic-resources).
+    gpus = [{"DiscreteResourceSpec": {"Kind": SWARM_GPU, "Value": gpu_count(spec.gpus)}}] if spec.gpus else None
     return {
         "image": spec.image, "args": spec.command, "name": name,  # args: the entrypoint stays the image's
-        "mode": ServiceMode("replicated-job", replicas=shards_count, concurrency=at_once),
+        "mode": {"ReplicatedJob": {"MaxConcurrent": at_once, "TotalCompletions": shards_count}},
         "env": [f"{key}={value}" for key, value in env.items()],
         "labels": ownership, "container_labels": ownership,
         "mounts": mounts,
-        "restart_policy": RestartPolicy(condition="none"),
+        "restart_policy": {"Condition": "none", "Delay": 0, "MaxAttempts": 0, "Window": 0},
         "init": True, "read_only": hardening.read_only,
         "cap_drop": ["ALL"] if hardening.drop_capabilities else None,
-        # Swarm places a task on a node that advertises that many (its daemon.json node-generic-resources).
-        "resources": Resources(generic_resources={SWARM_GPU: gpu_count(spec.gpus)}) if spec.gpus else None,
+        "resources": {"Reservations": {"GenericResources": gpus}} if gpus else None,
     }
+
+
+def _volume_mount(target: str, volume: str) -> dict:
+    return {"Target": target, "Source": volume, "Type": "volume", "ReadOnly": False}
+
+
+def _tmpfs_mount(target: str, size: int) -> dict:
+    return {"Target": target, "Source": None, "Type": "tmpfs", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": size}}
 
 
 def service_command(kwargs: dict) -> list[str]:
@@ -486,7 +492,7 @@ def _local_exit(client, status: dict) -> str | None:
     if details is None:  # none yet, on another node, or already gone
         return None
     state = details["State"]
-    if state["Status"] not in selection.ENDED:
+    if state["Status"] not in stores.ENDED:
         return None
     return "complete" if state["ExitCode"] == 0 else f"failed: task: non-zero exit ({state['ExitCode']})"
 
@@ -532,7 +538,7 @@ def _volume_plan(settings: Settings, image: str, volume: str, command: list[str]
 def _merge_from_volume(client, settings: Settings, image: str, volume: str) -> None:
     """Run the job's merge command over the parts in the shared volume, where it writes its result."""
     plan = _volume_plan(settings, image, volume, list(settings.job.merge_command), "merge")
-    ended = engine.run_and_follow(client, plan)
+    ended = engine.run_and_follow(client, create_kwargs(plan), plan.remove)
     if ended.code != 0:
         raise merge_failure(ended.code, ended.out_of_memory)
 
@@ -541,7 +547,7 @@ def _copy_from_volume(client, settings: Settings, image: str, volume: str) -> No
     """Copy what the shards (and the merge) wrote in the shared volume to output/ on this machine."""
     output = settings.output_folder
     plan = _volume_plan(settings, image, volume, None, "copy")  # never started
-    copied = engine.copy_out(client, plan, settings.job.output_dir, output)
+    copied = engine.copy_out(client, create_kwargs(plan), settings.job.output_dir, output)
     print(f"copied {copied} file(s) from the volume {volume} to {output}")
 
 

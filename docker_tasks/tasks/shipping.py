@@ -15,7 +15,7 @@ from pathlib import Path
 
 from docker_tasks import commands, labels, lockfile, platforms, registry, sbom, selection, stores, tables
 from docker_tasks.commands import MASK, compress_command, compress_dockerfile, remark, show
-from docker_tasks.errors import NO_AWS_CREDENTIALS, TaskError
+from docker_tasks.errors import TaskError
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
 from docker_tasks.tags import build_tag, split_reference
@@ -42,26 +42,6 @@ def credentials(environ: Mapping[str, str], settings: Settings, *, interactive: 
     return username, secret
 
 
-def ecr_credentials(region: str, ecr_client=None) -> tuple[str, str]:
-    """A 12-hour ECR token through boto3, from the AWS credentials boto3 finds."""
-    import base64
-
-    try:
-        import boto3
-        import botocore.exceptions
-    except ImportError:
-        raise TaskError("--ecr needs boto3, an optional extra: pip install boto3") from None
-    try:
-        answer = (ecr_client or boto3.client("ecr", region_name=region)).get_authorization_token()
-    except botocore.exceptions.NoCredentialsError:
-        raise TaskError(NO_AWS_CREDENTIALS) from None
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise TaskError(f"AWS refused an ECR token: {exc}") from None
-    token = base64.b64decode(answer["authorizationData"][0]["authorizationToken"]).decode()
-    username, _, password = token.partition(":")
-    return username, password
-
-
 def login(settings: Settings, *, registry_flag: str | None, ecr: bool, environ: Mapping[str, str],
           interactive: bool, dry_run: bool) -> None:
     """Log in with the docker CLI, so the credentials are stored as it stores them."""
@@ -70,7 +50,9 @@ def login(settings: Settings, *, registry_flag: str | None, ecr: bool, environ: 
         print(show(registry.login_command(server, "USER")) + "   # the password goes to standard input")
         return
     if ecr:
-        username, secret = ecr_credentials(registry.ecr_region(server))
+        from docker_tasks.seams import aws
+
+        username, secret = aws.ecr_credentials(registry.ecr_region(server))
     else:
         username, secret = credentials(environ, settings, interactive=interactive)
     status, output = engine.docker_login(registry.login_command(server, username), secret)
@@ -95,7 +77,7 @@ def _tags_to_push(settings: Settings, images: list[dict], *, version: str | None
     git = git_state.read(settings.root)
     if git.sha is None:
         raise TaskError(f"{git.problem}: say what to push with --tag or --version")
-    return [build_tag(git, datetime.now(UTC)), "latest"]
+    return [build_tag(git.short_sha, git.dirty_digest, datetime.now(UTC)), "latest"]
 
 
 def push(settings: Settings, *, registry_flag: str | None, version: str | None, tags: Sequence[str],
@@ -111,7 +93,8 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
     wanted = platforms.parse(settings.platform, "PLATFORM") if settings.platform else []
     checked: dict[str, list] = {}  # image id: the image, and the tags of it to push
     for tag in chosen:
-        image = engine.owned_image(client, settings.project, f"{settings.image_name}:{tag}")
+        reference = f"{settings.image_name}:{tag}"
+        image = selection.owned_image(engine.inspect(client, "image", reference), settings.project, reference)
         if labels.built_dirty(image["Config"].get("Labels")) and not allow_dirty:
             raise TaskError(f"{settings.image_name}:{tag} was built from uncommitted changes; commit and "
                             "`inv build` first, or add --allow-dirty")
@@ -123,7 +106,7 @@ def push(settings: Settings, *, registry_flag: str | None, version: str | None, 
                   "to check that it matches where it will run")
         checked.setdefault(image["Id"], [image, []])[1].append(tag)
     compression = settings.push_compression
-    store = engine.describe(client).store
+    store = stores.image_store(engine.info(client))
     if compression != "gzip" and not dry_run and store == stores.CLASSIC:
         raise TaskError(f"PUSH_COMPRESSION={compression} needs the containerd image store: the classic store's "
                         "pushes are always gzip. Push with gzip, or switch the engine to the containerd store "

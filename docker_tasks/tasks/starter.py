@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from docker_tasks import dependency_source, machinery
+from docker_tasks import dependency_source, machinery, stores
 from docker_tasks import job as job_contract
 from docker_tasks.envfiles import parse_env_text
 from docker_tasks.errors import TaskError
@@ -163,11 +163,13 @@ def engine_checks(engine) -> list[Check]:
     """The engine, its image store and its builder; `engine` is the module that talks to Docker."""
     checks = []
     try:
-        checks.append(engine_check(engine.describe(engine.connect())))
+        client = engine.connect()
+        checks.append(engine_check(stores.engine_from(engine.info(client), engine.version(client))))
     except TaskError as exc:
         checks.append(Check(False, str(exc)))
     try:
-        checks.append(builder_check(*engine.builder_versions()))
+        plugin, builder = engine.builder_reports()
+        checks.append(builder_check(stores.buildx_version(plugin), stores.buildkit_version(builder)))
     except TaskError as exc:
         checks.append(Check(False, str(exc)))
     return checks

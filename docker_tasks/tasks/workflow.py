@@ -42,6 +42,7 @@ from docker_tasks.run_options import (
     Hardening,
     RunPlan,
     cache_volume,
+    create_kwargs,
     parse_gpus,
     parse_ipc,
     parse_memory,
@@ -79,7 +80,7 @@ def build(
     require_lock(settings)
     now = _now()
     git = git_state.read(settings.root)
-    own_tag = build_tag(git, now)
+    own_tag = build_tag(git.short_sha, git.dirty_digest, now)
     tags = tags_for_build(settings.image_name, own_tag, list(extra_tags))
     if reproducible:
         require_commit(git, "--reproducible")
@@ -128,7 +129,7 @@ def check_store_can_build(targets: Sequence[str], cache_from: str | None, cache_
     """Several platforms, and most cache exports, need the containerd image store: asked of the
     engine only then, and not in a dry run, which talks to no engine."""
     needs_store = not dry_run and (len(targets) > 1 or (cache_to and "type=inline" not in cache_to))
-    store = engine.describe(engine.connect()).store if needs_store else None
+    store = stores.image_store(engine.info(engine.connect())) if needs_store else None
     if len(targets) > 1 and store == stores.CLASSIC:
         raise TaskError(platforms.multi_platform_refusal(targets))
     found = build_cache.problem(cache_from, cache_to, store, environ)
@@ -154,8 +155,9 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
     orders builds by."""
     args = {**settings.index_and_base_args, "JOB_OUTPUT_DIR": settings.job.output_dir,
             "JOB_COMMAND": shlex.join(settings.job.command), "JOB_DEFAULT_ARGS": shlex.join(settings.job.default_args),
-            **labels.oci_build_args(settings.project, git, created), **build_args}
-    image_labels = labels.for_image(settings.project, git, own_tag)
+            **labels.oci_build_args(settings.project, sha=git.sha, describe=git.describe, remote_url=git.remote_url,
+                                    created=created), **build_args}
+    image_labels = labels.for_image(settings.project, sha=git.sha, dirty=git.dirty, build_tag=own_tag)
     image_labels[labels.LOCK] = sbom.lock_digest((settings.root / lockfile.LOCK_FILE).read_text())
     if platforms:  # the engine reports only the platform an image runs here (platforms.py)
         image_labels[labels.PLATFORMS] = ",".join(platforms)
@@ -213,7 +215,7 @@ def smoke_check(settings: Settings, image: str, client=None) -> list[str]:
     plan = RunPlan(image=image, name=f"{settings.project}-check-{secrets.token_hex(3)}",
                    labels=labels.for_container(settings.project, image), entrypoint="python",
                    command=["-c", smoke.SCRIPT, *modules], output_dir=settings.job.output_dir)
-    code, output = engine.run_to_end(client, plan)
+    code, output = engine.run_to_end(client, create_kwargs(plan))
     found = smoke.problems(output)
     if found is None:
         last = output.strip().splitlines()[-1:] or [f"exit code {code}"]
@@ -352,8 +354,9 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
     client = engine.connect()
     image = require_image(client, plan.image, plan.platform)
     ensure_model_cache(client, settings, plan)
-    with engine.stopped_if_interrupted(client, plan):  # from the moment its creation is asked for
-        ended = _start_and_follow(client, plan, image, output_folder(plan))
+    create = create_kwargs(plan)
+    with engine.stopped_if_interrupted(client, create, plan.remove):  # from the moment its creation is asked for
+        ended = _start_and_follow(client, plan, create, image, output_folder(plan))
     if ended is None:  # detached
         return
     if ended.code != 0:
@@ -362,10 +365,12 @@ def run(plan: RunPlan, *, settings: Settings, dry_run: bool = False) -> None:
                         + (f". {hint}" if hint else ""), exit_code=ended.code)
 
 
-def _start_and_follow(client, plan: RunPlan, image: dict, record_folder: Path | None) -> engine.JobEnd | None:
-    """Start the container, record the run, and follow it to its end; None for a detached run."""
+def _start_and_follow(client, plan: RunPlan, create: dict, image: dict,
+                      record_folder: Path | None) -> engine.JobEnd | None:
+    """Start the container (`create`: the plan's create_kwargs), record the run, and follow it to
+    its end; None for a detached run."""
     started = _now()
-    container = engine.run_container(client, plan)
+    container = engine.run_container(client, create)
 
     def record_the_start() -> dict:
         """The run's record, written as soon as its inputs are fingerprinted: meanwhile the job's
@@ -468,7 +473,8 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
     if stale:
         print(f"removed {len(stale)} part file(s) of an earlier sharded run from {folder}")
     print(f"running {shards} shard(s) of {plan.image}, {at_once} at once")
-    codes = engine.run_many(client, plans, at_once, report=_shard_report(shards))
+    codes = engine.run_many(client, [create_kwargs(shard) for shard in plans], at_once, report=_shard_report(shards),
+                            remove=plan.remove)
     status = shards_module.combined_status(codes)
     if status != 0:
         failed = [str(i) for i, code in enumerate(codes) if code != 0]
@@ -478,7 +484,7 @@ def run_shards(plan: RunPlan, *, settings: Settings, shards: int, parallel: int 
         print(f"all {shards} shards finished")
         return
     print(f"all {shards} shards finished; merging")
-    ended = engine.run_and_follow(client, merge)
+    ended = engine.run_and_follow(client, create_kwargs(merge), merge.remove)
     if ended.code != 0:
         raise merge_failure(ended.code, ended.out_of_memory)
 
@@ -507,7 +513,7 @@ def runs(settings: Settings, *, folder: str | None, limit: int) -> None:
         print(f"no run records in {where}; `inv run` writes one beside the job's outputs")
         return
     found = _settle_runs(found, where)
-    print(tables.render(records.RUN_HEADERS, records.rows(found)))
+    print(tables.render(tables.RUN_HEADERS, tables.run_rows(found)))
 
 
 def _settle_runs(found: list[dict], folder: Path) -> list[dict]:
@@ -536,11 +542,11 @@ def images(settings: Settings, *, dry_run: bool = False) -> None:
         print(commands.show(commands.docker_images(selector)))
         return
     client = engine.connect()
-    summaries = engine.image_summaries(client, selector)
+    summaries = [stores.image_summary(*found) for found in engine.images_inspected(client, selector)]
     if not summaries:
         print(f"no images of {settings.project} yet; build one with `inv build`")
         return
-    store = engine.describe(client).store
+    store = stores.image_store(engine.info(client))
     print(tables.render(tables.image_headers(store), tables.image_rows(summaries, _now(), settings.image_name, store)))
     print(stores.SIZE_NOTE[store])
     pushed = tables.pushed_lines(registry.read_pushes(settings.root), [s["Id"] for s in summaries])

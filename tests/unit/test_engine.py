@@ -52,6 +52,10 @@ def test_buildx_present(tmp_path, monkeypatch):
     engine.require_buildx()
 
 
+def test_the_engine_and_the_pure_modules_agree_on_when_a_container_has_ended():
+    assert engine.ENDED == stores.ENDED
+
+
 def test_engine_times_keep_microseconds_of_the_nanoseconds():
     assert stores.engine_time("2026-11-24T12:00:07.123456789Z") == datetime(2026, 11, 24, 12, 0, 7, 123456,
                                                                              tzinfo=UTC)
@@ -89,23 +93,24 @@ class EngineThatIsStoppedWhileCreating:
     remove_image = remove_volume = None  # never asked for here
 
 
-def plan_of(name: str):
-    from docker_tasks.run_options import RunPlan
+def plan_of(name: str) -> dict:
+    """docker-py's create arguments for a container of the project's, as run_options.create_kwargs makes them."""
+    from docker_tasks.run_options import RunPlan, create_kwargs
 
-    return RunPlan(image="app:latest", name=name, labels={"dockertasks.project": "app"})
+    return create_kwargs(RunPlan(image="app:latest", name=name, labels={"dockertasks.project": "app"}))
 
 
 def test_a_stop_while_the_container_is_created_stops_and_removes_it_by_name():
     fake = EngineThatIsStoppedWhileCreating()
     with pytest.raises(KeyboardInterrupt):
-        engine.run_and_follow(fake, plan_of("app-1a2b3c"))
+        engine.run_and_follow(fake, plan_of("app-1a2b3c"), remove=True)
     assert fake.asked == [("stop", "app-1a2b3c"), ("remove", "app-1a2b3c")] and fake.held == {}
 
 
 def test_a_stop_while_shards_start_stops_the_one_being_created():
     fake = EngineThatIsStoppedWhileCreating()
     with pytest.raises(KeyboardInterrupt):
-        engine.run_many(fake, [plan_of("app-shard0"), plan_of("app-shard1")], at_once=2, report=print)
+        engine.run_many(fake, [plan_of("app-shard0"), plan_of("app-shard1")], at_once=2, report=print, remove=True)
     assert fake.asked == [("stop", "app-shard0"), ("remove", "app-shard0")] and fake.held == {}
 
 
@@ -115,5 +120,5 @@ def test_a_stop_never_touches_another_container_of_that_name():
     fake = EngineThatIsStoppedWhileCreating(foreign={"web": {"com.example.other": "yes"}})
     fake.create = lambda **kwargs: (_ for _ in ()).throw(KeyboardInterrupt)  # before the engine answers
     with pytest.raises(KeyboardInterrupt):
-        engine.run_and_follow(fake, plan_of("web"))
+        engine.run_and_follow(fake, plan_of("web"), remove=True)
     assert fake.asked == [] and fake.held == {"web": {"com.example.other": "yes"}}

@@ -3,14 +3,12 @@ from datetime import UTC, datetime
 import pytest
 
 from docker_tasks import labels
-from docker_tasks.seams.git_state import GitState
 
 CREATED = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
 
 def test_image_labels_carry_the_project_and_the_git_state():
-    git = GitState(sha="f" * 40, short_sha="ffff", dirty=True, dirty_digest="12345678")
-    assert labels.for_image("app-name", git, "ffff-dirty-12345678") == {
+    assert labels.for_image("app-name", sha="f" * 40, dirty=True, build_tag="ffff-dirty-12345678") == {
         "dockertasks.project": "app-name",
         "dockertasks.git.sha": "f" * 40,
         "dockertasks.git.dirty": "true",
@@ -19,7 +17,7 @@ def test_image_labels_carry_the_project_and_the_git_state():
 
 
 def test_without_git_the_revision_label_says_none():
-    assert labels.for_image("app", GitState(), "no-git-1")["dockertasks.git.sha"] == "none"
+    assert labels.for_image("app", sha=None, dirty=False, build_tag="no-git-1")["dockertasks.git.sha"] == "none"
 
 
 def test_container_labels_and_the_project_filter():
@@ -41,8 +39,8 @@ def test_source_urls_lose_their_credentials(url, expected):
 
 
 def test_oci_build_args():
-    git = GitState(sha="a" * 40, describe="v1.0-3-gaaaa", remote_url="https://x:y@host/r.git")
-    assert labels.oci_build_args("app", git, CREATED) == {
+    assert labels.oci_build_args("app", sha="a" * 40, describe="v1.0-3-gaaaa", remote_url="https://x:y@host/r.git",
+                                 created=CREATED) == {
         "GIT_SHA": "a" * 40,
         "BUILD_DATE": "2026-11-24T12:00:00+00:00",
         "VERSION": "v1.0-3-gaaaa",

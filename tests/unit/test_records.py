@@ -1,7 +1,7 @@
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-from docker_tasks import records
+from docker_tasks import records, tables
 
 STARTED = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 IMAGE = {"Id": "sha256:abc", "Config": {"Labels": {"dockertasks.git.sha": "f" * 40, "dockertasks.git.dirty": "true"}}}
@@ -45,7 +45,7 @@ def test_records_are_written_read_newest_first_and_tabled(tmp_path):
     (tmp_path / "run-record-broken.json").write_text("{")
     found = records.read_all(tmp_path)
     assert [r["container"] for r in found] == ["b", "a"]
-    assert records.rows(found) == [
+    assert tables.run_rows(found) == [
         ("2026-11-24 12:01:00", "b", "app:2", "ffffffffffff-dirty", "0", "3.0", "0B", "train"),
         ("2026-11-24 12:00:00", "a", "app:1", "ffffffffffff-dirty", "detached", "-", "0B", "-"),
     ]
@@ -65,7 +65,7 @@ def container(status, exit_code=0, container_id="c1"):
 def test_a_detached_run_is_settled_from_its_exited_container():
     settled = records.settle(detached_record(), container("exited", 143))
     assert settled["exit_code"] == 143 and settled["ended_at"] == "2026-11-24T12:00:07.123+00:00"
-    assert records.rows([settled])[0][4:6] == ("143", "7.1")
+    assert tables.run_rows([settled])[0][4:6] == ("143", "7.1")
 
 
 def test_a_run_is_not_settled_while_running_when_gone_ended_or_renamed():
@@ -77,5 +77,5 @@ def test_a_run_is_not_settled_while_running_when_gone_ended_or_renamed():
 
 def test_a_foreground_run_that_lost_its_engine_is_unknown_until_settled():
     lost = {**detached_record(), "detached": False}
-    assert records.rows([lost])[0][4] == "unknown"
-    assert records.rows([records.settle(lost, container("exited", 143))])[0][4] == "143"
+    assert tables.run_rows([lost])[0][4] == "unknown"
+    assert tables.run_rows([records.settle(lost, container("exited", 143))])[0][4] == "143"

@@ -92,23 +92,25 @@ def test_check_lines_carry_the_fix_only_when_failing():
 
 
 class FakeEngine:
-    """The engine module's surface that doctor uses, answering as an old engine would."""
+    """The engine module's surface that doctor uses, answering as an old engine would: its raw answers."""
 
-    def __init__(self, version="26.1.5", store="containerd", buildx=("0.13.1", None), reachable=True):
-        self.version, self.store, self.buildx, self.reachable = version, store, buildx, reachable
+    def __init__(self, version="26.1.5", store="containerd", buildx="0.13.1", reachable=True):
+        self.engine_version, self.store, self.buildx, self.reachable = version, store, buildx, reachable
 
     def connect(self):
         if not self.reachable:
             raise starter.TaskError("cannot reach the Docker engine at unix:///var/run/docker.sock (refused)")
         return object()
 
-    def describe(self, client):
-        from docker_tasks.stores import Engine
+    def info(self, client):
+        snapshotter = [["driver-type", "io.containerd.snapshotter.v1"]] if self.store == "containerd" else []
+        return {"Driver": "overlayfs", "DriverStatus": snapshotter}
 
-        return Engine(self.version, "1.45", self.store, "overlayfs")
+    def version(self, client):
+        return {"Version": self.engine_version, "ApiVersion": "1.45"}
 
-    def builder_versions(self):
-        return self.buildx
+    def builder_reports(self):
+        return f"github.com/docker/buildx v{self.buildx} 1234abc", "Name: default\nBuildKit version: v0.0.0+unknown\n"
 
 
 def test_doctor_shows_the_engine_its_store_and_the_builder():

@@ -3,12 +3,11 @@ from datetime import UTC, datetime
 import pytest
 
 from docker_tasks.errors import TaskError
-from docker_tasks.seams.git_state import GitState
 from docker_tasks.tags import build_tag, check_image_name, check_tag, split_reference, tags_for_build
 
 NOW = datetime(2026, 11, 24, 17, 5, 9, tzinfo=UTC)
-CLEAN = GitState(sha="a" * 40, short_sha="aaaaaaaaaaaa")
-DIRTY = GitState(sha="a" * 40, short_sha="aaaaaaaaaaaa", dirty=True, dirty_digest="0123abcd")
+CLEAN = ("aaaaaaaaaaaa", None)  # (short SHA, digest of the uncommitted changes), as git_state.read gives them
+DIRTY = ("aaaaaaaaaaaa", "0123abcd")
 
 
 @pytest.mark.parametrize("tag", ["2.0", "v3", "2.0.1-rc1", "latest", "_x", "A" * 128])
@@ -51,19 +50,19 @@ def test_split_reference(reference, expected):
 
 
 def test_a_clean_tree_is_tagged_with_its_short_sha():
-    assert build_tag(CLEAN, NOW) == "aaaaaaaaaaaa"
+    assert build_tag(*CLEAN, NOW) == "aaaaaaaaaaaa"
 
 
 def test_a_dirty_tree_never_takes_the_clean_sha_tag():
-    assert build_tag(DIRTY, NOW) == "aaaaaaaaaaaa-dirty-0123abcd"
+    assert build_tag(*DIRTY, NOW) == "aaaaaaaaaaaa-dirty-0123abcd"
 
 
 def test_without_git_the_tag_is_a_dated_fallback():
-    assert build_tag(GitState(problem="not a git repository"), NOW) == "no-git-20261124170509"
+    assert build_tag(None, None, NOW) == "no-git-20261124170509"
 
 
 def test_build_tags_add_latest_and_extras_without_duplicates():
-    assert tags_for_build("reg.io/app", build_tag(CLEAN, NOW), ["2.0", "latest"]) == [
+    assert tags_for_build("reg.io/app", build_tag(*CLEAN, NOW), ["2.0", "latest"]) == [
         "reg.io/app:aaaaaaaaaaaa", "reg.io/app:latest", "reg.io/app:2.0",
     ]
 

@@ -79,33 +79,76 @@ def test_targets_that_only_drive_docker_install_only_the_tools(target, tmp_path)
     assert not any("-r requirements.txt" in line for line in installs)
 
 
-def imported_modules(path: Path) -> set[str]:
-    """The layers (tasks, seams, the pure modules) and the docker SDK that a module imports, at any depth."""
+PACKAGES = {"docker_tasks": "", "tasks": "tasks.", "seams": "seams."}  # a module's name: tasks.x, seams.x or x
+WORLD_OUTSIDE = {"docker", "requests", "urllib3", "git", "boto3", "botocore"}  # the libraries only seams import
+
+
+def module_name(path: Path) -> str:
+    folder = path.parent.name
+    return PACKAGES[folder].rstrip(".") if path.stem == "__init__" else PACKAGES[folder] + path.stem
+
+
+def layering() -> list[tuple[int, str]]:
+    """The levels docker_tasks/__init__.py lists, as (level, module) pairs: each backquoted name of a
+    numbered item, under `tasks/` or `seams/` when the item starts with that folder."""
     import ast
 
-    found = set()
+    listing = ast.get_docstring(ast.parse((ROOT / "docker_tasks" / "__init__.py").read_text()))
+    levels = []
+    for number, text in re.findall(r"^(\d+)\. (.*?)(?=^\d+\. |\n\n|\Z)", listing, re.M | re.S):
+        folder = re.match(r"(tasks|seams)/", text)
+        levels += [(int(number), (f"{folder[1]}." if folder else "") + name) for name in re.findall(r"`(\w+)`", text)]
+    return levels
+
+
+LEVELS = dict((name, level) for level, name in layering())
+MODULES = sorted((ROOT / "docker_tasks").rglob("*.py"))
+
+
+def imported_modules(path: Path) -> tuple[set[str], set[str]]:
+    """The modules of docker_tasks (as module_name names them) and the libraries of WORLD_OUTSIDE
+    that a module imports, at any depth (lazy imports too)."""
+    import ast
+
+    modules, libraries = set(), set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("docker_tasks"):
-            parts = node.module.split(".")
-            found.add(parts[1] if len(parts) > 1 and parts[1] in {"tasks", "seams"} else "pure")
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            found |= {"docker" for name in names if name.split(".")[0] == "docker"}
-    return found
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+            if names[0].startswith("docker_tasks"):
+                package = names[0].removeprefix("docker_tasks").lstrip(".")
+                if package in ("", "tasks", "seams"):  # `from docker_tasks.tasks import workflow`
+                    prefix = PACKAGES[package or "docker_tasks"]
+                    modules |= {prefix + alias.name for alias in node.names}
+                else:
+                    modules.add(package)
+                continue
+        else:
+            continue
+        modules |= {name.removeprefix("docker_tasks.") for name in names if name.startswith("docker_tasks.")}
+        libraries |= {name.split(".")[0] for name in names} & WORLD_OUTSIDE
+    return modules, libraries
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "docker_tasks").rglob("*.py")),
-                         ids=lambda p: str(p.relative_to(ROOT / "docker_tasks")))
-def test_each_module_imports_only_from_the_layers_below_it(path):
-    """tasks/ over seams/ over the pure modules at the top of docker_tasks/ (its __init__ says why)."""
-    layer, imported = path.parent.name, imported_modules(path)
-    if layer == "tasks":
-        assert "docker" not in imported or path.stem == "scaleout"  # docker.types, to describe a service
-    elif layer == "seams":
-        assert "tasks" not in imported
+def test_the_layering_places_every_module_once():
+    listed = [name for _, name in layering()]
+    assert sorted(listed) == sorted(module_name(p) for p in MODULES if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT / "docker_tasks")))
+def test_each_module_imports_only_from_the_levels_below_it(path):
+    """docker_tasks/__init__.py lists the levels: tasks/ over seams/ over the pure modules. Seams
+    import errors alone, and are the only modules that import the libraries which talk to Docker,
+    git and AWS. A package's __init__ imports nothing."""
+    name = module_name(path)
+    modules, libraries = imported_modules(path)
+    level = LEVELS.get(name, 0) if path.stem == "__init__" else LEVELS[name]
+    assert {m: LEVELS[m] for m in modules if LEVELS[m] >= level} == {}, f"{name} (level {level}) imports upward"
+    if name.startswith("seams."):
+        assert modules <= {"errors"}, f"a seam imports errors alone, not {modules - {'errors'}}"
     else:
-        assert not imported & {"tasks", "docker"} and (imported <= {"pure"} or path.stem in {"labels", "tags"}), \
-            imported  # labels and tags take git_state's GitState, a plain value
+        assert libraries == set(), f"only the seams import {', '.join(sorted(libraries))}"
 
 
 def task_objects():
