@@ -1,10 +1,11 @@
 """Build, run and manage this project's Docker image: `inv --list` shows the tasks.
 
 Each task gathers its flags and hands them to a module of docker_tasks/tasks/: workflow builds
-and runs, lifecycle versions, lists and removes, shipping talks to registries, scaleout to Swarm
-and AWS Batch, starter renames and checks the project (docker_tasks/__init__.py shows the
-layers). Settings come from the flag, then the environment, then `.env`, then the
-defaults in docker_tasks/settings.py; the job contract comes from pyproject.toml.
+and runs, lifecycle lists and removes, release versions and verifies, shipping talks to
+registries, batch to AWS Batch, swarm to Docker Swarm, starter renames and checks the project
+(docker_tasks/__init__.py shows the layers). Settings come from the flag, then the environment,
+then `.env`, then the defaults in docker_tasks/settings.py; the job contract comes from
+pyproject.toml.
 """
 
 import os
@@ -73,10 +74,10 @@ def build(c, tag=None, no_cache=False, build_arg=None, secret=None, platform=Non
 ))
 def verify(c, build_arg=None, secret=None, platform=None, base_image=None, image_name=None, dry_run=False):
     """Rebuild the current commit without cache and say whether it gives the very same image."""
-    from docker_tasks.tasks import verification
+    from docker_tasks.tasks import release
 
-    verification.verify(load(image_name=image_name, base_image=base_image), build_args=build_arg, secret_specs=secret,
-                        platform=platform, environ=os.environ, dry_run=dry_run)
+    release.verify(load(image_name=image_name, base_image=base_image), build_args=build_arg, secret_specs=secret,
+                   platform=platform, environ=os.environ, dry_run=dry_run)
 
 
 @task(iterable=["secret"], help={
@@ -195,10 +196,10 @@ def list_images(c, image_name=None, dry_run=False):
 ))
 def tag(c, version, source=None, allow_dirty=False, force=False, git_tag=False, image_name=None, dry_run=False):
     """Give an image a version tag, e.g. `inv tag --version 2.0`."""
-    from docker_tasks.tasks import lifecycle
+    from docker_tasks.tasks import release
 
-    lifecycle.tag(load(image_name=image_name), version=version, source=source, allow_dirty=allow_dirty,
-                  force=force, git_tag=git_tag, dry_run=dry_run)
+    release.tag(load(image_name=image_name), version=version, source=source, allow_dirty=allow_dirty,
+                force=force, git_tag=git_tag, dry_run=dry_run)
 
 
 @task(help=flags())
@@ -396,9 +397,9 @@ def runs(c, folder=None, limit=20):
 def batch_setup(c, compute=None, max_vcpus=None, subnets=None, security_groups=None, queue=None,
                 instance_profile=None, image_name=None, dry_run=False):
     """Make, or find, what AWS Batch jobs need: ECR repository, roles, compute environment, job queue."""
-    from docker_tasks.tasks import batch_setup as setup
+    from docker_tasks.tasks import batch
 
-    setup.setup(load(image_name=image_name), compute=compute, max_vcpus=max_vcpus, subnets=subnets,
+    batch.setup(load(image_name=image_name), compute=compute, max_vcpus=max_vcpus, subnets=subnets,
                 security_groups=security_groups, queue=queue, instance_profile=instance_profile, dry_run=dry_run,
                 environ=os.environ)
 
@@ -406,9 +407,9 @@ def batch_setup(c, compute=None, max_vcpus=None, subnets=None, security_groups=N
 @task(help=flags(yes="remove them; without it, the task only says what it would remove"))
 def batch_teardown(c, yes=False, image_name=None, dry_run=False):
     """Remove what `inv batch-setup` made for this project (found by its tag), and nothing else."""
-    from docker_tasks.tasks import batch_setup as setup
+    from docker_tasks.tasks import batch
 
-    setup.teardown(load(image_name=image_name), yes=yes, dry_run=dry_run)
+    batch.teardown(load(image_name=image_name), yes=yes, dry_run=dry_run)
 
 
 @task(iterable=["env_file", "file"], help=flags(
@@ -426,38 +427,38 @@ def batch_submit(c, shards=1, queue=None, vcpus="1", memory="2048", gpus="0", en
                  file=None, image_name=None, dry_run=False):
     """Submit the job to AWS Batch as an array of shards; arguments after `--` go to the job."""
     from docker_tasks.run_options import memory_mib, parse_gpu_count
-    from docker_tasks.tasks import scaleout
+    from docker_tasks.tasks import batch
 
-    scaleout.batch_submit(load(image_name=image_name), shards_count=shards, queue=queue, vcpus=vcpus,
-                          memory_mib=memory_mib(memory), gpus=parse_gpu_count(gpus), env_files=env_file, image=image,
-                          command=arguments_after_double_dash(c.remainder, sys.argv), dry_run=dry_run, wait=wait,
-                          files=file or [])
+    batch.batch_submit(load(image_name=image_name), shards_count=shards, queue=queue, vcpus=vcpus,
+                       memory_mib=memory_mib(memory), gpus=parse_gpu_count(gpus), env_files=env_file, image=image,
+                       command=arguments_after_double_dash(c.remainder, sys.argv), dry_run=dry_run, wait=wait,
+                       files=file or [])
 
 
 @task(help={"job": BATCH_JOB})
 def batch_status(c, job=None):
     """Show each shard's state in an AWS Batch job."""
-    from docker_tasks.tasks import scaleout
+    from docker_tasks.tasks import batch
 
-    scaleout.batch_status(load(), job_id=job)
+    batch.batch_status(load(), job_id=job)
 
 
 @task(help={"job": BATCH_JOB,
             "index": "which shard, from 0"})
 def batch_logs(c, job=None, index=0):
     """Show one shard's output, from CloudWatch Logs."""
-    from docker_tasks.tasks import scaleout
+    from docker_tasks.tasks import batch
 
-    scaleout.batch_logs(load(), job_id=job, index=index)
+    batch.batch_logs(load(), job_id=job, index=index)
 
 
 @task(help={"job": BATCH_JOB,
             "wait": "follow the job to its end first, as `batch-submit --wait` does"})
 def batch_collect(c, job=None, wait=False):
     """Fetch a Batch job's outputs into output/ and merge them."""
-    from docker_tasks.tasks import scaleout
+    from docker_tasks.tasks import batch
 
-    scaleout.batch_collect(load(), job_id=job, wait=wait)
+    batch.batch_collect(load(), job_id=job, wait=wait)
 
 
 @task(iterable=["env_file"], help=flags(
@@ -474,17 +475,17 @@ def swarm_run(c, shards=1, parallel=0, image=None, env_file=None, detach=False, 
               cache_volume=True, image_name=None, dry_run=False):
     """Run the job as shards on Docker Swarm, wait, merge and remove the service; args after `--` go to the job."""
     from docker_tasks.run_options import parse_gpu_count
-    from docker_tasks.tasks import scaleout
+    from docker_tasks.tasks import swarm
 
-    scaleout.swarm_run(load(image_name=image_name), shards_count=shards, parallel=parallel or None, image=image,
-                       command=arguments_after_double_dash(c.remainder, sys.argv), env_files=env_file,
-                       detach=detach, timeout=timeout, dry_run=dry_run, gpus=parse_gpu_count(gpus),
-                       model_cache=cache_volume)
+    swarm.swarm_run(load(image_name=image_name), shards_count=shards, parallel=parallel or None, image=image,
+                    command=arguments_after_double_dash(c.remainder, sys.argv), env_files=env_file,
+                    detach=detach, timeout=timeout, dry_run=dry_run, gpus=parse_gpu_count(gpus),
+                    model_cache=cache_volume)
 
 
 @task(help={"name": "one Swarm job's name (default: all of this project's)", "image_name": IMAGE_NAME})
 def swarm_status(c, name=None, image_name=None):
     """Show each shard's state of this project's Swarm jobs; removes the finished ones."""
-    from docker_tasks.tasks import scaleout
+    from docker_tasks.tasks import swarm
 
-    scaleout.swarm_status(load(image_name=image_name), name=name)
+    swarm.swarm_status(load(image_name=image_name), name=name)

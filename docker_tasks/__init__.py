@@ -4,9 +4,10 @@ Each module imports only from the levels below its own in this list, top first; 
 test_template.py reads the list and checks every import of every module against it, so a new
 module takes its place here first:
 
-7. tasks/, one module a group of tasks: `scaleout` (Swarm, AWS Batch jobs), `batch_setup` (AWS
-   Batch's environment), `shipping` (login, push, pull), `verification` (verify), `lifecycle`
-   (versions, containers, images, clean), `starter` (init, doctor) and `upgrade`;
+7. tasks/, one module a group of tasks: `batch` (AWS Batch, all of it: batch-setup, batch-submit,
+   batch-status, batch-logs, batch-collect, batch-teardown), `swarm` (swarm-run, swarm-status),
+   `release` (tag, verify), `shipping` (login, push, pull), `lifecycle` (ps, logs, stop, kill, rm,
+   rmi, clean), `starter` (init, doctor) and `upgrade`;
 6. tasks/ that those build on: `workflow` (build, run, shards, images, runs) and `dependencies`
    (lock, base, reqs);
 5. seams/, the only modules that talk to the world outside, each through its library, which it
@@ -19,7 +20,8 @@ module takes its place here first:
    listings) and `dependency_source`;
 2. `job` (the job contract), `selection`, `records` (which keeps the run records in the
    project), `platforms`, `build_cache`, `commands` (command lines, and the steps a dry run
-   prints), `shards`, `python_version`, `batch` and `batch_environment`;
+   prints), `shards`, `python_version` and `batch` (AWS Batch's requests: the jobs, following
+   them, and the environment they need);
 1. `labels`, `tags`, `stores`, `run_options`, `envfiles`, `build_secrets`, `build_failure`,
    `lockfile`, `base_image`, `sbom`, `smoke` (the image's check), `image_archive`, `machinery`
    and `tasking`: each of one subject, from nothing here but errors;

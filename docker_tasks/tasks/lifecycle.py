@@ -1,4 +1,4 @@
-"""The lifecycle tasks: version tags, this project's containers and images, and the clean-up.
+"""The lifecycle tasks: this project's containers and images, and the clean-up.
 
 Everything is selected by the ownership labels (labels.py), never by a name pattern. Destructive
 steps take `dry_run`, treat an empty selection as a no-op, and take "already gone" in their stride.
@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from docker_tasks import cleanup, labels, selection, stores, tables
 from docker_tasks.commands import Step, carry_out, remark, show
 from docker_tasks.errors import TaskError
-from docker_tasks.seams import engine, git_state
+from docker_tasks.seams import engine
 from docker_tasks.settings import Settings, parse_keep
-from docker_tasks.tags import build_tag, check_tag
+from docker_tasks.tags import check_tag
 
 
 def _now() -> datetime:
@@ -43,53 +43,6 @@ def _pick(client, settings: Settings, name: str | None, every: bool, task: str) 
         _containers(client, settings), name=name, every=every, project=settings.project, task=task,
         all_names=(selection.container_name(c) for c in _all_containers(client)),
     )
-
-
-# --- versions -----------------------------------------------------------------------------------
-
-def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bool, force: bool,
-        git_tag: bool, dry_run: bool) -> None:
-    """Give an image of this project a version tag, and optionally its commit a git tag."""
-    selection.check_version(version)
-    if source is None:
-        git = git_state.read(settings.root)
-        if git.sha is None:
-            raise TaskError(f"{git.problem}, so there is no current commit to version; name an image with --source TAG")
-        source = build_tag(git.short_sha, git.dirty_digest, _now())
-    client = engine.connect()
-    source_ref, target_ref = f"{settings.image_name}:{source}", f"{settings.image_name}:{version}"
-    image = selection.owned_image(engine.inspect(client, "image", source_ref), settings.project, source_ref)
-    image_labels = image["Config"].get("Labels") or {}
-    if labels.built_dirty(image_labels) and not allow_dirty:
-        raise TaskError(f"{source_ref} was built from uncommitted changes, so a version of it could not be rebuilt; "
-                        "commit and `inv build` first, or add --allow-dirty")
-    existing = engine.inspect(client, "image", target_ref)
-    if existing and existing["Id"] != image["Id"] and not force:
-        raise TaskError(f"{target_ref} already names another image ({tables.short_id(existing)}); "
-                        "add --force to move it, or pick a new version")
-    sha = image_labels.get(labels.GIT_SHA)
-    git_name = selection.git_tag_name(version)
-    if git_tag and (not sha or sha == "none"):
-        raise TaskError(f"{source_ref} has no git commit in its labels, so it cannot get a git tag")
-    steps = []
-    if existing and existing["Id"] == image["Id"]:
-        print(remark(f"{target_ref} already names {source_ref}; nothing to change", dry_run=dry_run))
-    else:
-        def retag() -> str:
-            engine.tag_image(client, image["Id"], settings.image_name, version)
-            return f"tagged {source_ref} as {target_ref}"
-
-        steps.append(Step(["docker", "tag", source_ref, target_ref], retag))
-    if git_tag:
-        message = f"{settings.project} {version} ({target_ref})"
-
-        def create_git_tag() -> str:
-            git_state.create_tag(settings.root, git_name, sha, message, force=force)
-            return f"created git tag {git_name} at {sha[:12]}; share it with `git push origin {git_name}`"
-
-        steps.append(Step(["git", "tag", "--annotate", *(["--force"] if force else []), git_name, sha,
-                           "--message", message], create_git_tag))
-    carry_out(steps, dry_run=dry_run)
 
 
 # --- containers ---------------------------------------------------------------------------------

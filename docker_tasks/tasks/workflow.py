@@ -331,6 +331,28 @@ def plan_run(
     )
 
 
+def pushed_image(settings: Settings) -> str:
+    """The registry reference of the current commit's build: what `inv push` sent, and what Swarm
+    and Batch run unless told otherwise."""
+    git = git_state.read(settings.root)
+    if git.sha is None:
+        raise TaskError(f"{git.problem}: name the image with --image REGISTRY/NAME:TAG")
+    repository = registry.target_repository(settings.image_name, settings.registry)
+    return f"{repository}:{build_tag(git.short_sha, git.dirty_digest, datetime.now(UTC))}"
+
+
+def job_spec(settings: Settings, *, image: str, command: list[str], env_files: Sequence[str],
+             environ: Mapping[str, str], gpus: int = 0) -> RunPlan:
+    """The job as one value, with the defences of every run: Swarm (swarm.service_kwargs) and Batch
+    (batch.job_definition) render it as plan_run's plan is rendered for this engine. `gpus`: how
+    many each shard needs."""
+    environment = container_environment(settings.env_files(env_files, Path.cwd()), [], environ, withheld=TASKS_ONLY)
+    request = parse_gpus(str(gpus)) if gpus else None
+    return RunPlan(image=image, name=settings.project, labels=labels.for_container(settings.project, image),
+                   command=command, environment=environment, output_dir=settings.job.output_dir, gpus=request,
+                   shm_size=shm_size_for(None, request, None))
+
+
 def require_image(client, reference: str, platform: str | None = None) -> dict:
     """The image's details; a missing image, or one without the platform asked for, is an error
     that says how to get one (it is never pulled)."""

@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import re
 
 import boto3
@@ -10,7 +11,8 @@ from docker_tasks.errors import TaskError
 from docker_tasks.job import Job
 from docker_tasks.run_options import Hardening, RunPlan, create_kwargs
 from docker_tasks.seams.aws import Clients
-from docker_tasks.tasks import scaleout
+from docker_tasks.tasks import batch as batch_tasks
+from docker_tasks.tasks import swarm, workflow
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app-name:abc123"
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-password-AbCd"
@@ -69,8 +71,8 @@ def project(tmp_path):
 def test_a_job_that_does_not_shard_is_refused_before_any_request(project):
     unsharded = dataclasses.replace(project, job=Job())
     with pytest.raises(TaskError, match="the job does not run in shards: it declares no shard_command"):
-        scaleout.batch_submit(unsharded, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
-                              image=IMAGE, command=None, dry_run=True, environ={})
+        batch_tasks.batch_submit(unsharded, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                                 image=IMAGE, command=None, dry_run=True, environ={})
 
 
 class StubbedAWS(Clients):
@@ -117,12 +119,12 @@ def test_submit_sends_exactly_these_requests(project, capsys):
                                            "jobDefinition": arn, "arrayProperties": {"size": 4},
                                            "containerOverrides": {"environment": [
                                                {"name": "OUTPUT_UPLOAD", "value": ANY}]}})
-        scaleout.batch_submit(project, shards_count=4, queue="ml-queue", vcpus="2", memory_mib=4096, env_files=[],
-                              image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
+        batch_tasks.batch_submit(project, shards_count=4, queue="ml-queue", vcpus="2", memory_mib=4096, env_files=[],
+                                 image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
         stub.assert_no_pending_responses()
     shown = capsys.readouterr().out
     assert "as job job-1" in shown and "once it has ended, its outputs: inv batch-collect --job job-1" in shown
-    recorded = records.read_list(project.root / scaleout.BATCH_JOBS)[-1]
+    recorded = records.read_list(project.root / batch_tasks.BATCH_JOBS)[-1]
     assert recorded["job"] == "job-1" and recorded["command"] == ["score"]
     assert recorded["bucket"] == "app-name-batch-123456789012" and recorded["prefix"].startswith("runs/app-name-abc123")
 
@@ -135,8 +137,8 @@ def test_a_refusal_from_batch_is_one_line(project):
         no_bucket(sts, s3)
         stub.add_client_error("register_job_definition", "ClientException", "image is not allowed")
         with pytest.raises(TaskError, match="AWS Batch refused the job"):
-            scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
-                                  image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
+            batch_tasks.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                                     image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
 
 
 @pytest.mark.parametrize("queues, message", [
@@ -149,8 +151,8 @@ def test_a_queue_that_cannot_take_the_job_is_refused_before_anything_is_register
     with Stubber(aws.batch) as stub:
         stub.add_response("describe_job_queues", {"jobQueues": queues})
         with pytest.raises(TaskError, match=re.escape(message)):
-            scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
-                                  image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
+            batch_tasks.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                                     image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
 
 
 def test_an_image_that_is_not_in_ecr_is_refused(project):
@@ -159,8 +161,8 @@ def test_an_image_that_is_not_in_ecr_is_refused(project):
         stub.add_response("describe_job_queues", {"jobQueues": [{**QUEUE, "jobQueueName": "q"}]})
         ecr.add_client_error("describe_images", "ImageNotFoundException", "no such tag")
         with pytest.raises(TaskError, match="is not in ECR, so no shard could start; push it first"):
-            scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
-                                  image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
+            batch_tasks.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                                     image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
 
 
 def test_the_states_of_children_their_counts_and_reasons():
@@ -177,51 +179,17 @@ def test_the_states_of_children_their_counts_and_reasons():
 
 
 def test_dry_run_prints_the_requests_without_values(project, capsys):
-    scaleout.batch_submit(project, shards_count=3, queue="q", vcpus="1", memory_mib=2048, env_files=[],
-                          image=IMAGE, command=["predict"], dry_run=True, environ={})
+    batch_tasks.batch_submit(project, shards_count=3, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                             image=IMAGE, command=["predict"], dry_run=True, environ={})
     printed = capsys.readouterr().out
     assert '"registerJobDefinition"' in printed and '"size": 3' in printed
     assert "DEBUG" not in printed and SECRET_ARN in printed  # a reference, not a secret
 
 
 def test_without_a_queue_it_goes_to_the_one_batch_setup_names(project, capsys):
-    scaleout.batch_submit(project, shards_count=1, queue=None, vcpus="1", memory_mib=1, env_files=[],
-                          image=IMAGE, command=None, dry_run=True, environ={})
+    batch_tasks.batch_submit(project, shards_count=1, queue=None, vcpus="1", memory_mib=1, env_files=[],
+                             image=IMAGE, command=None, dry_run=True, environ={})
     assert '"jobQueue": "app-name-queue"' in capsys.readouterr().out
-
-
-def test_the_swarm_service_is_a_replicated_job_with_a_shared_volume(project):
-    spec = scaleout.job_spec(project, image="reg:5000/app-name:abc", command=["predict"], env_files=[],
-                             environ={})
-    spec = dataclasses.replace(spec, environment={"A": "1"})
-    kwargs = scaleout.service_kwargs(spec, name="app-name-shards-1", shards_count=4, at_once=2,
-                                     volume="app-name-shards")
-    assert kwargs["mode"] == {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 4}}
-    assert kwargs["env"] == ["HF_HOME=/cache/huggingface", "TORCH_HOME=/cache/torch", "XDG_CACHE_HOME=/cache", "A=1",
-                             "SHARD_COUNT=4", "SWARM_TASK_SLOT={{.Task.Slot}}"]
-    assert kwargs["restart_policy"]["Condition"] == "none"
-    line = " ".join(scaleout.service_command(kwargs))
-    assert "--replicas 4 --max-concurrent 2" in line and "A=***" in line
-    assert "--mount type=volume,source=app-name-shards,target=/app/output" in line
-    assert "--mount type=volume,source=app-name-cache,target=/cache" in line  # the model cache, as `inv run` has
-    assert "--env XDG_CACHE_HOME=/cache" in line
-    alone = scaleout.service_kwargs(spec, name="s", shards_count=1, at_once=1, volume="v", model_cache=False)
-    assert [m["Target"] for m in alone["mounts"]] == ["/app/output", "/tmp"]
-    assert "XDG_CACHE_HOME=/cache" not in alone["env"]
-
-
-def test_the_swarm_service_has_the_defences_of_a_local_run(project):
-    spec = RunPlan(image="i", name="app-name", labels={}, command=["predict"])
-    kwargs = scaleout.service_kwargs(spec, name="s", shards_count=1, at_once=1, volume="v")
-    assert kwargs["read_only"] is True and kwargs["cap_drop"] == ["ALL"]
-    assert {"Target": "/tmp", "Type": "tmpfs", "TmpfsOptions": {"SizeBytes": 512 << 20}}.items() <= \
-        kwargs["mounts"][-1].items()
-    line = " ".join(scaleout.service_command(kwargs))
-    assert "--init --read-only --cap-drop ALL" in line
-    assert f"--mount type=tmpfs,target=/tmp,tmpfs-size={512 << 20}" in line
-    bare = scaleout.service_kwargs(dataclasses.replace(spec, hardening=Hardening(False, False, False)), name="s",
-                                   shards_count=1, at_once=1, volume="v")
-    assert not bare["read_only"] and not bare["cap_drop"] and len(bare["mounts"]) == 2  # output and model cache
 
 
 @pytest.mark.parametrize("hardening", [Hardening(), Hardening(False, False, False)], ids=["defaults", "off"])
@@ -229,14 +197,14 @@ def test_one_job_spec_renders_alike_on_every_engine(hardening):
     spec = RunPlan(image="reg.io/app:1", name="app-name", labels={"dockertasks.project": "app-name"},
                    command=["predict", "--fast"], environment={"A": "1"}, hardening=hardening)
     local = create_kwargs(spec)
-    swarm = scaleout.service_kwargs(spec, name="s", shards_count=2, at_once=1, volume="v")
+    on_swarm = swarm.service_kwargs(spec, name="s", shards_count=2, at_once=1, volume="v")
     on_batch = batch.job_definition(spec, vcpus="1", memory_mib=512, shards=2)["containerProperties"]
-    assert local["image"] == swarm["image"] == on_batch["image"] == "reg.io/app:1"
-    assert local["command"] == swarm["args"] == on_batch["command"] == ["predict", "--fast"]
-    assert bool(local.get("read_only")) is swarm["read_only"] is on_batch["readonlyRootFilesystem"] is \
+    assert local["image"] == on_swarm["image"] == on_batch["image"] == "reg.io/app:1"
+    assert local["command"] == on_swarm["args"] == on_batch["command"] == ["predict", "--fast"]
+    assert bool(local.get("read_only")) is on_swarm["read_only"] is on_batch["readonlyRootFilesystem"] is \
         hardening.read_only
-    assert (local.get("cap_drop") == ["ALL"]) is (swarm["cap_drop"] == ["ALL"]) is hardening.drop_capabilities
-    assert "A=1" in swarm["env"] and {"name": "A", "value": "1"} in on_batch["environment"]
+    assert (local.get("cap_drop") == ["ALL"]) is (on_swarm["cap_drop"] == ["ALL"]) is hardening.drop_capabilities
+    assert "A=1" in on_swarm["env"] and {"name": "A", "value": "1"} in on_batch["environment"]
 
 
 def test_a_fargate_queue_gets_a_fargate_definition_without_tmpfs(project):
@@ -263,8 +231,8 @@ def test_a_fargate_queue_gets_a_fargate_definition_without_tmpfs(project):
         stub.add_response("register_job_definition", {"jobDefinitionName": "app-name", "jobDefinitionArn": "arn:d",
                                                       "revision": 1}, expected_params=expected)
         stub.add_response("submit_job", {"jobName": "app-name-abc123", "jobId": "job-2", "jobArn": "arn:j"})
-        scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
-                              image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
+        batch_tasks.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                                 image=IMAGE, command=None, dry_run=False, environ={}, aws=aws)
         stub.assert_no_pending_responses()
 
 
@@ -276,29 +244,29 @@ def test_an_image_named_by_digest_is_looked_for_by_digest(project):
         ecr.add_client_error("describe_images", "ImageNotFoundException", "no such digest",
                              expected_params={"repositoryName": "app-name", "imageIds": [{"imageDigest": digest}]})
         with pytest.raises(TaskError, match="is not in ECR"):
-            scaleout.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
-                                  image=f"{IMAGE.rsplit(':', 1)[0]}@{digest}", command=None, dry_run=False,
-                                  environ={}, aws=aws)
+            batch_tasks.batch_submit(project, shards_count=2, queue="q", vcpus="1", memory_mib=2048, env_files=[],
+                                     image=f"{IMAGE.rsplit(':', 1)[0]}@{digest}", command=None, dry_run=False,
+                                     environ={}, aws=aws)
 
 
 def test_gpus_on_batch_and_swarm_are_asked_for_exactly_with_room_in_shared_memory(project):
-    spec = scaleout.job_spec(project, image=IMAGE, command=["train"], env_files=[], environ={}, gpus=2)
+    spec = workflow.job_spec(project, image=IMAGE, command=["train"], env_files=[], environ={}, gpus=2)
     properties = batch.job_definition(spec, vcpus="8", memory_mib=30000, shards=4)["containerProperties"]
     assert properties["resourceRequirements"] == [{"type": "VCPU", "value": "8"}, {"type": "MEMORY", "value": "30000"},
                                                   {"type": "GPU", "value": "2"}]
     assert properties["linuxParameters"]["sharedMemorySize"] == 2048
     with pytest.raises(TaskError, match="--gpus 2: Fargate has no GPUs"):
         batch.job_definition(spec, vcpus="8", memory_mib=30000, shards=4, fargate_execution_role="arn:role")
-    kwargs = scaleout.service_kwargs(spec, name="s", shards_count=4, at_once=4, volume="v")
+    kwargs = swarm.service_kwargs(spec, name="s", shards_count=4, at_once=4, volume="v")
     assert kwargs["resources"]["Reservations"]["GenericResources"] == [
         {"DiscreteResourceSpec": {"Kind": "NVIDIA-GPU", "Value": 2}}]
-    line = " ".join(scaleout.service_command(kwargs))
+    line = " ".join(swarm.service_command(kwargs))
     assert "--generic-resource NVIDIA-GPU=2" in line
     assert f"--mount type=tmpfs,target=/dev/shm,tmpfs-size={2 << 30}" in line
-    plain = scaleout.job_spec(project, image=IMAGE, command=["train"], env_files=[], environ={})
+    plain = workflow.job_spec(project, image=IMAGE, command=["train"], env_files=[], environ={})
     assert len(batch.job_definition(plain, vcpus="1", memory_mib=512, shards=1)["containerProperties"][
         "resourceRequirements"]) == 2
-    assert scaleout.service_kwargs(plain, name="s", shards_count=1, at_once=1, volume="v")["resources"] is None
+    assert swarm.service_kwargs(plain, name="s", shards_count=1, at_once=1, volume="v")["resources"] is None
 
 
 def job_answer(job_id: str, status: str, shards: int = 0) -> dict:
@@ -307,7 +275,7 @@ def job_answer(job_id: str, status: str, shards: int = 0) -> dict:
 
 
 def test_collecting_a_job_that_has_not_ended_says_when_to_and_how_to_wait(project):
-    records.append_to_list(project.root / scaleout.BATCH_JOBS, {
+    records.append_to_list(project.root / batch_tasks.BATCH_JOBS, {
         "job": "job-1", "image": IMAGE, "command": ["score"], "bucket": "b", "prefix": "runs/app-name-abc123-f00/"})
     aws = StubbedAWS()
     with Stubber(aws.batch) as stub:
@@ -316,13 +284,78 @@ def test_collecting_a_job_that_has_not_ended_says_when_to_and_how_to_wait(projec
                                                      job_answer("job-1:1", "RUNNING")]},
                           expected_params={"jobs": ["job-1:0", "job-1:1"]})
         with pytest.raises(TaskError) as refused:
-            scaleout.batch_collect(project, job_id=None, wait=False, aws=aws)
+            batch_tasks.batch_collect(project, job_id=None, wait=False, aws=aws)
     assert str(refused.value) == (
         "job job-1 has not ended yet (RUNNING; 2 shard(s): 1 RUNNING, 1 SUCCEEDED): collect it once it has "
         "(`inv batch-status --job job-1`), or add --wait to follow it to the end")
 
 
 def test_a_job_given_nowhere_to_upload_is_not_collected(project):
-    records.append_to_list(project.root / scaleout.BATCH_JOBS, {"job": "job-2", "image": IMAGE})
+    records.append_to_list(project.root / batch_tasks.BATCH_JOBS, {"job": "job-2", "image": IMAGE})
     with pytest.raises(TaskError, match="job job-2 was given nowhere to upload its outputs"):
-        scaleout.batch_collect(project, job_id="job-2", wait=False, aws=StubbedAWS())  # and asks AWS nothing
+        batch_tasks.batch_collect(project, job_id="job-2", wait=False, aws=StubbedAWS())  # and asks AWS nothing
+
+
+# --- The environment (batch-setup) ---------------------------------------------------------------
+
+def make(compute="EC2", profile=None, queue=None):
+    return batch.environment("churn", "churn", compute=compute, max_vcpus=8, subnets=["subnet-1", "subnet-2"],
+                             security_groups=["sg-1"], queue=queue, instance_profile=profile)
+
+
+def test_ec2_needs_an_instance_role_unless_a_profile_is_given_and_fargate_never_does():
+    assert [role.name for role in make().roles] == ["churn-batch-service", "churn-batch-execution",
+                                                    "churn-batch-instance"]
+    assert make().role("instance").instance_profile
+    assert make(profile="arn:aws:iam::1:instance-profile/theirs").role("instance") is None
+    assert make(compute="FARGATE").role("instance") is None
+
+
+def test_the_roles_trust_the_service_that_acts_as_them():
+    trust = json.loads(make().role("execution").trust_policy)
+    assert trust["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+
+
+def test_the_requests_scale_from_zero_and_carry_the_projects_tag():
+    env = make()
+    request = batch.compute_environment_request(env, "arn:role/s", "arn:profile/i")
+    assert request["computeResources"] == {"type": "EC2", "maxvCpus": 8, "minvCpus": 0, "instanceTypes": ["optimal"],
+                                           "subnets": ["subnet-1", "subnet-2"], "securityGroupIds": ["sg-1"],
+                                           "instanceRole": "arn:profile/i"}
+    assert request["tags"] == {"dockertasks.project": "churn"} == batch.job_queue_request(env)["tags"]
+    fargate = batch.compute_environment_request(make(compute="FARGATE"), "arn:role/s", None)["computeResources"]
+    assert "instanceRole" not in fargate and "minvCpus" not in fargate
+    assert batch.job_queue_request(make(queue="ml"))["jobQueueName"] == "ml"
+    assert batch.job_queue_request(env)["computeEnvironmentOrder"] == [
+        {"order": 1, "computeEnvironment": "churn-compute"}]
+
+
+@pytest.mark.parametrize("tags, mine", [
+    ({"dockertasks.project": "churn"}, True), ({"dockertasks.project": "other"}, False), (None, False),
+    ([{"Key": "dockertasks.project", "Value": "churn"}], True), ([{"Key": "team", "Value": "churn"}], False),
+])
+def test_what_is_ours_is_told_by_the_tag_in_either_form(tags, mine):
+    assert batch.ours(tags, "churn") is mine
+
+
+@pytest.mark.parametrize("queue, problem", [
+    ({"jobQueueName": "q", "state": "ENABLED", "status": "VALID"}, None),
+    ({"jobQueueName": "q", "state": "DISABLED", "status": "VALID"}, "the job queue q is DISABLED"),
+    ({"jobQueueName": "q", "state": "ENABLED", "status": "INVALID", "statusReason": "CE gone"},
+     "the job queue q is INVALID (CE gone)"),
+])
+def test_a_queue_takes_jobs_only_enabled_and_valid(queue, problem):
+    found = batch.queue_problem(queue)
+    assert (found is None) if problem is None else found.startswith(problem)
+
+
+def test_bad_settings_are_one_line_each():
+    with pytest.raises(TaskError, match="give ec2 .* or fargate"):
+        batch.parse_compute("lambda")
+    with pytest.raises(TaskError, match="--max-vcpus '0'"):
+        batch.parse_vcpus("0")
+    with pytest.raises(TaskError, match="which subnets"):
+        batch.environment("p", "p", compute="EC2", max_vcpus=1, subnets=[], security_groups=["sg"], queue=None,
+                       instance_profile=None)
+    assert batch.split_list("subnet-1, subnet-2,,") == ("subnet-1", "subnet-2")
+    assert batch.parse_compute("fargate") == "FARGATE"

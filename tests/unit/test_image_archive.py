@@ -7,7 +7,7 @@ import json
 import tarfile
 
 from docker_tasks import image_archive
-from docker_tasks.tasks.verification import compare, shorten
+from docker_tasks.tasks.release import compare, shorten
 
 STEPS = ["RUN |1 A=1 /bin/sh -c useradd app", "COPY . . # buildkit"]
 

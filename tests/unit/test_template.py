@@ -23,15 +23,15 @@ MACHINERY_FILES = {
     ".dockerignore", ".env.example", ".gitignore", "Dockerfile", "Makefile", "pyproject.toml",
     "requirements-dev.txt", "requirements.lock", "system-packages.txt", "build-packages.txt", "tasks.py",
     *(f"docker_tasks/{name}.py" for name in (
-        "__init__", "base_image", "batch", "batch_environment", "build_cache", "build_failure", "build_secrets",
+        "__init__", "base_image", "batch", "build_cache", "build_failure", "build_secrets",
         "cleanup", "commands", "dependency_source", "envfiles", "errors", "image_archive", "job", "labels",
         "lockfile", "machinery", "platforms", "python_version", "records",
         "registry", "run_options", "sbom", "selection", "settings", "shards", "smoke", "stores", "tables", "tags",
         "tasking",
     )),
     *(f"docker_tasks/tasks/{name}.py" for name in (
-        "__init__", "batch_setup", "dependencies", "lifecycle", "scaleout", "shipping", "starter", "upgrade",
-        "verification", "workflow",
+        "__init__", "batch", "dependencies", "lifecycle", "release", "shipping", "starter", "swarm", "upgrade",
+        "workflow",
     )),
     "docker_tasks/MACHINERY", "docker_tasks/CHANGELOG.md",
     *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "aws", "engine", "git_state", "upstream")),

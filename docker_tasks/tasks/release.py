@@ -1,7 +1,11 @@
-"""`inv verify`: rebuild the current commit from nothing and say whether it is the image it was.
+"""A release's own tasks: `inv tag` gives an image its version (and its commit a git tag), and
+`inv verify` rebuilds the current commit from nothing and says whether it is the image it was.
 
-The rebuild gets a tag of its own, removed at the end, so no tag of yours moves. Two images with
-the same id are the same; otherwise both are saved and image_archive names where they differ.
+A release is built with `inv build --reproducible` (workflow.py), checked, tagged, and pushed
+with its provenance and its SBOM by `inv push` (shipping.py); docs/releases.md shows the steps.
+The rebuild of `inv verify` gets a tag of its own, removed at the end, so no tag of yours moves.
+Two images with the same id are the same; otherwise both are saved and image_archive names
+where they differ.
 """
 
 from __future__ import annotations
@@ -9,13 +13,16 @@ from __future__ import annotations
 import secrets
 import tempfile
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
-from docker_tasks import build_secrets, commands, image_archive, labels
+from docker_tasks import build_secrets, commands, image_archive, labels, selection, tables
+from docker_tasks.commands import Step, carry_out, remark
 from docker_tasks.envfiles import parse_assignment
 from docker_tasks.errors import TaskError
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
+from docker_tasks.tags import build_tag
 from docker_tasks.tasks.workflow import (
     build_command,
     build_failure,
@@ -24,6 +31,54 @@ from docker_tasks.tasks.workflow import (
     target_platforms,
 )
 
+# --- inv tag: a version ---------------------------------------------------------------------------
+
+def tag(settings: Settings, *, version: str, source: str | None, allow_dirty: bool, force: bool,
+        git_tag: bool, dry_run: bool) -> None:
+    """Give an image of this project a version tag, and optionally its commit a git tag."""
+    selection.check_version(version)
+    if source is None:
+        git = git_state.read(settings.root)
+        if git.sha is None:
+            raise TaskError(f"{git.problem}, so there is no current commit to version; name an image with --source TAG")
+        source = build_tag(git.short_sha, git.dirty_digest, datetime.now(UTC))
+    client = engine.connect()
+    source_ref, target_ref = f"{settings.image_name}:{source}", f"{settings.image_name}:{version}"
+    image = selection.owned_image(engine.inspect(client, "image", source_ref), settings.project, source_ref)
+    image_labels = image["Config"].get("Labels") or {}
+    if labels.built_dirty(image_labels) and not allow_dirty:
+        raise TaskError(f"{source_ref} was built from uncommitted changes, so a version of it could not be rebuilt; "
+                        "commit and `inv build` first, or add --allow-dirty")
+    existing = engine.inspect(client, "image", target_ref)
+    if existing and existing["Id"] != image["Id"] and not force:
+        raise TaskError(f"{target_ref} already names another image ({tables.short_id(existing)}); "
+                        "add --force to move it, or pick a new version")
+    sha = image_labels.get(labels.GIT_SHA)
+    git_name = selection.git_tag_name(version)
+    if git_tag and (not sha or sha == "none"):
+        raise TaskError(f"{source_ref} has no git commit in its labels, so it cannot get a git tag")
+    steps = []
+    if existing and existing["Id"] == image["Id"]:
+        print(remark(f"{target_ref} already names {source_ref}; nothing to change", dry_run=dry_run))
+    else:
+        def retag() -> str:
+            engine.tag_image(client, image["Id"], settings.image_name, version)
+            return f"tagged {source_ref} as {target_ref}"
+
+        steps.append(Step(["docker", "tag", source_ref, target_ref], retag))
+    if git_tag:
+        message = f"{settings.project} {version} ({target_ref})"
+
+        def create_git_tag() -> str:
+            git_state.create_tag(settings.root, git_name, sha, message, force=force)
+            return f"created git tag {git_name} at {sha[:12]}; share it with `git push origin {git_name}`"
+
+        steps.append(Step(["git", "tag", "--annotate", *(["--force"] if force else []), git_name, sha,
+                           "--message", message], create_git_tag))
+    carry_out(steps, dry_run=dry_run)
+
+
+# --- inv verify: the same image again? -----------------------------------------------------------
 
 def verify(settings: Settings, *, build_args: Sequence[str] = (), secret_specs: Sequence[str] = (),
            platform: str | None = None, environ: Mapping[str, str], dry_run: bool = False) -> None:

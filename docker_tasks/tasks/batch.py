@@ -1,7 +1,10 @@
-"""Scale-out: the same image as N shards on Docker Swarm or AWS Batch (no scheduler of our own).
+"""AWS Batch, all of it: its environment (`inv batch-setup`, `inv batch-teardown`) and its jobs
+(`inv batch-submit`, `inv batch-status`, `inv batch-logs`, `inv batch-collect`).
 
-`inv run --shards N` covers one machine (workflow.run_shards); these hand the shards to an engine
-that spreads them over many. Both start from the image in the registry, so push it first.
+The requests are batch.py's pure functions; the AWS seam (seams/aws.py) makes the clients, sends
+what needs its library, and says AWS's failures in one line. The shards run the image from ECR,
+so push it first; `inv run --shards N` covers one machine (workflow.run_shards), `inv swarm-run`
+a swarm (swarm.py).
 """
 
 from __future__ import annotations
@@ -10,59 +13,290 @@ import copy
 import json
 import os
 import secrets
-import sys
 import time
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from docker_tasks import batch, batch_environment, labels, records, registry, shards, stores, tables
+from docker_tasks import batch, records, registry, tables
 from docker_tasks import job as job_contract
-from docker_tasks.commands import MASK, show
-from docker_tasks.envfiles import container_environment
-from docker_tasks.errors import TaskError, merge_failure
-from docker_tasks.run_options import (
-    CACHE_ENVIRONMENT,
-    CACHE_TARGET,
-    TMPFS,
-    TMPFS_SIZE,
-    RunPlan,
-    cache_volume,
-    create_kwargs,
-    gpu_count,
-    parse_gpus,
-    parse_memory,
-    shm_size_for,
-)
-from docker_tasks.seams import engine, git_state
-from docker_tasks.seams.aws import Clients, aws_errors, bucket_missing, submit_job
-from docker_tasks.settings import TASKS_ONLY, Settings
-from docker_tasks.tags import build_tag, split_reference
+from docker_tasks.batch import Environment, Role, ours, role_name
+from docker_tasks.commands import MASK
+from docker_tasks.errors import TaskError
+from docker_tasks.seams import engine
+from docker_tasks.seams.aws import Clients, aws_errors, bucket_missing, bucket_tags, every, submit_job
+from docker_tasks.settings import Settings
+from docker_tasks.tags import split_reference
+from docker_tasks.tasks import workflow
 
-SERVICE = f"{labels.NAMESPACE}.swarm-job"
-FINISHED = {"complete", "failed", "rejected", "shutdown", "orphaned", "remove"}
+# --- The environment: batch-setup and batch-teardown ---------------------------------------------
+
+WAIT_SECONDS = 180
 
 
-def pushed_image(settings: Settings) -> str:
-    """The registry reference of the current commit's build: what `inv push` sent."""
-    git = git_state.read(settings.root)
-    if git.sha is None:
-        raise TaskError(f"{git.problem}: name the image with --image REGISTRY/NAME:TAG")
-    repository = registry.target_repository(settings.image_name, settings.registry)
-    return f"{repository}:{build_tag(git.short_sha, git.dirty_digest, datetime.now(UTC))}"
+def repository_name(image_name: str) -> str:
+    """The ECR repository: IMAGE_NAME's path when it names an ECR registry, else the project's name."""
+    host, _, path = image_name.partition("/")
+    return path if registry.ECR_HOST.match(host) else image_name.rsplit("/", 1)[-1]
 
 
-def job_spec(settings: Settings, *, image: str, command: list[str], env_files: Sequence[str],
-             environ: Mapping[str, str], gpus: int = 0) -> RunPlan:
-    """The job as one value, with the defences of every run: Swarm (service_kwargs) and Batch
-    (batch.job_definition) render it as workflow.plan_run's plan is rendered for this engine.
-    `gpus`: how many each shard needs."""
-    environment = container_environment(settings.env_files(env_files, Path.cwd()), [], environ, withheld=TASKS_ONLY)
-    request = parse_gpus(str(gpus)) if gpus else None
-    return RunPlan(image=image, name=settings.project, labels=labels.for_container(settings.project, image),
-                   command=command, environment=environment, output_dir=settings.job.output_dir, gpus=request,
-                   shm_size=shm_size_for(None, request, None))
+def default_network(ec2) -> tuple[list[str], list[str]]:
+    """The default VPC's subnets and its default security group: what a new account has."""
+    subnets = every(ec2, "describe_subnets", "Subnets", Filters=[{"Name": "default-for-az", "Values": ["true"]}])
+    vpcs = {subnet["VpcId"] for subnet in subnets}
+    groups = every(ec2, "describe_security_groups", "SecurityGroups",
+                   Filters=[{"Name": "group-name", "Values": ["default"]}, {"Name": "vpc-id", "Values": sorted(vpcs)}])
+    return sorted(subnet["SubnetId"] for subnet in subnets), sorted(group["GroupId"] for group in groups)
 
+
+def setup(settings: Settings, *, compute: str | None, max_vcpus: str | None, subnets: str | None,
+          security_groups: str | None, queue: str | None, instance_profile: str | None, dry_run: bool,
+          environ: Mapping[str, str], aws: Clients | None = None) -> None:
+    """Find or create each part of the environment, in the order they depend on each other; say
+    what was found and what was made. Nothing is ever changed or deleted. Each option comes from
+    its flag, else BATCH_<NAME> in the environment or .env."""
+    def setting(flag: str | None, name: str) -> str | None:
+        return flag or settings.lookup(name, environ)
+
+    aws = aws or Clients(registry.ecr_region_of(settings.image_name))
+    act = _dry if dry_run else _do
+    with aws_errors():
+        given_subnets = batch.split_list(setting(subnets, "BATCH_SUBNETS"))
+        given_groups = batch.split_list(setting(security_groups, "BATCH_SECURITY_GROUPS"))
+        found_subnets, found_groups = default_network(aws.ec2) if not (given_subnets and given_groups) else ([], [])
+        env = batch.environment(
+            settings.project, repository_name(settings.image_name),
+            compute=batch.parse_compute(setting(compute, "BATCH_COMPUTE") or "ec2"),
+            max_vcpus=batch.parse_vcpus(setting(max_vcpus, "BATCH_MAX_VCPUS") or 16),
+            subnets=given_subnets or found_subnets, security_groups=given_groups or found_groups,
+            queue=setting(queue, "BATCH_JOB_QUEUE"),
+            instance_profile=setting(instance_profile, "BATCH_INSTANCE_PROFILE"))
+        _repository(aws.ecr, env, act)
+        _bucket(aws.s3, env, batch.bucket_name(env.project, aws.account), act)
+        for role in env.roles:
+            _role(aws.iam, env, role, act)
+        service_role = batch.role_arn(aws.account, role_name(env.project, "service"))
+        instance_role = env.role("instance")
+        profile = env.instance_profile or (batch.role_arn(aws.account, instance_role.name,
+                                                                      "instance-profile") if instance_role else None)
+        _compute_environment(aws.batch, env, service_role, profile, act, dry_run)
+        _job_queue(aws.batch, env, act)
+    print(f"{'would be ready' if dry_run else 'ready'}: submit with `inv batch-submit --queue {env.queue} --shards N` "
+          "after `inv login --ecr && inv push`; `inv batch-teardown --yes` removes what batch-setup created")
+
+
+Act = Callable[[str, Callable[[], object]], None]
+
+
+def _do(line: str, action: Callable[[], object]) -> None:
+    action()
+    print(line)
+
+
+def _dry(line: str, action: Callable[[], object]) -> None:
+    print(f"would {line.replace('created', 'create', 1)}")
+
+
+def _repository(ecr, env: Environment, act: Act) -> None:
+    try:
+        found = ecr.describe_repositories(repositoryNames=[env.repository])["repositories"][0]
+    except ecr.exceptions.RepositoryNotFoundException:
+        act(f"created the ECR repository {env.repository}",
+            lambda: ecr.create_repository(repositoryName=env.repository,
+                                          tags=[{"Key": k, "Value": v} for k, v in env.tags.items()]))
+        return
+    tags = ecr.list_tags_for_resource(resourceArn=found["repositoryArn"]).get("tags")
+    print(f"found the ECR repository {found['repositoryUri']}{_kept(tags, env)}")
+
+
+def _bucket(s3, env: Environment, name: str, act: Act) -> None:
+    """The bucket where the shards of `batch-submit` leave their parts."""
+    if bucket_missing(s3, name):
+        def create() -> None:
+            region = s3.meta.region_name
+            s3.create_bucket(Bucket=name, **({"CreateBucketConfiguration": {"LocationConstraint": region}}
+                                             if region != "us-east-1" else {}))
+            tags = [{"Key": k, "Value": v} for k, v in env.tags.items()]
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags})
+        act(f"created the S3 bucket {name}, where the shards of `batch-submit` leave their parts",
+            create)
+        return
+    print(f"found the S3 bucket {name}{_kept(bucket_tags(s3, name), env)}")
+
+
+def _role(iam, env: Environment, role: Role, act: Act) -> None:
+    try:
+        iam.get_role(RoleName=role.name)
+        print(f"found the IAM role {role.name}{_kept(every(iam, 'list_role_tags', 'Tags', RoleName=role.name), env)}")
+    except iam.exceptions.NoSuchEntityException:
+        def create() -> None:
+            iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=role.trust_policy,
+                            Description=f"{role.service} for {env.project}'s Batch jobs (inv batch-setup)",
+                            Tags=[{"Key": k, "Value": v} for k, v in env.tags.items()])
+            iam.attach_role_policy(RoleName=role.name, PolicyArn=role.policy)
+        act(f"created the IAM role {role.name}, for {role.service}, with {role.policy.rsplit('/', 1)[1]}", create)
+    if not role.instance_profile:
+        return
+    try:
+        iam.get_instance_profile(InstanceProfileName=role.name)
+        print(f"found the instance profile {role.name}")
+    except iam.exceptions.NoSuchEntityException:
+        def create_profile() -> None:
+            iam.create_instance_profile(InstanceProfileName=role.name,
+                                        Tags=[{"Key": k, "Value": v} for k, v in env.tags.items()])
+            iam.add_role_to_instance_profile(InstanceProfileName=role.name, RoleName=role.name)
+        act(f"created the instance profile {role.name}, for the compute environment's instances", create_profile)
+
+
+def _compute_environment(batch_client, env: Environment, service_role: str, profile: str | None, act: Act,
+                         dry_run: bool) -> None:
+    found = batch_client.describe_compute_environments(
+        computeEnvironments=[env.compute_environment])["computeEnvironments"]
+    if found:
+        kind = (found[0].get("computeResources") or {}).get("type", "?")
+        other = (f"; it is {kind}, not the {env.compute} asked for: `inv batch-teardown --yes` and set up again "
+                 "to change it") if kind != env.compute else ""
+        print(f"found the compute environment {env.compute_environment} ({kind}, {found[0].get('state')}, "
+              f"{found[0].get('status')}){_kept(found[0].get('tags'), env)}{other}")
+        return
+    request = batch.compute_environment_request(env, service_role, profile)
+    act(f"created the compute environment {env.compute_environment}: {env.compute}, 0 to {env.max_vcpus} vCPUs, "
+        f"in {len(env.subnets)} subnet(s)", lambda: batch_client.create_compute_environment(**request))
+    if not dry_run:
+        _wait_until_valid(lambda: batch_client.describe_compute_environments(
+            computeEnvironments=[env.compute_environment])["computeEnvironments"], env.compute_environment)
+
+
+def _job_queue(batch_client, env: Environment, act: Act) -> None:
+    found = batch_client.describe_job_queues(jobQueues=[env.queue])["jobQueues"]
+    if not found:
+        request = batch.job_queue_request(env)
+        act(f"created the job queue {env.queue}", lambda: batch_client.create_job_queue(**request))
+        return
+    problem = batch.queue_problem(found[0])
+    print(f"found the job queue {env.queue} ({found[0].get('state')}, {found[0].get('status')})"
+          f"{_kept(found[0].get('tags'), env)}" + (f"; but {problem}" if problem else ""))
+
+
+def _kept(tags, env: Environment) -> str:
+    return "" if ours(tags, env.project) else ", not made by batch-setup: kept as it is"
+
+
+def _wait_until_valid(describe: Callable[[], list[dict]], name: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        found = describe()
+        status = found[0].get("status") if found else "missing"
+        if status == "VALID":
+            return
+        if status == "INVALID":
+            raise TaskError(f"{name} is INVALID ({found[0].get('statusReason') or 'no reason given'}); fix its "
+                            "subnets, security groups or roles, or remove it with `inv batch-teardown --yes`")
+        if time.monotonic() > deadline:
+            raise TaskError(f"{name} is still {status} after {WAIT_SECONDS} s; run `inv batch-setup` again later")
+        time.sleep(2)
+
+
+def teardown(settings: Settings, *, yes: bool, dry_run: bool, aws: Clients | None = None) -> None:
+    """Remove what batch-setup created for this project, found by its tag, in the reverse order:
+    the job queue, the compute environment, the roles, the ECR repository and its images."""
+    aws = aws or Clients(registry.ecr_region_of(settings.image_name))
+    project = settings.project
+    with aws_errors():
+        queues = [q for q in every(aws.batch, "describe_job_queues", "jobQueues") if ours(q.get("tags"), project)]
+        computes = [c for c in every(aws.batch, "describe_compute_environments", "computeEnvironments")
+                    if ours(c.get("tags"), project)]
+        roles = [r["RoleName"] for r in every(aws.iam, "list_roles", "Roles")
+                 if r["RoleName"].startswith(role_name(project, ""))
+                 and ours(every(aws.iam, "list_role_tags", "Tags", RoleName=r["RoleName"]), project)]
+        repository = _tagged_repository(aws.ecr, repository_name(settings.image_name), project)
+        bucket = batch.bucket_name(project, aws.account)
+        bucket = bucket if ours(bucket_tags(aws.s3, bucket), project) else None
+        found = ([f"the job queue {q['jobQueueName']}" for q in queues]
+                 + [f"the compute environment {c['computeEnvironmentName']}" for c in computes]
+                 + [f"the IAM role {name}" for name in roles]
+                 + ([f"the ECR repository {repository} with every image in it"] if repository else [])
+                 + ([f"the S3 bucket {bucket} with every part in it"] if bucket else []))
+        if not found:
+            print(f"nothing to remove: no AWS resource carries {project}'s tag "
+                  "(batch-setup made none, or they are gone)")
+            return
+        if dry_run or not yes:
+            listing = "; ".join(found)
+            if dry_run:
+                print(f"would remove {listing}")
+                return
+            raise TaskError(f"batch-teardown would remove {listing}; add --yes to remove them")
+        for queue in queues:
+            _remove_job_queue(aws.batch, queue["jobQueueName"])
+        for compute in computes:
+            _remove_compute_environment(aws.batch, compute["computeEnvironmentName"])
+        for name in roles:
+            _remove_role(aws.iam, name)
+        if repository:
+            aws.ecr.delete_repository(repositoryName=repository, force=True)
+            print(f"removed the ECR repository {repository}")
+        if bucket:
+            _remove_bucket(aws.s3, bucket)
+
+
+def _remove_bucket(s3, name: str) -> None:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+    s3.delete_bucket(Bucket=name)
+    print(f"removed the S3 bucket {name}")
+
+
+def _tagged_repository(ecr, name: str, project: str) -> str | None:
+    try:
+        found = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+    except ecr.exceptions.RepositoryNotFoundException:
+        return None
+    return name if ours(ecr.list_tags_for_resource(resourceArn=found["repositoryArn"]).get("tags"), project) else None
+
+
+def _remove_job_queue(batch_client, name: str) -> None:
+    """A queue must be disabled, and done updating, before it can go."""
+    batch_client.update_job_queue(jobQueue=name, state="DISABLED")
+    _wait_while_updating(lambda: batch_client.describe_job_queues(jobQueues=[name])["jobQueues"], name)
+    batch_client.delete_job_queue(jobQueue=name)
+    _wait_while_updating(lambda: batch_client.describe_job_queues(jobQueues=[name])["jobQueues"], name, gone=True)
+    print(f"removed the job queue {name}")
+
+
+def _remove_compute_environment(batch_client, name: str) -> None:
+    batch_client.update_compute_environment(computeEnvironment=name, state="DISABLED")
+    describe = lambda: batch_client.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"]  # noqa: E731
+    _wait_while_updating(describe, name)
+    batch_client.delete_compute_environment(computeEnvironment=name)
+    _wait_while_updating(describe, name, gone=True)
+    print(f"removed the compute environment {name}")
+
+
+def _remove_role(iam, name: str) -> None:
+    for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName=name)
+        iam.delete_instance_profile(InstanceProfileName=profile["InstanceProfileName"])
+    for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+    iam.delete_role(RoleName=name)
+    print(f"removed the IAM role {name}")
+
+
+def _wait_while_updating(describe: Callable[[], list[dict]], name: str, gone: bool = False) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        found = describe()
+        status = found[0].get("status") if found else "DELETED"
+        if (status == "DELETED") if gone else status not in ("UPDATING", "CREATING", "DELETING"):
+            return
+        if time.monotonic() > deadline:
+            raise TaskError(f"{name} is still {status} after {WAIT_SECONDS} s; run `inv batch-teardown --yes` again")
+        time.sleep(2)
+
+
+# --- Jobs: batch-submit, batch-status, batch-logs and batch-collect -------------------------------
 
 def masked(requests: dict) -> dict:
     """The requests as printed: every plain environment value as ***, like every command line here."""
@@ -73,8 +307,6 @@ def masked(requests: dict) -> dict:
                 variable["value"] = MASK
     return printed
 
-
-# --- AWS Batch ---------------------------------------------------------------------------------
 
 BATCH_JOBS = Path(".dockertasks") / "batch-jobs.json"  # the jobs submitted here, for batch-status
 # How long a job's presigned S3 links last: a week, the most SigV4 signs for, so that a job may wait
@@ -93,9 +325,10 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
     sent = [_readable(name) for name in files]
     job = job_contract.require_sharding(settings.job, settings.root)
     queue = queue or settings.lookup("BATCH_JOB_QUEUE", environ) or f"{settings.project}-queue"  # batch-setup's
-    image = image or pushed_image(settings)
+    image = image or workflow.pushed_image(settings)
     command = command or list(job.shard_command)
-    spec = job_spec(settings, image=image, command=command, env_files=env_files, environ=environ, gpus=gpus)
+    spec = workflow.job_spec(settings, image=image, command=command, env_files=env_files, environ=environ,
+                             gpus=gpus)
 
     def definition(fargate_execution_role: str | None = None) -> dict:
         return batch.job_definition(spec, vcpus=vcpus, memory_mib=memory_mib, shards=shards_count,
@@ -109,8 +342,8 @@ def batch_submit(settings: Settings, *, shards_count: int, queue: str | None, vc
     aws = aws or Clients(registry.ecr_region_of(image))
     with aws_errors():
         fargate = _require_queue(aws.batch, queue) == "FARGATE"
-        registered = definition(batch_environment.role_arn(
-            aws.account, batch_environment.role_name(settings.project, "execution")) if fargate else None)
+        registered = definition(batch.role_arn(
+            aws.account, batch.role_name(settings.project, "execution")) if fargate else None)
         _require_in_ecr(aws, image)
         destination = _upload_destination(aws, settings.project, request["jobName"])
         if sent and destination is None:
@@ -164,8 +397,6 @@ def _collect_and_merge(aws: Clients, settings: Settings, submitted: dict) -> Non
     command, image = submitted["command"], submitted["image"]
     job = settings.job
     if _collect(aws, settings, submitted["bucket"], submitted["prefix"]) and job.merges_after(command):
-        from docker_tasks.tasks import workflow
-
         print(f"merging the parts: {' '.join(job.merge_command)}")
         local = image if engine.inspect(engine.connect(), "image", image) else \
             f"{settings.image_name}:{image.rpartition(':')[2]}"
@@ -199,10 +430,10 @@ def _upload_destination(aws: Clients, project: str, job_name: str) -> tuple[str,
     files below that prefix and nowhere else; None when batch-setup made no bucket. A presigned
     POST needs no AWS library in the image: the sample's src/outputs.py sends it with the
     standard library."""
-    bucket = batch_environment.bucket_name(project, aws.account)
+    bucket = batch.bucket_name(project, aws.account)
     if bucket_missing(aws.s3, bucket, refused_is_missing=True):
         return None
-    prefix = batch_environment.run_prefix(job_name, secrets.token_hex(3))
+    prefix = batch.run_prefix(job_name, secrets.token_hex(3))
     post = aws.s3.generate_presigned_post(bucket, prefix + "${filename}", ExpiresIn=PRESIGNED_FOR,
                                           Conditions=[["starts-with", "$key", prefix]])
     return bucket, prefix, {"url": post["url"], "fields": post["fields"], "prefix": prefix}
@@ -242,7 +473,7 @@ def _require_queue(batch_client, queue: str) -> str:
     if not found:
         raise TaskError(f"there is no job queue {queue} in this account and region; `inv batch-setup` makes one, "
                         "or give --queue (BATCH_JOB_QUEUE) the name of yours")
-    problem = batch_environment.queue_problem(found[0])
+    problem = batch.queue_problem(found[0])
     if problem:
         raise TaskError(problem)
     order = found[0].get("computeEnvironmentOrder") or [{}]
@@ -362,215 +593,3 @@ def batch_logs(settings: Settings, *, job_id: str | None, index: int, aws: Clien
         print(f"shard {index} has no output yet ({job.get('status')})")
         return
     print("\n".join(lines))
-
-
-# --- Docker Swarm ------------------------------------------------------------------------------
-
-SWARM_GPU = "NVIDIA-GPU"  # the kind NVIDIA's documentation has nodes advertise
-
-
-def service_kwargs(spec: RunPlan, *, name: str, shards_count: int, at_once: int, volume: str,
-                   model_cache: bool = True) -> dict:
-    """docker-py `services.create` arguments for the job as a replicated job of `shards_count`
-    tasks, with the defences of a local run that Swarm offers: a read-only root with a tmpfs /tmp,
-    and no capabilities. Swarm services have no no-new-privileges setting (README, "Scaling out").
-    The mode, mounts, restart policy and resources are the API's own objects, as docker.types
-    would make them, so that only the engine seam imports docker."""
-    hardening = spec.hardening
-    env = {**spec.environment, "SHARD_COUNT": str(shards_count), "SWARM_TASK_SLOT": "{{.Task.Slot}}"}
-    ownership = {**spec.labels, SERVICE: name}
-    mounts = [_volume_mount(spec.output_dir, volume)]
-    if model_cache:
-        mounts.append(_volume_mount(CACHE_TARGET, cache_volume(spec.labels.get(labels.PROJECT, spec.name))))
-        env = {**CACHE_ENVIRONMENT, **env}
-    if hardening.read_only:
-        mounts += [_tmpfs_mount(path, TMPFS_SIZE) for path in TMPFS]
-    if spec.shm_size:  # a service has no --shm-size; a tmpfs there is what it sets
-        mounts.append(_tmpfs_mount("/dev/shm", parse_memory(spec.shm_size)))
-    # Swarm places a task on a node that advertises that many (its daemon.json node-generic-resources).
-    gpus = [{"DiscreteResourceSpec": {"Kind": SWARM_GPU, "Value": gpu_count(spec.gpus)}}] if spec.gpus else None
-    return {
-        "image": spec.image, "args": spec.command, "name": name,  # args: the entrypoint stays the image's
-        "mode": {"ReplicatedJob": {"MaxConcurrent": at_once, "TotalCompletions": shards_count}},
-        "env": [f"{key}={value}" for key, value in env.items()],
-        "labels": ownership, "container_labels": ownership,
-        "mounts": mounts,
-        "restart_policy": {"Condition": "none", "Delay": 0, "MaxAttempts": 0, "Window": 0},
-        "init": True, "read_only": hardening.read_only,
-        "cap_drop": ["ALL"] if hardening.drop_capabilities else None,
-        "resources": {"Reservations": {"GenericResources": gpus}} if gpus else None,
-    }
-
-
-def _volume_mount(target: str, volume: str) -> dict:
-    return {"Target": target, "Source": volume, "Type": "volume", "ReadOnly": False}
-
-
-def _tmpfs_mount(target: str, size: int) -> dict:
-    return {"Target": target, "Source": None, "Type": "tmpfs", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": size}}
-
-
-def service_command(kwargs: dict) -> list[str]:
-    """The `docker service create` line that does the same (environment values masked)."""
-    argv = ["docker", "service", "create", "--mode", "replicated-job",
-            "--replicas", str(kwargs["mode"]["ReplicatedJob"]["TotalCompletions"]),
-            "--max-concurrent", str(kwargs["mode"]["ReplicatedJob"]["MaxConcurrent"]),
-            "--name", kwargs["name"], "--restart-condition", "none", "--init"]
-    argv += ["--read-only"] if kwargs["read_only"] else []
-    argv += ["--cap-drop", "ALL"] if kwargs["cap_drop"] else []
-    for resource in (kwargs.get("resources") or {}).get("Reservations", {}).get("GenericResources", []):
-        spec = resource["DiscreteResourceSpec"]
-        argv += ["--generic-resource", f"{spec['Kind']}={spec['Value']}"]
-    for variable in kwargs["env"]:
-        key, _, value = variable.partition("=")
-        shown = key in {"SHARD_COUNT", "SWARM_TASK_SLOT", *CACHE_ENVIRONMENT}
-        argv += ["--env", f"{key}={value if shown else MASK}"]
-    for key, value in kwargs["labels"].items():
-        argv += ["--label", f"{key}={value}"]
-    for mount in kwargs["mounts"]:
-        if mount["Type"] == "tmpfs":
-            argv += ["--mount", f"type=tmpfs,target={mount['Target']},tmpfs-size={mount['TmpfsOptions']['SizeBytes']}"]
-        else:
-            argv += ["--mount", f"type=volume,source={mount['Source']},target={mount['Target']}"]
-    return [*argv, kwargs["image"], *kwargs["args"]]
-
-
-def _require_swarm(client) -> None:
-    if engine.swarm_state(client) != "active":
-        raise TaskError("this Docker engine is not part of a swarm: `docker swarm init` (or `docker swarm join`), "
-                        "then run again")
-
-
-def swarm_run(settings: Settings, *, shards_count: int, parallel: int | None, image: str | None,
-              command: list[str] | None, env_files: Sequence[str], detach: bool, timeout: float, dry_run: bool,
-              environ: Mapping[str, str] = os.environ, gpus: int = 0, model_cache: bool = True) -> None:
-    """Run the image as a Swarm replicated job, wait for every shard, merge, and remove the service."""
-    at_once = shards.check_counts(shards_count, parallel, shards_count)
-    job = job_contract.require_sharding(settings.job, settings.root)
-    command = command or list(job.shard_command)
-    name = f"{settings.project}-shards-{secrets.token_hex(3)}"
-    volume = f"{settings.project}-shards"
-    spec = job_spec(settings, image=image or pushed_image(settings), command=command, env_files=env_files,
-                    environ=environ, gpus=gpus)
-    kwargs = service_kwargs(spec, name=name, shards_count=shards_count, at_once=at_once, volume=volume,
-                            model_cache=model_cache)
-    if dry_run:
-        print(show(service_command(kwargs)))
-        return
-    client = engine.connect()
-    _require_swarm(client)
-    # Made here, labelled, so that `inv clean --all` finds them (Swarm would make them unlabelled).
-    engine.ensure_volume(client, volume, labels.for_volume(settings.project, labels.SWARM_SHARDS))
-    if model_cache:
-        from docker_tasks.tasks.workflow import create_model_cache
-
-        create_model_cache(client, settings.project)
-    service = engine.create_service(client, kwargs)
-    print(f"created the Swarm job {name}: {shards_count} shard(s) of {kwargs['image']}, {at_once} at once; "
-          f"outputs go to the volume {volume}")
-    if detach:
-        print(f"  see how it goes: inv swarm-status --name {name}")
-        return
-    try:
-        states = _wait(client, service, shards_count, timeout)
-    finally:
-        engine.remove_service(service)
-    failed = sorted(slot for slot, state in states.items() if state != "complete")
-    if failed:
-        raise TaskError(f"shard(s) {', '.join(map(str, failed))} of {shards_count} did not complete "
-                        f"({', '.join(sorted({states[s] for s in failed}))}); the service was removed")
-    print(f"all {shards_count} shard(s) completed; the service was removed")
-    if job.merges_after(command):
-        _merge_from_volume(client, settings, kwargs["image"], volume)
-    _copy_from_volume(client, settings, kwargs["image"], volume)
-
-
-def _local_exit(client, status: dict) -> str | None:
-    """The state a task's container on this node shows, when Swarm has not caught up with its exit."""
-    container = (status.get("ContainerStatus") or {}).get("ContainerID")
-    details = engine.inspect(client, "container", container) if client is not None and container else None
-    if details is None:  # none yet, on another node, or already gone
-        return None
-    state = details["State"]
-    if state["Status"] not in stores.ENDED:
-        return None
-    return "complete" if state["ExitCode"] == 0 else f"failed: task: non-zero exit ({state['ExitCode']})"
-
-
-def _task_states(service, client=None) -> dict[int, str]:
-    """Each shard's latest state, with Swarm's reason when it did not complete."""
-    latest: dict[int, tuple[str, str]] = {}
-    for task in engine.service_tasks(service):
-        slot, stamp, status = task.get("Slot", 0), task.get("UpdatedAt", ""), task["Status"]
-        state = status["State"]
-        if state == "running":
-            state = _local_exit(client, status) or state
-        if state in FINISHED - {"complete"} and status.get("Err"):
-            state = f"{state}: {status['Err']}"
-        if slot not in latest or stamp > latest[slot][0]:
-            latest[slot] = (stamp, state)
-    return {slot: state for slot, (_, state) in latest.items()}
-
-
-def _wait(client, service, shards_count: int, timeout: float) -> dict[int, str]:
-    """Report each shard's state as it changes, until every shard has finished."""
-    seen: dict[int, str] = {}
-    deadline = time.monotonic() + timeout
-    while True:
-        states = _task_states(service, client)
-        for slot, state in sorted(states.items()):
-            if seen.get(slot) != state:
-                print(f"shard {slot}/{shards_count}: {state}", flush=True)
-        seen = states
-        if len(states) >= shards_count and all(s.split(":")[0] in FINISHED for s in states.values()):
-            return states
-        if time.monotonic() > deadline:
-            raise TaskError(f"the shards did not finish within {timeout:.0f}s; see `inv swarm-status`")
-        time.sleep(0.5)
-
-
-def _volume_plan(settings: Settings, image: str, volume: str, command: list[str] | None, step: str) -> RunPlan:
-    return RunPlan(image=image, name=f"{settings.project}-{step}-{secrets.token_hex(3)}",
-                   labels=labels.for_container(settings.project, image), command=command,
-                   volumes=[f"{volume}:{settings.job.output_dir}"], output_dir=settings.job.output_dir)
-
-
-def _merge_from_volume(client, settings: Settings, image: str, volume: str) -> None:
-    """Run the job's merge command over the parts in the shared volume, where it writes its result."""
-    plan = _volume_plan(settings, image, volume, list(settings.job.merge_command), "merge")
-    ended = engine.run_and_follow(client, create_kwargs(plan), plan.remove)
-    if ended.code != 0:
-        raise merge_failure(ended.code, ended.out_of_memory)
-
-
-def _copy_from_volume(client, settings: Settings, image: str, volume: str) -> None:
-    """Copy what the shards (and the merge) wrote in the shared volume to output/ on this machine."""
-    output = settings.output_folder
-    plan = _volume_plan(settings, image, volume, None, "copy")  # never started
-    copied = engine.copy_out(client, create_kwargs(plan), settings.job.output_dir, output)
-    print(f"copied {copied} file(s) from the volume {volume} to {output}")
-
-
-def swarm_status(settings: Settings, *, name: str | None) -> None:
-    """Print the state of each shard of this project's Swarm jobs."""
-    client = engine.connect()
-    _require_swarm(client)
-    filters = {"label": [f"{labels.PROJECT}={settings.project}", SERVICE]}
-    services = [s for s in engine.services(client, filters) if not name or s.name == name]
-    if name and not services:
-        raise TaskError(f"no Swarm job named {name} of {settings.project}; it may have finished and been removed")
-    rows, finished = [], []
-    for service in services:
-        states = _task_states(service, client)
-        rows += [(service.name, str(slot), state) for slot, state in sorted(states.items())]
-        total = service.attrs["Spec"]["Mode"].get("ReplicatedJob", {}).get("TotalCompletions", 0)
-        if len(states) >= total and all(state.split(":")[0] in FINISHED for state in states.values()):
-            engine.remove_service(service)
-            finished.append(service.name)
-    if not rows:
-        print(f"no Swarm jobs of {settings.project} are running")
-        return
-    print(tables.render(("JOB", "SHARD", "STATE"), rows))
-    for service_name in finished:
-        print(f"{service_name} has finished, so its service was removed; the outputs are in its volume")
-    sys.stdout.flush()
