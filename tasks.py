@@ -1,7 +1,7 @@
 """Build, run and manage this project's Docker image: `inv --list` shows the tasks.
 
-Each task gathers its flags and hands them to a module of docker_tasks/tasks/: workflow builds
-and runs, lifecycle lists and removes, release versions and verifies, shipping talks to
+Each task gathers its flags and hands them to a module of docker_tasks/tasks/: building builds,
+workflow runs, lifecycle lists and removes, release versions and verifies, shipping talks to
 registries, batch to AWS Batch, swarm to Docker Swarm, starter renames and checks the project
 (docker_tasks/__init__.py shows the layers). Settings come from the flag, then the environment,
 then `.env`, then the defaults in docker_tasks/settings.py; the job contract comes from
@@ -57,13 +57,13 @@ SECRET = ("id=NAME,env=VARIABLE or id=NAME,src=FILE: a value RUN --mount=type=se
 def build(c, tag=None, no_cache=False, build_arg=None, secret=None, platform=None, base_image=None, check=False,
           reproducible=False, cache_from=None, cache_to=None, image_name=None, dry_run=False):
     """Build the image with BuildKit and tag it with the git SHA and `latest`."""
-    from docker_tasks.tasks import workflow
+    from docker_tasks.tasks import building
 
     project = load(image_name=image_name, base_image=base_image, cache_from=cache_from, cache_to=cache_to)
-    tags = workflow.build(project, extra_tags=tag, build_args=build_arg, secret_specs=secret, platform=platform,
+    tags = building.build(project, extra_tags=tag, build_args=build_arg, secret_specs=secret, platform=platform,
                           no_cache=no_cache, reproducible=reproducible, dry_run=dry_run)
     if check and not dry_run:
-        workflow.check_image(project, tags[0])
+        building.check_image(project, tags[0])
 
 
 @task(iterable=["build_arg", "secret"], help=flags(

@@ -8,8 +8,8 @@ module takes its place here first:
    batch-status, batch-logs, batch-collect, batch-teardown), `swarm` (swarm-run, swarm-status),
    `release` (tag, verify), `shipping` (login, push, pull), `lifecycle` (ps, logs, stop, kill, rm,
    rmi, clean), `starter` (init, doctor) and `upgrade`;
-6. tasks/ that those build on: `workflow` (build, run, shards, images, runs) and `dependencies`
-   (lock, base, reqs);
+6. tasks/ that those build on: `building` (build), `workflow` (run, shards, images, runs) and
+   `dependencies` (lock, base, reqs);
 5. seams/, the only modules that talk to the world outside, each through its library, which it
    imports in the functions that need it and no other module imports: `engine` (Docker: the SDK
    and the docker CLI), `git_state` (the repository), `aws` (boto3) and `upstream` (the

@@ -11,8 +11,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from docker_tasks.run_options import TMPFS, RunPlan, gpus_flag, memory_flag
+if TYPE_CHECKING:
+    from docker_tasks.run_options import RunPlan
+
 
 MASK = "***"
 
@@ -107,6 +110,8 @@ def docker_run(plan: RunPlan, *, terminal: bool | None = None, values_from_envir
     """`docker run` of the plan. `terminal`: attached to this one, with a TTY when True (`inv
     shell`). The environment's values show as MASK, or, `values_from_environment`, are left for
     docker to take from its own environment (`--env KEY`), so that no value is an argument."""
+    from docker_tasks.run_options import TMPFS, gpus_flag, memory_flag  # here: a build never needs them
+
     argv = ["docker", "run"]
     if terminal is not None:
         argv += ["--interactive", *(["--tty"] if terminal else [])]

@@ -1,7 +1,7 @@
 """A release's own tasks: `inv tag` gives an image its version (and its commit a git tag), and
 `inv verify` rebuilds the current commit from nothing and says whether it is the image it was.
 
-A release is built with `inv build --reproducible` (workflow.py), checked, tagged, and pushed
+A release is built with `inv build --reproducible` (building.py), checked, tagged, and pushed
 with its provenance and its SBOM by `inv push` (shipping.py); docs/releases.md shows the steps.
 The rebuild of `inv verify` gets a tag of its own, removed at the end, so no tag of yours moves.
 Two images with the same id are the same; otherwise both are saved and image_archive names
@@ -23,7 +23,7 @@ from docker_tasks.errors import TaskError
 from docker_tasks.seams import engine, git_state
 from docker_tasks.settings import Settings
 from docker_tasks.tags import build_tag
-from docker_tasks.tasks.workflow import (
+from docker_tasks.tasks.building import (
     build_command,
     build_failure,
     require_commit,

@@ -146,13 +146,13 @@ def _push_rebuilt(settings: Settings, client, git, image: dict, targets: list[st
     builds the commit again, from its cache, into a compressed copy with the attestation beside it,
     which the engine pushes. A rebuild first checks that the build's settings give the very image
     (an image id is its content's digest)."""
-    from docker_tasks.tasks import workflow
+    from docker_tasks.tasks import building
 
     image_labels = image["Config"].get("Labels") or {}
     check_tag = f"{settings.image_name}:push-check-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="commit-") as folder:
         def command(tags: list[str], output: str | None = None, attest: bool = False) -> list[str]:
-            return workflow.build_command(
+            return building.build_command(
                 settings, git, tags, build_args={}, created=git_state.build_time(git, datetime.now(UTC)),
                 own_tag=image_labels.get(labels.BUILD_TAG, git.short_sha), reproducible=True, provenance=attest,
                 platforms=platforms.recorded(image_labels), context=Path(folder),
@@ -173,7 +173,7 @@ def _push_rebuilt(settings: Settings, client, git, image: dict, targets: list[st
         rebuilt = engine.inspect(client, "image", check_tag) if status == 0 else None
         engine.untag(client, check_tag)
         if rebuilt is None or rebuilt["Id"] != image["Id"]:
-            why = workflow.build_failure(tail) if status != 0 else ""
+            why = building.build_failure(tail) if status != 0 else ""
             raise TaskError(f"{git.short_sha} rebuilt into another image than {settings.image_name}:"
                             f"{image_labels.get(labels.BUILD_TAG)}{why}, so its provenance would not describe it: "
                             "was it built with other settings (BASE_IMAGE, --platform, --build-arg), or tagged in "

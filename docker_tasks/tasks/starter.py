@@ -220,7 +220,7 @@ def image_check(root: Path, environ: Mapping[str, str]) -> Check:
     """The smoke check (smoke.py) of the project's `latest` image, when there is one."""
     from docker_tasks import settings
     from docker_tasks.seams import engine
-    from docker_tasks.tasks import workflow
+    from docker_tasks.tasks import building
 
     try:
         project = settings.load(environ, root)
@@ -229,7 +229,7 @@ def image_check(root: Path, environ: Mapping[str, str]) -> Check:
         if engine.inspect(client, "image", image) is None:
             return Check(None, f"there is no {image} yet, so no image was checked", "`inv build --check` builds one "
                                                                                  "and checks it")
-        found = workflow.smoke_check(project, image, client)
+        found = building.smoke_check(project, image, client)
     except TaskError as exc:
         return Check(None, f"the image was not checked: {exc}")
     if found:

@@ -30,8 +30,8 @@ MACHINERY_FILES = {
         "tasking",
     )),
     *(f"docker_tasks/tasks/{name}.py" for name in (
-        "__init__", "batch", "dependencies", "lifecycle", "release", "shipping", "starter", "swarm", "upgrade",
-        "workflow",
+        "__init__", "batch", "building", "dependencies", "lifecycle", "release", "shipping", "starter", "swarm",
+        "upgrade", "workflow",
     )),
     "docker_tasks/MACHINERY", "docker_tasks/CHANGELOG.md",
     *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "aws", "engine", "git_state", "upstream")),
