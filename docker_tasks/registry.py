@@ -41,18 +41,18 @@ def login_server(registry: str | None, image_name: str) -> str:
     return host
 
 
-def ecr_region(server: str) -> str:
-    match = ECR_HOST.match(server)
-    if not match:
-        raise TaskError(f"{server} is not an Amazon ECR registry "
-                        "(ACCOUNT.dkr.ecr.REGION.amazonaws.com); leave out --ecr for other registries")
-    return match["region"]
-
-
 def ecr_region_of(image_name: str) -> str | None:
-    """The AWS region of IMAGE_NAME's ECR registry; None when it names another registry, or none."""
+    """The AWS region of IMAGE_NAME's ECR registry (or of a registry host); None for another registry, or none."""
     found = ECR_HOST.match(image_name.split("/")[0])
     return found["region"] if found else None
+
+
+def ecr_region(server: str) -> str:
+    region = ecr_region_of(server)
+    if region is None:
+        raise TaskError(f"{server} is not an Amazon ECR registry "
+                        "(ACCOUNT.dkr.ecr.REGION.amazonaws.com); leave out --ecr for other registries")
+    return region
 
 
 def login_command(server: str, username: str) -> list[str]:

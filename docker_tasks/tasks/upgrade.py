@@ -15,10 +15,11 @@ HISTORY_SEARCHED = 500
 
 def source_given(source: str, root: Path) -> str:
     """A local path as an absolute one, so that the record means the same from anywhere; a URL as it is."""
+    if "://" in source or source.startswith("git@"):
+        return source
     as_path = Path(source).expanduser()
-    if "://" not in source and not source.startswith("git@") and (as_path.exists() or (root / as_path).exists()):
-        return str((as_path if as_path.is_absolute() else Path.cwd() / as_path).resolve())
-    return source
+    found = next((path for path in (as_path, root / as_path) if path.exists()), None)
+    return str(found.resolve()) if found else source
 
 
 def _record(root: Path) -> machinery.Record | None:
@@ -64,7 +65,8 @@ def upgrade(root: Path, *, source: str | None, ref: str | None, check: bool, com
         base, how = shared, "the history this fork shares with upstream"
     else:
         base, how = _copied_from(repo, theirs, paths, ours), "the upstream commit whose machinery this fork's matches"
-    steps = machinery.plan(entries, repo.tree(base, paths), repo.tree(theirs, paths), ours)
+    base_tree, theirs_tree = repo.tree(base, paths), repo.tree(theirs, paths)
+    steps = machinery.plan(entries, base_tree, theirs_tree, ours)
     new_version = machinery.version(repo.text_at(theirs, machinery.VERSION_FILE) or "")
     old_version = machinery.version((root / machinery.VERSION_FILE).read_text()) \
         if (root / machinery.VERSION_FILE).is_file() else "unknown"
@@ -92,7 +94,6 @@ def upgrade(root: Path, *, source: str | None, ref: str | None, check: bool, com
         raise TaskError(f"uncommitted changes in machinery files the upgrade would write: {', '.join(uncommitted)}; "
                         "commit or stash them first, so that nothing of yours is lost")
 
-    base_tree, theirs_tree = repo.tree(base, paths), repo.tree(theirs, paths)
     conflicts = {}
     for step in changing:
         if step.action == machinery.TAKE:

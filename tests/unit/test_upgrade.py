@@ -171,3 +171,18 @@ def test_a_source_that_is_not_the_template_says_so(upstream, tmp_path):
         upgrade(fork, source=str(stranger), ref=None, check=False, commit=True, dry_run=False)
     with pytest.raises(TaskError, match="cannot fetch nope from"):
         upgrade(fork, source=str(upstream), ref="nope", check=False, commit=True, dry_run=False)
+
+
+def test_a_local_source_is_recorded_as_an_absolute_path_from_the_cwd_or_the_project(tmp_path, monkeypatch):
+    from docker_tasks.tasks.upgrade import source_given
+
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "template").mkdir()
+    (tmp_path / "elsewhere" / "template").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert source_given("template", tmp_path / "project") == str(tmp_path / "elsewhere" / "template")
+    monkeypatch.chdir(tmp_path)
+    assert source_given("project/template", tmp_path / "x") == str(tmp_path / "project" / "template")
+    assert source_given("template", tmp_path / "project") == str(tmp_path / "project" / "template")
+    assert source_given("https://example.com/t.git", tmp_path) == "https://example.com/t.git"
+    assert source_given("no-such-folder", tmp_path) == "no-such-folder"
