@@ -22,7 +22,7 @@ FROM uv AS lock
 ARG LOCK_SOURCE=requirements.txt
 ARG LOCK_EXTRAS=""
 ARG LOCK_UPGRADE=""
-# A public index uv also looks in, first (EXTRA_INDEX_URL in .env; README, "A PyTorch job").
+# A public index uv also looks in, first (EXTRA_INDEX_URL in .env; docs/your-project.md, "A PyTorch job").
 ARG EXTRA_INDEX_URL=""
 WORKDIR /context
 # The groups are split into words on purpose (SC2086).
@@ -115,7 +115,7 @@ RUN --mount=type=tmpfs,target=/mnt \
 
 # The requirements, exactly as requirements.lock pins them, each file checked against its hash,
 # before the code, so that a code-only change reuses this layer. uv installs several times faster
-# than pip (README, "Benchmarks"). For everyday builds the virtualenv is kept in a BuildKit cache
+# than pip (docs/benchmarks.md). For everyday builds the virtualenv is kept in a BuildKit cache
 # (one per Python version) and synced to the lock, so a changed lock installs and byte-compiles
 # only what changed; the copy of it becomes the layer. uv checks hashes only of what it installs,
 # so every package whose entry in the lock (version or hashes) differs from the lock the cached

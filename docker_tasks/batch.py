@@ -54,9 +54,9 @@ def job_definition(spec: RunPlan, *, vcpus: str, memory_mib: int, shards: int,
     plain, secrets = split_environment({**spec.environment, "SHARD_COUNT": str(shards)})
     hardening = spec.hardening
     fargate = fargate_execution_role is not None
-    # The defences of a local run that Batch offers (README, "Scaling out"): a read-only root with a
-    # tmpfs /tmp (EC2 only: Fargate has no tmpfs, so there the root stays writable), and an init
-    # process. It has no setting to drop capabilities.
+    # The defences of a local run that Batch offers (docs/tasks.md, "Secrets and the container's
+    # defences"): a read-only root with a tmpfs /tmp (EC2 only: Fargate has no tmpfs, so there the
+    # root stays writable), and an init process. It has no setting to drop capabilities.
     read_only = hardening.read_only and not fargate
     gpus = gpu_count(spec.gpus)
     if gpus and fargate:

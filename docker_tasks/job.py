@@ -37,7 +37,7 @@ from docker_tasks.tags import PATH_COMPONENT
 
 SECTION = "[tool.dockertasks.job] in pyproject.toml"
 SHARD_VARIABLES = ("SHARD_INDEX", "SHARD_COUNT")  # what every engine gives a shard (src/sharding.py)
-HOW = "see README.md, \"The job contract\""
+HOW = "see docs/scaling-out.md, \"The job contract\""
 DEFAULT_COMMAND = ("python", "src/main.py")  # the sample's; a job declares its own with `command`
 KEYS = ("name", "output_dir", "shard_command", "merge_command", "parts", "command", "default_args", "extras",
         "dependencies")

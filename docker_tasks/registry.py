@@ -193,7 +193,8 @@ def provenance_blocker(image_labels: dict, git, store: str) -> str | None:
                 "(docs.docker.com/engine/storage/containerd)")
     if image_labels.get(labels.REPRODUCIBLE) != "true":
         return ("an everyday build records the time it was built, so no rebuild gives it again; "
-                "`inv build --reproducible` makes an image that carries its provenance (README, \"Releases\")")
+                "`inv build --reproducible` makes an image that carries its provenance "
+                "(docs/releases.md, \"Provenance\")")
     if git is None or git.sha is None or git.dirty or image_labels.get(labels.GIT_SHA) != git.sha:
         return (f"it was built from commit {image_labels.get(labels.GIT_SHA, '?')[:12]}, and the checkout is not that "
                 "commit, clean; check it out to push it with its provenance")

@@ -126,8 +126,8 @@ def parse_index_url(value: str | None) -> str | None:
         raise TaskError(f"EXTRA_INDEX_URL {value!r}: give the index's URL, e.g. https://download.pytorch.org/whl/cpu")
     if "@" in value.split("://", 1)[1].split("/", 1)[0]:
         raise TaskError("EXTRA_INDEX_URL carries credentials, and build arguments stay readable in `docker history`; "
-                        "give such an index as a secret: inv build --secret id=index_url,env=VARIABLE (README, "
-                        "\"Releases\")")
+                        "give such an index as a secret: inv build --secret id=index_url,env=VARIABLE "
+                        "(docs/releases.md, \"Build secrets\")")
     return value
 
 

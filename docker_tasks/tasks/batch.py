@@ -462,7 +462,7 @@ def _collect(aws: Clients, settings: Settings, bucket: str, prefix: str) -> int:
         print(f"collected {count} file(s) from s3://{bucket}/{prefix} into {folder}")
     else:
         print(f"the shards left nothing in s3://{bucket}/{prefix}: a job uploads its outputs when "
-              f"{batch.UPLOAD_VARIABLE} is set (README, \"Where the shards run\")")
+              f"{batch.UPLOAD_VARIABLE} is set (docs/scaling-out.md, \"The outputs of Batch's shards\")")
     return count
 
 

@@ -121,8 +121,8 @@ def verify(settings: Settings, *, build_args: Sequence[str] = (), secret_specs: 
     if difference:
         cause = (SETTINGS_CAUSE if difference.startswith(SETTINGS_ONLY) else
                  "That step depends on something other than the commit (a time, a download, the machine)")
-        raise TaskError(f"no: the rebuild of {git.short_sha} differs from {tag}, {difference}. {cause}; README, "
-                        "\"Reproducible builds\", lists the usual causes")
+        raise TaskError(f"no: the rebuild of {git.short_sha} differs from {tag}, {difference}. {cause}; "
+                        "docs/reproducible-builds.md, \"What still moves\", lists the usual causes")
     print(f"✓ yes: rebuilt without cache, {git.short_sha} gives exactly {tag} ({image['Id'][:19]}…): the same "
           "layers, files and settings")
 

@@ -41,7 +41,8 @@ def service_kwargs(spec: RunPlan, *, name: str, shards_count: int, at_once: int,
                    model_cache: bool = True) -> dict:
     """docker-py `services.create` arguments for the job as a replicated job of `shards_count`
     tasks, with the defences of a local run that Swarm offers: a read-only root with a tmpfs /tmp,
-    and no capabilities. Swarm services have no no-new-privileges setting (README, "Scaling out").
+    and no capabilities. Swarm services have no no-new-privileges setting (docs/tasks.md, "Secrets
+    and the container's defences").
     The mode, mounts, restart policy and resources are the API's own objects, as docker.types
     would make them, so that only the engine seam imports docker."""
     hardening = spec.hardening

@@ -87,7 +87,7 @@ def test_fork_rename_replace_the_job_build_and_run(make_project, engine):
     record = json.loads(record_path.read_text())
     assert record["image"]["reference"] == f"{name}:latest"
     assert record["image"]["git_sha"] == fork.head() and record["image"]["git_dirty"] is False
-    # SEED, and the model cache's variables (README, "The model cache"); keys, never values
+    # SEED, and the model cache's variables (docs/tasks.md, "The model cache"); keys, never values
     assert record["env_keys"] == ["HF_HOME", "SEED", "TORCH_HOME", "XDG_CACHE_HOME"]
     assert "7" not in json.dumps(record["env_keys"])
     assert record["exit_code"] == 0 and record["ended_at"] >= record["started_at"]
@@ -145,7 +145,7 @@ def test_a_fork_declares_its_own_job_contract_and_shards_by_it(make_project, eng
         assert refused.stderr.strip().splitlines() == [
             "error: the job does not run in shards: it declares no shard_command in [tool.dockertasks.job] in "
             "pyproject.toml. Declare the command each shard runs, which reads SHARD_INDEX and SHARD_COUNT (see "
-            "README.md, \"The job contract\"), or run it once with `inv run`"], task
+            "docs/scaling-out.md, \"The job contract\"), or run it once with `inv run`"], task
     assert engine.containers.list(all=True, filters=ours) == []  # refused before any container started
 
     pyproject.write_text(without_contract + '\n[tool.dockertasks.job]\noutput_dir = "/app/results"\n'

@@ -1,6 +1,6 @@
 """Bad input, faults and secrets: every failure is one clear line, nothing is lost, nothing leaks.
 
-The bad-input cases form one table (BAD_INPUTS); README.md's "When something goes wrong" shows
+The bad-input cases form one table (BAD_INPUTS); docs/troubleshooting.md shows
 the same cases and what the user sees.
 """
 
