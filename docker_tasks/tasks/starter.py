@@ -242,7 +242,7 @@ def doctor(root: Path, environ: Mapping[str, str]) -> None:
     from docker_tasks.seams import engine, git_state
     from docker_tasks.tasks import dependencies
 
-    checks = [machinery_check(root), *engine_checks(engine)]
+    checks = [*engine_checks(engine), machinery_check(root)]
     checks.append(disk_check(root))
     checks += env_file_checks(root)
     checks += ignore_checks(root, lambda path: git_state.is_ignored(root, path))
