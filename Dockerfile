@@ -1,5 +1,5 @@
-# The batch job's image. `inv build` builds it with tags and labels; a plain `docker build .`
-# works too. The base image is a build argument so that it can come from a private mirror. Its
+# The batch job's image. `inv build` builds it with tags and labels; a plain
+# `docker buildx build --build-context launcher=docker_tasks/launcher .` works too. The base image is a build argument so that it can come from a private mirror. Its
 # default is pinned by digest, as tags move: `inv base` says whether the tag has moved since, and
 # `inv base --update` moves the pin. A BASE_IMAGE given in .env or the environment wins.
 ARG BASE_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
@@ -43,6 +43,10 @@ RUN --mount=type=bind,target=/context \
     fi
 FROM scratch AS locked
 COPY --from=lock /requirements.lock /
+
+# The machinery's own files for the image (docker_tasks/launcher/), which `inv build` puts in place
+# of this empty stage; they need not pass the project's .dockerignore.
+FROM scratch AS launcher
 
 # --- the image: the base, the job's requirements in /opt/venv, and src/ ------------------------
 # Every step of the image's stages dates each file it writes 1 January 1980 (the earliest date a zip file holds):
@@ -181,17 +185,23 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-# The job's command, from the job contract (`command` and `default_args` in pyproject.toml, which
-# `inv build` passes, shell-quoted): /usr/local/bin/run-job runs it with the container's arguments,
-# or with the default ones when it has none. `exec` leaves Python the process that gets signals.
+# The entrypoint, /usr/local/bin/run-job (docker_tasks/launcher/run_job.py, standard library
+# only): it runs the job contract's command (pyproject.toml, passed by `inv build`) with the
+# container's arguments, or the default ones, and on AWS Batch fetches the files sent along and
+# uploads the outputs, so the job itself knows only its folders.
 ARG JOB_COMMAND="python src/main.py"
 ARG JOB_DEFAULT_ARGS=""
-# The $ signs are the script's own, not this step's (SC2016).
-# hadolint ignore=SC2016
-RUN printf '#!/bin/sh\n[ "$#" -gt 0 ] || set -- %s\nexec %s "$@"\n' "$JOB_DEFAULT_ARGS" "$JOB_COMMAND" \
-      > /usr/local/bin/run-job \
- && chmod 755 /usr/local/bin/run-job \
- && touch -h -d @315532800 /usr/local/bin/run-job /usr/local/bin /etc
+ARG JOB_OUTPUT_DIR=/app/output
+RUN --mount=type=tmpfs,target=/mnt \
+    --mount=from=launcher,target=/mnt/launcher \
+    if [ ! -f /mnt/launcher/run_job.py ]; then \
+      echo "error: build with inv build, or add --build-context launcher=docker_tasks/launcher" >&2; exit 1; \
+    fi \
+ && install -m 755 /mnt/launcher/run_job.py /usr/local/bin/run-job \
+ && mkdir -p /usr/local/etc \
+ && printf 'command=%s\ndefault_args=%s\noutput_dir=%s\n' "$JOB_COMMAND" "$JOB_DEFAULT_ARGS" "$JOB_OUTPUT_DIR" \
+      > /usr/local/etc/run-job \
+ && touch -h -d @315532800 /usr/local/bin/run-job /usr/local/etc/run-job /usr/local/bin /usr/local/etc /etc
 WORKDIR /app
 
 # --- the code: what .dockerignore lets in -----------------------------------------------------

@@ -113,10 +113,11 @@ ENDED = ("SUCCEEDED", "FAILED")
 ORDER = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 LOG_GROUP = "/aws/batch/job"
 # The variable that hands a shard, on Batch, the presigned POST its outputs go up with (JSON: url,
-# fields, prefix); a job that finds it uploads its output folder (see src/outputs.py).
+# fields, prefix); the image's launcher uploads the job's output folder with it (docker_tasks/launcher/).
 UPLOAD_VARIABLE = "OUTPUT_UPLOAD"
-# And the files sent along with `--file`: JSON, a presigned GET by file name, for the output folder.
-DOWNLOAD_VARIABLE = "INPUT_DOWNLOAD"  # where Batch sends a job's output, unless its definition says otherwise
+# And the files sent along with `--file`: JSON, a presigned GET by file name, which the launcher
+# fetches into the output folder before the job starts.
+DOWNLOAD_VARIABLE = "INPUT_DOWNLOAD"
 
 
 def child_ids(job_id: str, shards: int) -> list[str]:

@@ -46,6 +46,7 @@ def buildx_build(
     cache_from: str | None = None,
     cache_to: str | None = None,
     provenance: bool = False,
+    build_contexts: Mapping[str, Path] | None = None,
 ) -> list[str]:
     """The build: loaded into the engine (LOAD), unless `output` names another exporter (BuildKit's
     --output syntax). A provenance attestation records the time of the build, so an image that
@@ -71,6 +72,8 @@ def buildx_build(
         argv += ["--secret", secret]
     argv += ["--cache-from", cache_from] if cache_from else []
     argv += ["--cache-to", cache_to] if cache_to else []
+    for name, folder in (build_contexts or {}).items():  # each replaces the Dockerfile's stage of that name
+        argv += ["--build-context", f"{name}={folder}"]
     return [*argv, str(context)]
 
 

@@ -7,7 +7,6 @@ It runs the same way on the host and in the container. Settings come from enviro
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -134,10 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
     started = time.monotonic()
-    received = []  # on AWS Batch, the files `inv batch-submit --file` sent along
-    if os.environ.get("INPUT_DOWNLOAD"):
-        received = outputs.download(json.loads(os.environ["INPUT_DOWNLOAD"]), args.output_dir)
-        log.info("received %s into %s", ", ".join(received), args.output_dir)
     try:
         {"train": run_train, "predict": run_predict, "merge": run_merge}[args.command](args)
     except (pipeline.JobError, sharding.ShardError) as exc:
@@ -147,9 +142,6 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("stopped by SIGTERM; no partial output was left behind")
         return EXIT_TERMINATED
     log.info("%s finished in %.1fs", args.command, time.monotonic() - started)
-    if os.environ.get("OUTPUT_UPLOAD"):  # on AWS Batch, from `inv batch-submit`
-        sent = outputs.upload(args.output_dir, json.loads(os.environ["OUTPUT_UPLOAD"]), skip=received)
-        log.info("uploaded %d file(s) from %s", sent, args.output_dir)
     return 0
 
 

@@ -428,7 +428,7 @@ def _send(aws: Clients, bucket: str, prefix: str, files: Sequence[Path]) -> dict
 def _upload_destination(aws: Clients, project: str, job_name: str) -> tuple[str, str, dict] | None:
     """The bucket, the prefix and the presigned POST (valid a week) with which each shard may upload
     files below that prefix and nowhere else; None when batch-setup made no bucket. A presigned
-    POST needs no AWS library in the image: the sample's src/outputs.py sends it with the
+    POST needs no AWS library in the image: its launcher (docker_tasks/launcher/) sends it with the
     standard library."""
     bucket = batch.bucket_name(project, aws.account)
     if bucket_missing(aws.s3, bucket, refused_is_missing=True):

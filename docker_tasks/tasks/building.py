@@ -146,7 +146,8 @@ def build_command(settings: Settings, git, tags: list[str], *, build_args: Mappi
     return commands.buildx_build(context or settings.root, tags, image_labels, args,
                                  platform=",".join(platforms) or None, no_cache=no_cache,
                                  secrets=[secret.flag for secret in secrets], cache_from=cache_from,
-                                 cache_to=cache_to, output=output, provenance=provenance)
+                                 cache_to=cache_to, output=output, provenance=provenance,
+                                 build_contexts={LAUNCHER_STAGE: (context or settings.root) / LAUNCHER_FOLDER})
 
 
 def require_lock(settings: Settings) -> None:
@@ -162,6 +163,9 @@ def require_lock(settings: Settings) -> None:
 
 
 BUILD_LOG = ".dockertasks/build.log"  # the last build's whole output
+# The image's entrypoint comes from the machinery, not the build context, so that a fork's own
+# .dockerignore need not let it in: the Dockerfile's `launcher` stage, replaced by this folder.
+LAUNCHER_STAGE, LAUNCHER_FOLDER = "launcher", Path("docker_tasks/launcher")
 PACKAGE_LISTS = ("system-packages.txt", "build-packages.txt")
 
 

@@ -147,12 +147,18 @@ def test_an_array_job_runs_each_shard_in_a_container_and_is_followed_to_the_end(
     assert "wrote part-00002-of-00003.csv" in logs  # from the `:2` that ends the child's AWS_BATCH_JOB_ID
 
     ok(project.inv("run", "--", "train", "--n-estimators", "7"))  # output/model.json, here
-    sent = ok(project.inv("batch-submit", "--shards", "2", "--queue", queue, "--image", image, "--wait",
+    # The test job has no transport code: the image's launcher fetches what --file sends and uploads the parts.
+    sent = ok(project.inv("batch-submit", "--shards", "3", "--queue", queue, "--image", image, "--wait",
                           "--file", "output/model.json", env=aws, timeout=300)).stdout
-    assert "sent 1 file(s) along: model.json" in sent and "collected 2 file(s)" in sent  # the parts, not the model
+    assert "sent 1 file(s) along: model.json" in sent and "collected 3 file(s)" in sent  # the parts, not the model
+    weights = json.loads((project.root / "output" / "model.json").read_text())["weights"]
+    merged = (project.root / "output" / "predictions-merged.csv").read_text().splitlines()
+    assert [int(line.split(",")[0]) for line in merged[1:]] == list(range(569))
+    assert float(merged[2].split(",")[1]) == pytest.approx(sum(weights), abs=1e-5)  # scored with the model sent
     sent_id = re.search(r" as job (\S+),", sent).group(1)
     shard = ok(project.inv("batch-logs", "--job", sent_id, "--index", "1", env=aws)).stdout
-    assert "received model.json" in shard and "shipped one" not in shard
+    assert "run-job: received model.json into /app/output" in shard and "shipped one" not in shard
+    assert "run-job: uploaded 1 file(s) from /app/output" in shard
     missing = one_line_error(project.inv("batch-submit", "--queue", queue, "--image", image, "--file", "nope.bin",
                                          env=aws))
     assert missing.startswith("error: --file nope.bin: no such file here")

@@ -77,6 +77,9 @@ def test_a_plain_docker_build_works_without_the_tasks(built, engine):
     base_arg = ["--build-arg", f"BASE_IMAGE={BASE_IMAGE}"]
     command = ["docker", "build", "--quiet", "--tag", tag, *base_arg, "."]
     try:
+        refused = subprocess.run(command, cwd=built.root, capture_output=True, text=True, timeout=900)
+        assert refused.returncode != 0 and "add --build-context launcher=docker_tasks/launcher" in refused.stderr
+        command[2:2] = ["--build-context", "launcher=docker_tasks/launcher"]  # the image's entrypoint
         result = subprocess.run(command, cwd=built.root, capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stderr[-3000:]
         output = engine.containers.run(tag, command=["train", "--n-estimators", "5", "--output-dir", "/tmp/out"],

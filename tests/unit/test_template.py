@@ -79,7 +79,8 @@ def test_targets_that_only_drive_docker_install_only_the_tools(target, tmp_path)
     assert not any("-r requirements.txt" in line for line in installs)
 
 
-PACKAGES = {"docker_tasks": "", "tasks": "tasks.", "seams": "seams."}  # a module's name: tasks.x, seams.x or x
+# a module's name: tasks.x, seams.x, launcher.x or x
+PACKAGES = {"docker_tasks": "", "tasks": "tasks.", "seams": "seams.", "launcher": "launcher."}
 WORLD_OUTSIDE = {"docker", "requests", "urllib3", "git", "boto3", "botocore"}  # the libraries only seams import
 
 
@@ -97,7 +98,8 @@ def layering() -> list[tuple[int, str]]:
     levels = []
     for number, text in re.findall(r"^(\d+)\. (.*?)(?=^\d+\. |\n\n|\Z)", listing, re.M | re.S):
         folder = re.match(r"(tasks|seams)/", text)
-        levels += [(int(number), (f"{folder[1]}." if folder else "") + name) for name in re.findall(r"`(\w+)`", text)]
+        levels += [(int(number), (f"{folder[1]}." if folder else "") + name.replace("/", "."))
+                   for name in re.findall(r"`([\w/]+)`", text)]
     return levels
 
 

@@ -3,7 +3,8 @@
 The integration tests build and run this job, never the sample in src/, so that they keep passing
 in a fork whose job looks nothing like the sample. It trains (slowly, when told to), stops cleanly
 on SIGTERM, writes its outputs atomically, scores in shards and merges the parts, as the job
-contract in pyproject.toml says.
+contract in pyproject.toml says. It knows only its folders: on AWS Batch the image's launcher
+fetches the files sent along and uploads what it wrote.
 """
 
 import argparse
@@ -15,7 +16,6 @@ import re
 import signal
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROWS = 569  # rows of the data a prediction scores by default
@@ -116,37 +116,7 @@ def main() -> int:
     commands.choices["merge"].add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    received = json.loads(os.environ.get("INPUT_DOWNLOAD") or "{}")  # on AWS Batch: `batch-submit --file`
-    for name, url in received.items():
-        with urllib.request.urlopen(url, timeout=300) as response:
-            write_atomically(args.output_dir / name, response.read().decode())
-        print(f"received {name}", flush=True)
-    status = {"train": train, "predict": predict, "merge": merge}[args.command](args)
-    if status == 0 and os.environ.get("OUTPUT_UPLOAD"):  # on AWS Batch, from `inv batch-submit`
-        sent = upload(args.output_dir, json.loads(os.environ["OUTPUT_UPLOAD"]), skip=set(received))
-        print(f"uploaded {sent} file(s)", flush=True)
-    return status
-
-
-def upload(folder: Path, destination: dict, skip: set) -> int:
-    """Send each file in `folder` but those in `skip` with the presigned S3 POST in OUTPUT_UPLOAD
-    (url, fields, prefix)."""
-    import uuid
-
-    sent = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
-                       and p.relative_to(folder).as_posix() not in skip):
-        boundary = uuid.uuid4().hex
-        fields = {**destination["fields"], "key": destination["prefix"] + path.relative_to(folder).as_posix()}
-        body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-                        for name, value in fields.items())
-        body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n\r\n'
-                 .encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode())
-        request = urllib.request.Request(destination["url"], data=body,
-                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        urllib.request.urlopen(request, timeout=300).close()
-        sent += 1
-    return sent
+    return {"train": train, "predict": predict, "merge": merge}[args.command](args)
 
 
 if __name__ == "__main__":
