@@ -33,7 +33,7 @@ MACHINERY_FILES = {
         "__init__", "batch", "building", "dependencies", "lifecycle", "release", "shipping", "starter", "swarm",
         "upgrade", "workflow",
     )),
-    "docker_tasks/MACHINERY", "docker_tasks/CHANGELOG.md",
+    "docker_tasks/MACHINERY", "docker_tasks/CHANGELOG.md", "docker_tasks/launcher/run_job.py",
     *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "aws", "engine", "git_state", "upstream")),
 }
 OPTIONAL_FILES = {
