@@ -1,7 +1,8 @@
 # The batch job's image. `inv build` builds it with tags and labels; a plain
-# `docker buildx build --build-context launcher=docker_tasks/launcher .` works too. The base image is a build argument so that it can come from a private mirror. Its
-# default is pinned by digest, as tags move: `inv base` says whether the tag has moved since, and
-# `inv base --update` moves the pin. A BASE_IMAGE given in .env or the environment wins.
+# `docker buildx build --build-context launcher=docker_tasks/launcher .` works too. The base
+# image is a build argument so that it can come from a private mirror. Its default is pinned by
+# digest, as tags move: `inv base` says whether the tag has moved since, and `inv base --update`
+# moves the pin. A BASE_IMAGE given in .env or the environment wins.
 ARG BASE_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 # `inv build --reproducible` sets it to `reproducible` (see the end of this file).
 ARG BUILD_MODE=everyday

@@ -156,21 +156,21 @@ def _reason(exc: Exception) -> str:
 def run_forwarding_signals(argv: list[str]) -> int:
     """Run the job as a child, passing on the signals the container gets (docker stop, Batch's
     termination); return its exit status as a shell gives it (128 + signal when one killed it)."""
-    children: list[subprocess.Popen] = []
-    pending: list[int] = []  # a signal that came before the child existed is passed on when it does
+    child: subprocess.Popen | None = None
+    early: list[int] = []  # a signal that came before the child existed, passed on once it does
 
     def forward(signum, frame):
-        for child in children:
+        if child is None:
+            early.append(signum)
+        else:
             child.send_signal(signum)
-        if not children:
-            pending.append(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     try:
-        children.append(subprocess.Popen(argv))
-        for signum in pending:
-            children[0].send_signal(signum)
-        status = children[0].wait()
+        child = subprocess.Popen(argv)
+        for signum in early:
+            child.send_signal(signum)
+        status = child.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -179,6 +179,11 @@ def run_forwarding_signals(argv: list[str]) -> int:
 
 def say(message: str) -> None:
     print(f"run-job: {message}", file=sys.stderr, flush=True)
+
+
+def cannot_start(argv: list[str], exc: OSError) -> int:
+    say(f"cannot start {argv[0]}: {exc.strerror}; check `command` in the job contract (pyproject.toml)")
+    return 127
 
 
 def main(given: list[str], environ: Mapping[str, str] = os.environ, settings_file: Path = SETTINGS) -> int:
@@ -200,8 +205,7 @@ def main(given: list[str], environ: Mapping[str, str] = os.environ, settings_fil
         try:
             os.execvp(argv[0], argv)
         except OSError as exc:
-            say(f"cannot start {argv[0]}: {exc.strerror}; check `command` in the job contract (pyproject.toml)")
-            return 127
+            return cannot_start(argv, exc)
     folder = Path(settings["output_dir"])
     try:
         received = download(downloads, folder)
@@ -213,8 +217,7 @@ def main(given: list[str], environ: Mapping[str, str] = os.environ, settings_fil
     try:
         status = run_forwarding_signals(argv)
     except OSError as exc:
-        say(f"cannot start {argv[0]}: {exc.strerror}; check `command` in the job contract (pyproject.toml)")
-        return 127
+        return cannot_start(argv, exc)
     if status != 0 or destination is None:
         return status
     try:
@@ -224,6 +227,7 @@ def main(given: list[str], environ: Mapping[str, str] = os.environ, settings_fil
         return EXIT_TRANSPORT
     say(f"uploaded {len(sent)} file(s) from {folder}" if sent else f"the job left nothing to upload in {folder}")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -54,10 +54,15 @@ def launch(tmp_path, job: str, *args: str, env=None, output_dir=None) -> subproc
     output = output_dir or tmp_path / "output"
     settings = tmp_path / "run-job"
     settings.write_text(f"command={sys.executable} {script}\ndefault_args=--default\noutput_dir={output}\n")
-    runner = f"import sys; sys.path.insert(0, {str(LAUNCHER.parent)!r}); import run_job; " \
-             f"sys.exit(run_job.main(sys.argv[1:], settings_file=__import__('pathlib').Path({str(settings)!r})))"
-    return subprocess.run([sys.executable, "-c", runner, *args], capture_output=True, text=True,
+    return subprocess.run([*launcher(settings), *args], capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=60)
+
+
+def launcher(settings: Path) -> list[str]:
+    """run-job as a command line, reading the given settings file instead of the image's."""
+    runner = f"import sys; sys.path.insert(0, {str(LAUNCHER.parent)!r}); import run_job, pathlib; " \
+             f"sys.exit(run_job.main(sys.argv[1:], settings_file=pathlib.Path({str(settings)!r})))"
+    return [sys.executable, "-c", runner]
 
 
 def test_the_launcher_reads_the_variables_batch_submit_sets():
@@ -168,10 +173,8 @@ time.sleep(30)
     script, settings = tmp_path / "job.py", tmp_path / "run-job"
     script.write_text(job)
     settings.write_text(f"command={sys.executable} {script}\noutput_dir={tmp_path / 'output'}\n")
-    runner = f"import sys; sys.path.insert(0, {str(LAUNCHER.parent)!r}); import run_job, pathlib; " \
-             f"sys.exit(run_job.main([], settings_file=pathlib.Path({str(settings)!r})))"
     upload = json.dumps({"url": f"{url}/bucket", "fields": {}, "prefix": "p/"})
-    process = subprocess.Popen([sys.executable, "-c", runner], stdout=subprocess.PIPE, text=True,
+    process = subprocess.Popen(launcher(settings), stdout=subprocess.PIPE, text=True,
                                env={"PATH": "/usr/bin:/bin", "OUTPUT_UPLOAD": upload})
     assert process.stdout.readline().strip() == "ready"
     process.terminate()
