@@ -46,34 +46,37 @@ FROM scratch AS locked
 COPY --from=lock /requirements.lock /
 
 # The machinery's own files for the image (docker_tasks/launcher/), which `inv build` puts in place
-# of this empty stage; they need not pass the project's .dockerignore.
-FROM scratch AS launcher
+# of this stand-in; they need not pass the project's .dockerignore. BuildKit wants every file a
+# step mounts to exist, so the stand-in has them, empty, and the first step that mounts one says
+# what to do instead.
+FROM ${BASE_IMAGE} AS launcher
+RUN touch /dated-run /run_job.py
 
 # --- the image: the base, the job's requirements in /opt/venv, and src/ ------------------------
-# Every step of the image's stages dates each file it writes 1 January 1980 (the earliest date a zip file holds):
-# it notes the time it starts, and `find -newermt` then finds what it changed. So a layer depends
-# on its inputs alone, never on the day it was built, and serves every commit from the cache.
-# Files the engine mounts into a step (/etc/hosts, ...) cannot be dated, hence `|| true`, and
-# may leave /etc dated by the moment they were mounted, which can fall before that start; so
-# /etc is dated too. Mounts go below a tmpfs at /mnt, which the base image has: a mount whose
-# target is missing makes the builder create and remove a stub, which leaves its folder dated by
-# the build.
+# Every RUN step of the image runs through dated-run (docker_tasks/launcher/), which dates what
+# the step wrote 1 January 1980, so that a layer depends on its inputs alone and two builds of one
+# commit give one image (docs/reproducible-builds.md). A mount goes below the tmpfs at /mnt: one
+# whose target is missing would leave its folder dated by the build.
 
 # --- run-time: the job's user, its folders and the system libraries it needs --------------------
 FROM ${BASE_IMAGE} AS runtime
+RUN --mount=type=tmpfs,target=/mnt \
+    --mount=from=launcher,source=dated-run,target=/mnt/dated-run \
+    if [ ! -s /mnt/dated-run ]; then \
+      echo "error: build with inv build, or add --build-context launcher=docker_tasks/launcher" >&2; exit 1; \
+    fi \
+ && sh /mnt/dated-run -c 'install -m 755 /mnt/dated-run /usr/local/bin/dated-run'
+SHELL ["/usr/local/bin/dated-run", "-c"]
 # Where the job writes: output_dir of the job contract (pyproject.toml), passed by `inv build`.
 ARG JOB_OUTPUT_DIR=/app/output
 # The user's password-change day is left blank: useradd would write today's. /cache is where
 # `inv run` mounts the project's model cache volume (HF_HOME, TORCH_HOME, XDG_CACHE_HOME), which a
 # new volume makes as this folder is: writable by whichever user the job runs as, like /tmp.
-RUN started="$(date +%s)" \
- && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app \
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app \
  && sed -i -E 's/^(app:[^:]*):[0-9]*:/\1::/' /etc/shadow \
  && mkdir -p /app "${JOB_OUTPUT_DIR}" /cache \
  && chown app:app "${JOB_OUTPUT_DIR}" \
- && chmod 1777 /cache \
- && find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} + \
- && touch -h -d @315532800 /etc
+ && chmod 1777 /cache
 
 # The system libraries the job needs (system-packages.txt: one Debian package a line, e.g.
 # libgomp1 for lightgbm and xgboost), in a layer of their own before the requirements, so that a
@@ -87,8 +90,7 @@ RUN --mount=type=tmpfs,target=/mnt \
     --mount=type=bind,source=system-packages.txt,target=/mnt/system-packages.txt \
     --mount=type=cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
-    started="$(date +%s)" \
- && packages="$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' /mnt/system-packages.txt)" \
+    packages="$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' /mnt/system-packages.txt)" \
  && if [ -n "$packages" ]; then \
       : > /etc/apt/apt.conf.d/docker-clean \
       && apt-get update -qq \
@@ -97,15 +99,19 @@ RUN --mount=type=tmpfs,target=/mnt \
                     /var/log/alternatives.log /var/cache/ldconfig/aux-cache; do \
            if [ -e "$log" ]; then : > "$log"; fi; \
          done; \
-    fi \
- && find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} + \
- && touch -h -d @315532800 /etc
+    fi
+
+# --- your own steps: RUN lines here reach the builder and the image, and dated-run keeps them
+# reproducible (a download should name its version and check its hash; mounts go below /mnt).
+
 
 # --- the builder: run-time plus build-packages.txt, where the virtualenv is made -----------------
 # Compilers and headers (build-packages.txt: gcc, libpq-dev, ...) that packages built from source
 # need, here alone: the image gets the virtualenv they built, never them. This stage's own layers
-# never reach the image, so they need no dating. An empty list installs nothing.
+# never reach the image, so only its virtualenv is dated, and only in a reproducible build: an
+# everyday one keeps the dates its bytecode was checked against. An empty list installs nothing.
 FROM runtime AS builder
+ARG DATED_RUN=reproducible
 # hadolint ignore=DL3008,SC2086
 RUN --mount=type=tmpfs,target=/mnt \
     --mount=type=bind,source=build-packages.txt,target=/mnt/build-packages.txt \
@@ -148,8 +154,7 @@ RUN --mount=type=tmpfs,target=/mnt \
     --mount=type=cache,target=/mnt/uv-cache \
     --mount=type=cache,target=/mnt/venvs,sharing=locked \
     --mount=type=secret,id=index_url,target=/mnt/index_url \
-    started="$(date +%s)" \
- && export UV_CACHE_DIR=/mnt/uv-cache UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
+    export UV_CACHE_DIR=/mnt/uv-cache UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
  && if [ -s /mnt/index_url ]; then \
       UV_DEFAULT_INDEX="$(cat /mnt/index_url)" && export UV_DEFAULT_INDEX \
       && echo "installing from the private package index of the secret index_url"; \
@@ -166,19 +171,14 @@ RUN --mount=type=tmpfs,target=/mnt \
       --python "$venv/bin/python" /mnt/requirements.lock \
  && { "$venv/bin/python" -m compileall -qq --invalidation-mode "$bytecode" -x '/tests?/' "$venv/lib" || true; } \
  && { [ "$venv" = /opt/venv ] || { cp -a "$venv" /opt/venv && cp /mnt/requirements.lock "$venv.synced"; }; } \
- && rm -f /opt/venv/.lock \
- && if [ "$BUILD_MODE" = reproducible ]; then \
-      find / -xdev -newermt "@$started" -exec sh -c 'touch -h -d @315532800 "$@" 2>/dev/null || true' - {} + \
-      && touch -h -d @315532800 /etc; \
-    fi
+ && rm -f /opt/venv/.lock
 
 # --- dependencies: run-time and the builder's virtualenv, without the builder's compilers ------
-# cp keeps the files' dates (1980 in a reproducible build); the folders it adds to are dated here.
+# cp keeps the files' dates (1980 in a reproducible build); dated-run dates the folders it adds to.
 FROM runtime AS dependencies
 RUN --mount=type=tmpfs,target=/mnt \
     --mount=from=builder,source=/opt/venv,target=/mnt/venv \
-    cp -a /mnt/venv /opt/venv \
- && touch -h -d @315532800 /opt /etc
+    cp -a /mnt/venv /opt/venv
 
 # src/ is on the import path, so a package there runs as `python -m package` with no shim.
 ENV PATH=/opt/venv/bin:$PATH \
@@ -194,15 +194,11 @@ ARG JOB_COMMAND="python src/main.py"
 ARG JOB_DEFAULT_ARGS=""
 ARG JOB_OUTPUT_DIR=/app/output
 RUN --mount=type=tmpfs,target=/mnt \
-    --mount=from=launcher,target=/mnt/launcher \
-    if [ ! -f /mnt/launcher/run_job.py ]; then \
-      echo "error: build with inv build, or add --build-context launcher=docker_tasks/launcher" >&2; exit 1; \
-    fi \
- && install -m 755 /mnt/launcher/run_job.py /usr/local/bin/run-job \
+    --mount=from=launcher,source=run_job.py,target=/mnt/run_job.py \
+    install -m 755 /mnt/run_job.py /usr/local/bin/run-job \
  && mkdir -p /usr/local/etc \
  && printf 'command=%s\ndefault_args=%s\noutput_dir=%s\n' "$JOB_COMMAND" "$JOB_DEFAULT_ARGS" "$JOB_OUTPUT_DIR" \
-      > /usr/local/etc/run-job \
- && touch -h -d @315532800 /usr/local/bin/run-job /usr/local/etc/run-job /usr/local/bin /usr/local/etc /etc
+      > /usr/local/etc/run-job
 WORKDIR /app
 
 # --- the code: what .dockerignore lets in -----------------------------------------------------
@@ -213,14 +209,15 @@ WORKDIR /app
 FROM dependencies AS code-everyday
 COPY . .
 
-# A reproducible build copies the commit's files, which `inv build --reproducible` dates 1980 as
-# above, with their dates and as root's, as COPY does; but COPY would date /app by the build.
-# The engine's mounts leave /etc dated by the build too, so the step dates those two folders.
+# A reproducible build copies the commit's files, which `inv build --reproducible` dates 1980,
+# with their dates and as root's, as COPY does; but COPY would date /app by the build. The
+# context's own folder reaches the step dated by its transfer, older than the step, so /app,
+# which takes its date, is dated here.
 FROM dependencies AS code-reproducible
 RUN --mount=type=tmpfs,target=/mnt \
     --mount=type=bind,target=/mnt/context \
     cp -R --preserve=mode,timestamps /mnt/context/. /app/ \
- && touch -h -d @315532800 /app /etc
+ && touch -h -d @315532800 /app
 
 # hadolint ignore=DL3006
 FROM code-${BUILD_MODE}
@@ -233,6 +230,8 @@ LABEL org.opencontainers.image.revision="${GIT_SHA}" \
       org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.title="${TITLE}"
 
+# Images built FROM this one get the usual shell back.
+SHELL ["/bin/sh", "-c"]
 USER 10001:10001
 # Exec form: the job gets SIGTERM from `docker stop` directly (the tasks also add an init).
 ENTRYPOINT ["/usr/local/bin/run-job"]

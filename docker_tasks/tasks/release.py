@@ -10,6 +10,7 @@ where they differ.
 
 from __future__ import annotations
 
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -160,8 +161,8 @@ def compare(image_path: Path, rebuilt_path: Path) -> str | None:
 
 
 def shorten(step: str, width: int = 90) -> str:
-    """A history entry without BuildKit's argument prefix (`RUN |3 A=1 B=2 /bin/sh -c ...`) and mark
-    (`# buildkit`), cut to width."""
-    command = step.split("/bin/sh -c ", 1)[-1] if "/bin/sh -c " in step else step
+    """A history entry without BuildKit's argument prefix and shell (`RUN |3 A=1 B=2 /bin/sh -c ...`,
+    or the Dockerfile's SHELL, dated-run) and mark (`# buildkit`), cut to width."""
+    command = re.split(r"(?:/bin/sh|/usr/local/bin/dated-run) -c ", step, maxsplit=1)[-1]
     command = " ".join(command.removesuffix(" # buildkit").split())
     return command if len(command) <= width else command[:width - 1] + "…"

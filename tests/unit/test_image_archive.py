@@ -86,6 +86,7 @@ def test_the_archive_gives_the_config_digest_and_layers(tmp_path):
 
 def test_a_step_is_shown_without_buildkits_argument_prefix_and_cut_to_width():
     assert shorten("RUN |2 A=1 B=2 /bin/sh -c set -e   && apt-get update") == "set -e && apt-get update"
+    assert shorten("RUN |1 DATED_RUN=reproducible /usr/local/bin/dated-run -c uv pip sync") == "uv pip sync"
     assert shorten("x" * 200, width=10) == "xxxxxxxxx…"
 
 

@@ -34,6 +34,7 @@ MACHINERY_FILES = {
         "upgrade", "workflow",
     )),
     "docker_tasks/MACHINERY", "docker_tasks/CHANGELOG.md", "docker_tasks/launcher/run_job.py",
+    "docker_tasks/launcher/dated-run",
     *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "aws", "engine", "git_state", "upstream")),
 }
 OPTIONAL_FILES = {
