@@ -34,4 +34,4 @@ engine, and `inv --list` stays fast.
 
 # The machinery's version: `inv doctor` shows it, `inv upgrade` moves it; CHANGELOG.md beside this
 # file says what each one changed.
-__version__ = "1.1.0"
+__version__ = "1.2.0"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -87,6 +87,7 @@ class Outcome:
 
     digest: str | None = None
     error: str | None = None
+    layers: dict[str, str] = field(default_factory=dict)  # each layer's id in the progress: what became of it
 
 
 # The digest in a status line: `Digest: sha256:...` after a pull, `TAG: digest: sha256:... size: N`
@@ -108,17 +109,77 @@ def finished(status: str) -> str | None:
 def layer_lines(events: Iterable[dict]) -> Iterator[str | Outcome]:
     """Turn the engine's JSON progress of a pull or a push into one line per finished layer, then
     the outcome."""
-    digest = None
+    digest, layers = None, {}
     for event in events:
         if "error" in event or "errorDetail" in event:
-            yield Outcome(digest, (event.get("errorDetail") or {}).get("message") or event.get("error"))
+            yield Outcome(digest, (event.get("errorDetail") or {}).get("message") or event.get("error"), layers)
             return
         status = event.get("status", "")
         if event.get("id") and finished(status):
+            layers[event["id"]] = finished(status)
             yield f"  layer {event['id']}: {finished(status)}"
         found = DIGEST_LINE.search(status)
         digest = found.group(1) if found else digest
-    yield Outcome(digest)
+    yield Outcome(digest, layers=layers)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a push moved: the compressed bytes of the layers it sent and of those the registry
+    already had, counting a layer the image holds twice once."""
+
+    sent: int
+    had: int
+    sent_layers: int
+    layers: int
+
+    @property
+    def image(self) -> int:
+        return self.sent + self.had
+
+
+def manifests_of(inspected: dict | list) -> list[dict]:
+    """The image manifests of what `docker manifest inspect --verbose` printed: one for an image,
+    one a platform for an index, whose attestations (platform unknown/unknown) hold no layers."""
+    entries = inspected if isinstance(inspected, list) else [inspected]
+    images = [entry for entry in entries
+              if ((entry.get("Descriptor") or {}).get("platform") or {}).get("os") != "unknown"]
+    return [entry.get("OCIManifest") or entry.get("SchemaV2Manifest") or {} for entry in images]
+
+
+def push_tally(layers: Mapping[str, str], manifests: Iterable[dict], diff_ids: Sequence[str]) -> Tally | None:
+    """Bytes sent and bytes the registry had, from what the push said of each layer (`layers`, by
+    the short id the engine shows) and the manifests the registry now serves, whose blobs carry
+    their layers' compressed sizes. The containerd store names a layer by its blob's digest, the classic
+    one by its uncompressed digest (`diff_ids`, the image's, in the order of the manifest's
+    layers). A blob the push did not name was there already. None when no manifest came back."""
+    blobs: dict[str, tuple[int, bool]] = {}
+    manifests = [m for m in manifests if m.get("layers")]
+    for manifest in manifests:
+        for index, layer in enumerate(manifest["layers"]):
+            digest = layer["digest"]
+            names = {_short(digest)}
+            if len(manifests) == 1 and index < len(diff_ids):
+                names.add(_short(diff_ids[index]))
+            sent = any(layers.get(name) == "pushed" for name in names) or blobs.get(digest, (0, False))[1]
+            blobs[digest] = (layer.get("size", 0), sent)
+    if not blobs:
+        return None
+    sent = [size for size, was_sent in blobs.values() if was_sent]
+    return Tally(sum(sent), sum(size for size, was_sent in blobs.values() if not was_sent), len(sent), len(blobs))
+
+
+def _short(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+def tally_line(tally: Tally) -> str:
+    """`sent 1.2MB (1 of 14 layers); the registry already had 167.3MB, 99.3% of the image's 168.5MB compressed`."""
+    from docker_tasks.tables import human_size
+
+    share = f"{100 * tally.had / tally.image:.1f}%" if tally.image else "all"
+    return (f"sent {human_size(tally.sent)} ({tally.sent_layers} of {tally.layers} layers); the registry already "
+            f"had {human_size(tally.had)}, {share} of the image's {human_size(tally.image)} compressed")
 
 
 class TransferProgress:
@@ -203,11 +264,12 @@ def provenance_blocker(image_labels: dict, git, store: str) -> str | None:
 
 def record_push(root: Path, *, reference: str, digest: str, image_id: str, when: datetime,
                 config: str | None = None, compression: str | None = None, provenance: bool = False,
-                sbom: str | None = None) -> None:
+                sbom: str | None = None, tally: Tally | None = None) -> None:
     """Append a push to the local, git-ignored record that `inv images` shows. `config` is the digest
     of the image's config, the same in the registry as here: the pushed layers are compressed, so the
     registry's manifest digest differs from the local image id on the containerd store."""
     records.append_to_list(root / PUSH_RECORD, {
         "reference": reference, "digest": digest, "image_id": image_id, "config": config,
         "compression": compression, "provenance": provenance, "sbom": sbom,
+        "sent_bytes": tally.sent if tally else None, "pushed_bytes": tally.image if tally else None,
         "pushed_at": when.isoformat(timespec="seconds")})

@@ -118,11 +118,15 @@ def unpacked_size(listed: int, inspected: int, store: str) -> int:
     return listed
 
 
+PUSHED_NOTE = ("PUSHED: its layers compressed, as the registry held them at its last `inv push`, which says "
+               "what each push sent (- never pushed, ? pushed by an older machinery)")
 SIZE_NOTE = {
-    CLASSIC: "SIZE: unpacked layers, shared ones counted in each image, as `docker images` shows them",
-    CONTAINERD: ("SIZE: unpacked layers, shared ones counted in each image; the containerd image store also keeps "
-                 "each image's layers as archives (STORED: the base image's compressed, this project's uncompressed "
-                 "until `inv push` compresses them), and `docker images` shows the sum"),
+    CLASSIC: ("UNPACKED: its layers on disk, shared ones counted in each image, as `docker images` shows them; "
+              f"{PUSHED_NOTE}"),
+    CONTAINERD: ("UNPACKED: its layers on disk, shared ones counted in each image; the containerd image store also "
+                 "keeps each image's layers as archives (STORED: the base image's compressed, this project's "
+                 "uncompressed until `inv push` compresses them), and `docker images` shows the sum; "
+                 f"{PUSHED_NOTE}"),
 }
 
 RECLAIM_NOTE = {

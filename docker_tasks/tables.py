@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from docker_tasks import labels, platforms, stores
@@ -47,20 +47,32 @@ def short_tags(repo_tags: Sequence[str], image_name: str) -> list[str]:
 
 def image_headers(store: str) -> tuple[str, ...]:
     """The containerd store also keeps each image's layers as archives, which the classic one does not."""
-    sizes = ("SIZE", "STORED") if store == stores.CONTAINERD else ("SIZE",)
+    sizes = ("UNPACKED", "STORED", "PUSHED") if store == stores.CONTAINERD else ("UNPACKED", "PUSHED")
     return ("BUILD", "VERSIONS", "IMAGE ID", "PLATFORMS", *sizes, "CREATED", "REVISION", "DIRTY")
 
 
-def image_sizes(image: dict, store: str) -> tuple[str, ...]:
+def image_sizes(image: dict, store: str, pushed: Mapping[str, int | None]) -> tuple[str, ...]:
+    """UNPACKED, STORED on the containerd store, and PUSHED: `-` never pushed, `?` pushed by an
+    older machinery, which did not record the size."""
     listed, inspected = image.get("Size", 0), image.get("InspectedSize", 0)
     unpacked = human_size(stores.unpacked_size(listed, inspected, store))
-    return (unpacked, human_size(inspected)) if store == stores.CONTAINERD else (unpacked,)
+    size = pushed.get(image["Id"], "-")
+    shown_pushed = size if size == "-" else "?" if size is None else human_size(size)
+    if store == stores.CONTAINERD:
+        return unpacked, human_size(inspected), shown_pushed
+    return unpacked, shown_pushed
+
+
+def pushed_sizes(pushes: Sequence[dict]) -> dict[str, int | None]:
+    """Each pushed image's compressed size in the registry, by image id, as its latest push recorded it."""
+    return {push["image_id"]: push.get("pushed_bytes") for push in pushes if push.get("image_id")}
 
 
 def image_rows(summaries: Sequence[dict], now: datetime, image_name: str,
-               store: str = stores.CLASSIC) -> list[tuple[str, ...]]:
+               store: str = stores.CLASSIC, pushed: Mapping[str, int | None] | None = None) -> list[tuple[str, ...]]:
     """One row an image, newest first, from stores.image_summary's summaries: its build tag, then `latest`,
-    version tags and tags under other names (a registry's), and its sizes as image_headers names them."""
+    version tags and tags under other names (a registry's), and its sizes as image_headers names them
+    (`pushed`: pushed_sizes)."""
     rows = []
     for image in sorted(summaries, key=lambda i: i.get("Created", 0), reverse=True):
         image_labels = image.get("Labels") or {}
@@ -72,7 +84,7 @@ def image_rows(summaries: Sequence[dict], now: datetime, image_name: str,
             ", ".join(t for t in tags if t != build) or "-",
             short_id(image),
             ", ".join(p.removeprefix("linux/") for p in platforms.held(image)),
-            *image_sizes(image, store),
+            *image_sizes(image, store, pushed or {}),
             human_age(created, now),
             image_labels.get(labels.GIT_SHA, "?")[:12],
             "yes" if labels.built_dirty(image_labels) else "no",
@@ -120,6 +132,8 @@ def pushed_lines(pushes: Sequence[dict], image_ids: Sequence[str]) -> list[str]:
             continue
         repository, _, tag = push["reference"].rpartition(":")
         extras = ", with provenance" if push.get("provenance") else ""
+        if push.get("pushed_bytes") is not None:
+            extras += f", sent {human_size(push['sent_bytes'])} of {human_size(push['pushed_bytes'])}"
         lines.append(f"  {push['image_id'].removeprefix('sha256:')[:12]}  {repository}@{push['digest']}  "
                      f"({tag}, {push['pushed_at']}{extras})")
         if push.get("sbom"):

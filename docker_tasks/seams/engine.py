@@ -93,9 +93,9 @@ def version(client) -> dict:
         return client.version()
 
 
-def _docker_cli(*args: str) -> subprocess.CompletedProcess:
+def _docker_cli(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(["docker", *args], capture_output=True, text=True)
+        return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
         raise TaskError("the docker command is not installed; install Docker (docs.docker.com/get-docker)") from None
 
@@ -389,6 +389,31 @@ def registry_digest(client, reference: str) -> tuple[str, list[str]]:
     with docker_errors():
         data = client.images.get_registry_data(reference)
     return data.id, sorted({f"{p.get('os')}/{p.get('architecture')}" for p in data.attrs.get("Platforms") or []})
+
+
+MANIFEST_TIMEOUT = 30  # seconds: the push is done; its tally is not worth a hang
+
+
+def registry_manifests(reference: str) -> dict | list | None:
+    """What the registry serves for `reference` (`name@sha256:...`), with every layer's compressed
+    size, as `docker manifest inspect --verbose` prints it (the docker CLI's credentials and token
+    handshake); None when it cannot say. A registry on loopback speaks plain HTTP, as the engine
+    lets it; any other must speak TLS."""
+    import ipaddress
+    import json
+    from urllib.parse import urlsplit
+
+    host = urlsplit("//" + reference.split("/", 1)[0]).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    try:
+        answer = _docker_cli("manifest", "inspect", "--verbose", *(["--insecure"] if loopback else []), reference,
+                             timeout=MANIFEST_TIMEOUT)
+        return json.loads(answer.stdout) if answer.returncode == 0 else None
+    except (subprocess.TimeoutExpired, ValueError):
+        return None
 
 
 def untag(client, reference: str) -> None:

@@ -207,19 +207,33 @@ def _pushed(settings: Settings, client, image: dict, targets: list[str], compres
         reason = f": {registry.push_error(tail)}" if tail else ", for the reason shown above"
         raise TaskError(f"BuildKit could not make the {compression}-compressed copy to push{reason}; "
                         "nothing was pushed")
-    digest = None
-    for target in targets:
+    digest, tallies = None, []
+    for target in targets:  # the first sends the layers; the others find them there
         outcome = _follow(engine.push(client, repository, target.rpartition(":")[2]))
         if outcome.error or not outcome.digest:
             raise TaskError(registry.explain_registry_error(
                 outcome.error or "the engine reported no digest for the push", server))
         digest = digest or outcome.digest
+        tallies.append(_tally(outcome, f"{repository}@{outcome.digest}", image))
+    tally = tallies[0]  # what this push sent, all of it by the first tag
     print(f"pushed {repository}@{digest}{registry.what_was_pushed(platforms.held(image), provenance)}")
     sbom_reference = _publish_sbom(settings, image, repository, digest)
     for target in targets:
         registry.record_push(settings.root, reference=target, digest=digest, image_id=image["Id"],
                              when=datetime.now(UTC), config=config, compression=compression, provenance=provenance,
-                             sbom=sbom_reference)
+                             sbom=sbom_reference, tally=tally)
+
+
+def _tally(outcome: registry.Outcome, pushed: str, image: dict) -> registry.Tally | None:
+    """Print what this push sent against what the registry already had, from the manifests the
+    registry now serves; the tally, or None when the registry would not say."""
+    inspected = engine.registry_manifests(pushed)
+    diff_ids = (image.get("RootFS") or {}).get("Layers") or []
+    tally = registry.push_tally(outcome.layers, registry.manifests_of(inspected), diff_ids) if inspected else None
+    print(registry.tally_line(tally) if tally else
+          f"sent {sum(fate == 'pushed' for fate in outcome.layers.values())} of {len(outcome.layers)} layers "
+          "(the registry did not say their sizes)")
+    return tally
 
 
 SBOM_REMARK = "# then its SBOM, from requirements.lock, beside the pushed digest as NAME:sha256-<hex>.sbom"

@@ -361,9 +361,11 @@ def images(settings: Settings, *, dry_run: bool = False) -> None:
         print(f"no images of {settings.project} yet; build one with `inv build`")
         return
     store = stores.image_store(engine.info(client))
-    print(tables.render(tables.image_headers(store), tables.image_rows(summaries, _now(), settings.image_name, store)))
+    pushes = registry.read_pushes(settings.root)
+    rows = tables.image_rows(summaries, _now(), settings.image_name, store, tables.pushed_sizes(pushes))
+    print(tables.render(tables.image_headers(store), rows))
     print(stores.SIZE_NOTE[store])
-    pushed = tables.pushed_lines(registry.read_pushes(settings.root), [s["Id"] for s in summaries])
+    pushed = tables.pushed_lines(pushes, [s["Id"] for s in summaries])
     if pushed:
         print("\npushed (recorded in .dockertasks/pushes.json):")
         print("\n".join(pushed))

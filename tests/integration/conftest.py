@@ -189,6 +189,11 @@ class Registry:
     host: str
     username: str
     password: str
+    storage: Path
+
+    def stored_bytes(self) -> int:
+        """What the registry keeps on disk: its blobs and manifests."""
+        return sum(path.stat().st_size for path in self.storage.rglob("*") if path.is_file())
 
     def ask(self, path: str, method: str = "GET", accept: str | None = None):
         import base64
@@ -279,7 +284,7 @@ def registry(tmp_path_factory, engine):
             server.kill()
             pytest.fail(f"the registry did not start: {(folder / 'registry.log').read_text()[-2000:]}")
         time.sleep(0.2)
-    yield Registry(f"127.0.0.1:{port}", username, password)
+    yield Registry(f"127.0.0.1:{port}", username, password, folder / "data")
     server.terminate()
     server.wait(timeout=10)
 

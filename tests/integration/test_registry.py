@@ -10,6 +10,7 @@ import time
 import pytest
 
 from docker_tasks import stores
+from docker_tasks.tables import human_size
 from tests.integration.support import free_port, in_a_terminal, renew_requirements_step, requirements_step_ran
 
 pytestmark = pytest.mark.image_store  # images: how they are listed, sized, removed, pushed
@@ -83,6 +84,34 @@ def test_push_remove_and_pull_back_by_digest(shipped, registry, client_env, engi
     assert registry.password not in printed
     assert registry.password not in arguments.read_text()
     assert "--password-stdin" in arguments.read_text()
+
+
+def test_a_push_says_what_it_sent_against_what_the_registry_had_as_its_disk_does(make_project, registry,
+                                                                                 client_env):
+    """After a code-only change, the push sends the code's layer; what it says it sent, the registry's
+    disk gains (with the manifests and the SBOM), and `inv images` shows the compressed size."""
+    project = make_project()
+    env, _, _ = client_env
+    ok(project.inv("login", "--registry", registry.host, env=login_env(registry, client_env)))
+    ok(project.inv("build"))
+    first = ok(project.inv("push", "--registry", registry.host, env=env)).stdout
+    assert re.search(r"^sent \S+ \(\d+ of \d+ layers\); the registry already had \S+, [\d.]+% of the image's \S+ "
+                     r"compressed$", first, re.M)
+    project.commit_change("a code-only change")
+    ok(project.inv("build"))
+    stored = registry.stored_bytes()
+    second = ok(project.inv("push", "--registry", registry.host, env=env)).stdout
+    grown = registry.stored_bytes() - stored
+    pushes = json.loads((project.root / ".dockertasks" / "pushes.json").read_text())
+    recorded, latest = pushes[-2:]  # the build's tag, which sent the layer, then latest, which found it there
+    assert recorded["reference"].endswith(project.head(True)) and latest["sent_bytes"] == 0
+    sent_layers, layers = map(int, re.search(r"^sent \S+ \((\d+) of (\d+) layers\)", second, re.M).groups())
+    assert sent_layers == 1 and layers >= 5  # the code's layer alone
+    assert 0 < recorded["sent_bytes"] < 0.01 * recorded["pushed_bytes"]
+    assert recorded["sent_bytes"] <= grown < recorded["sent_bytes"] + 200_000  # manifests, configs, the SBOM
+    header, *rows = ok(project.inv("images", env=env)).stdout.splitlines()
+    row = next(line for line in rows if line.startswith(project.head(True)))
+    assert row[header.index("PUSHED"):].split()[0] == human_size(recorded["pushed_bytes"])
 
 
 def same_image(attrs: dict) -> tuple:

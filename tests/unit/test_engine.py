@@ -1,4 +1,5 @@
 import json
+import subprocess
 from datetime import UTC, datetime
 
 import pytest
@@ -122,3 +123,28 @@ def test_a_stop_never_touches_another_container_of_that_name():
     with pytest.raises(KeyboardInterrupt):
         engine.run_and_follow(fake, plan_of("web"), remove=True)
     assert fake.asked == [] and fake.held == {"web": {"com.example.other": "yes"}}
+
+
+@pytest.mark.parametrize("reference, plain_http", [
+    ("127.0.0.1:5000/app@sha256:abc", True), ("[::1]:5000/app@sha256:abc", True),
+    ("localhost:5000/app@sha256:abc", True), ("registry.example.com/team/app@sha256:abc", False),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/app@sha256:abc", False),
+])
+def test_a_pushed_manifest_is_read_over_plain_http_from_loopback_alone(monkeypatch, reference, plain_http):
+    asked = []
+
+    def docker_cli(*args, timeout=None):
+        asked.append(args)
+        return subprocess.CompletedProcess(args, 0, stdout='{"SchemaV2Manifest": {}}', stderr="")
+
+    monkeypatch.setattr(engine, "_docker_cli", docker_cli)
+    assert engine.registry_manifests(reference) == {"SchemaV2Manifest": {}}
+    assert ("--insecure" in asked[0]) is plain_http and asked[0][-1] == reference
+
+
+def test_a_registry_that_does_not_answer_leaves_the_pushed_image_without_a_tally(monkeypatch):
+    def docker_cli(*args, timeout=None):
+        raise subprocess.TimeoutExpired(["docker", *args], timeout)
+
+    monkeypatch.setattr(engine, "_docker_cli", docker_cli)
+    assert engine.registry_manifests("registry.example.com/app@sha256:abc") is None

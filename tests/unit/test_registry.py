@@ -69,7 +69,7 @@ def test_pull_progress_becomes_a_line_per_finished_layer_and_a_digest():
     ]
     *lines, outcome = registry.layer_lines(events)
     assert lines == ["  layer l1: pulled", "  layer l2: already there"]
-    assert outcome == registry.Outcome(digest=digest)
+    assert outcome == registry.Outcome(digest=digest, layers={"l1": "pulled", "l2": "already there"})
 
 
 @pytest.mark.parametrize("status", [
@@ -84,7 +84,8 @@ def test_an_error_in_the_stream_ends_it():
     events = [{"status": "Pull complete", "id": "l1"}, {"errorDetail": {"message": "unauthorized"},
                                                          "error": "unauthorized"},
               {"status": "Pull complete", "id": "l2"}]
-    assert list(registry.layer_lines(events)) == ["  layer l1: pulled", registry.Outcome(error="unauthorized")]
+    assert list(registry.layer_lines(events)) == ["  layer l1: pulled",
+                                                  registry.Outcome(error="unauthorized", layers={"l1": "pulled"})]
 
 
 def test_push_progress_becomes_a_line_per_finished_layer_and_the_pushed_digest():
@@ -101,7 +102,53 @@ def test_push_progress_becomes_a_line_per_finished_layer_and_the_pushed_digest()
     ]
     *lines, outcome = registry.layer_lines(events)
     assert lines == ["  layer l1: pushed", "  layer l2: already there", "  layer l3: mounted from team/other"]
-    assert outcome == registry.Outcome(digest=digest)
+    assert outcome == registry.Outcome(digest=digest, layers={"l1": "pushed", "l2": "already there",
+                                                              "l3": "mounted from team/other"})
+
+
+def blob(hex_digit: str) -> str:
+    return "sha256:" + hex_digit * 64
+
+
+def manifest(*layers: tuple[str, int]) -> dict:
+    return {"config": {"digest": blob("f"), "size": 900},
+            "layers": [{"digest": digest, "size": size} for digest, size in layers]}
+
+
+def test_a_push_tally_counts_the_compressed_bytes_sent_and_those_the_registry_had():
+    """The containerd store names each layer by its blob's digest; a layer held twice counts once."""
+    inspected = {"Descriptor": {}, "OCIManifest": manifest((blob("a"), 70_000_000), (blob("b"), 1_000),
+                                                           (blob("e"), 32), (blob("e"), 32), (blob("c"), 400_000))}
+    fates = {"a" * 12: "already there", "b" * 12: "mounted from team/other", "e" * 12: "already there",
+             "c" * 12: "pushed"}
+    tally = registry.push_tally(fates, registry.manifests_of(inspected), [])
+    assert tally == registry.Tally(sent=400_000, had=70_001_032, sent_layers=1, layers=4)
+    assert registry.tally_line(tally) == ("sent 400.0kB (1 of 4 layers); the registry already had 70.0MB, "
+                                          "99.4% of the image's 70.4MB compressed")
+
+
+def test_the_classic_store_names_layers_by_their_uncompressed_digest():
+    inspected = {"SchemaV2Manifest": manifest((blob("a"), 5_000), (blob("b"), 7_000))}
+    diff_ids = [blob("1"), blob("2")]
+    tally = registry.push_tally({"1" * 12: "already there", "2" * 12: "pushed"}, registry.manifests_of(inspected),
+                                diff_ids)
+    assert (tally.sent, tally.had) == (7_000, 5_000)
+
+
+def test_an_index_counts_each_platforms_layers_and_a_shared_one_once():
+    def platform(os: str) -> dict:
+        return {"Descriptor": {"platform": {"os": os, "architecture": "amd64"}}}
+
+    inspected = [{**platform("linux"), "OCIManifest": manifest((blob("a"), 100), (blob("b"), 200))},
+                 {**platform("linux"), "OCIManifest": manifest((blob("a"), 100), (blob("c"), 300))},
+                 {**platform("unknown"), "OCIManifest": manifest((blob("d"), 5))}]  # the provenance attestation
+    tally = registry.push_tally({"c" * 12: "pushed", "d" * 12: "pushed"}, registry.manifests_of(inspected),
+                                [blob("1"), blob("2")])
+    assert tally == registry.Tally(sent=300, had=300, sent_layers=1, layers=3)
+
+
+def test_no_manifest_no_tally():
+    assert registry.push_tally({"a" * 12: "pushed"}, registry.manifests_of({"Descriptor": {}}), []) is None
 
 
 def test_a_push_error_is_buildkits_last_error_line():

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from docker_tasks import tables
+from docker_tasks import stores, tables
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
@@ -33,10 +33,10 @@ def test_image_rows_newest_first_with_build_and_version_tags():
          "Labels": {"dockertasks.git.sha": "c" * 40, "dockertasks.build-tag": "ccc"}},
     ]
     assert tables.image_rows(summaries, NOW, "app") == [
-        ("bbb-dirty-1234", "latest, 2.0, reg.io/app:bbb", "222222222222", "amd64, arm64", "2.0kB", "1m ago",
+        ("bbb-dirty-1234", "latest, 2.0, reg.io/app:bbb", "222222222222", "amd64, arm64", "2.0kB", "-", "1m ago",
          "b" * 12, "yes"),
-        ("aaa", "-", "111111111111", "amd64", "1.0kB", "2h ago", "a" * 12, "no"),
-        ("<untagged>", "-", "333333333333", "arm/v7", "10B", "3d ago", "c" * 12, "no"),
+        ("aaa", "-", "111111111111", "amd64", "1.0kB", "-", "2h ago", "a" * 12, "no"),
+        ("<untagged>", "-", "333333333333", "arm/v7", "10B", "-", "3d ago", "c" * 12, "no"),
     ]
 
 
@@ -45,10 +45,29 @@ def test_the_containerd_store_shows_unpacked_and_stored_sizes():
                "InspectedSize": 168_508_183, "Created": NOW.timestamp(), "Labels": {"dockertasks.build-tag": "aaa"}}
     headers = tables.image_headers("containerd")
     (row,) = tables.image_rows([summary], NOW, "app", "containerd")
-    assert dict(zip(headers, row, strict=True))["SIZE"] == "533.6MB"
+    assert dict(zip(headers, row, strict=True))["UNPACKED"] == "533.6MB"
     assert dict(zip(headers, row, strict=True))["STORED"] == "168.5MB"
     assert "STORED" not in tables.image_headers("classic")
     assert len(tables.image_rows([summary], NOW, "app")[0]) == len(tables.image_headers("classic"))
+
+
+@pytest.mark.parametrize("store", ["classic", "containerd"])
+def test_both_stores_show_the_size_the_latest_push_recorded(store):
+    image_id = "sha256:" + "1" * 64
+    summary = {"Id": image_id, "RepoTags": ["app:aaa"], "Size": 5_000_000, "Created": NOW.timestamp(),
+               "Labels": {"dockertasks.build-tag": "aaa"}}
+    pushes = [{"image_id": image_id, "pushed_bytes": 1_500_000, "sent_bytes": 1_500_000},
+              {"image_id": image_id, "pushed_bytes": 1_600_000, "sent_bytes": 100_000},
+              {"image_id": "sha256:" + "2" * 64, "pushed_bytes": 9}]
+
+    def pushed(records) -> str:
+        (row,) = tables.image_rows([summary], NOW, "app", store, tables.pushed_sizes(records))
+        return dict(zip(tables.image_headers(store), row, strict=True))["PUSHED"]
+
+    assert pushed(pushes) == "1.6MB"
+    assert pushed(pushes + [{"image_id": image_id}]) == "?"  # recorded by a machinery that kept no size
+    assert pushed(pushes[2:]) == "-"
+    assert "PUSHED" in stores.SIZE_NOTE[store] and "UNPACKED" in stores.SIZE_NOTE[store]
 
 
 def test_container_rows_show_the_tag_and_published_ports():
