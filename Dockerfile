@@ -50,7 +50,7 @@ COPY --from=lock /requirements.lock /
 # step mounts to exist, so the stand-in has them, empty, and the first step that mounts one says
 # what to do instead.
 FROM ${BASE_IMAGE} AS launcher
-RUN touch /dated-run /run_job.py
+RUN touch /dated-run /run_job.py /venv_layers.py
 
 # --- the image: the base, the job's requirements in /opt/venv, and src/ ------------------------
 # Every RUN step of the image runs through dated-run (docker_tasks/launcher/), which dates what
@@ -154,6 +154,7 @@ RUN --mount=type=tmpfs,target=/mnt \
     --mount=type=cache,target=/mnt/uv-cache \
     --mount=type=cache,target=/mnt/venvs,sharing=locked \
     --mount=type=secret,id=index_url,target=/mnt/index_url \
+    --mount=from=launcher,source=venv_layers.py,target=/mnt/venv_layers.py \
     export UV_CACHE_DIR=/mnt/uv-cache UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
  && if [ -s /mnt/index_url ]; then \
       UV_DEFAULT_INDEX="$(cat /mnt/index_url)" && export UV_DEFAULT_INDEX \
@@ -171,14 +172,31 @@ RUN --mount=type=tmpfs,target=/mnt \
       --python "$venv/bin/python" /mnt/requirements.lock \
  && { "$venv/bin/python" -m compileall -qq --invalidation-mode "$bytecode" -x '/tests?/' "$venv/lib" || true; } \
  && { [ "$venv" = /opt/venv ] || { cp -a "$venv" /opt/venv && cp /mnt/requirements.lock "$venv.synced"; }; } \
- && rm -f /opt/venv/.lock
+ && rm -f /opt/venv/.lock \
+ && python /mnt/venv_layers.py /opt/venv /layers
 
 # --- dependencies: run-time and the builder's virtualenv, without the builder's compilers ------
-# cp keeps the files' dates (1980 in a reproducible build); dated-run dates the folders it adds to.
+# The virtualenv as 16 layers (docker_tasks/launcher/venv_layers.py): 00 the virtualenv itself,
+# 01-07 the largest packages one each, 08-15 the rest in buckets by name; so a one-package change
+# sends one small layer again, not the whole virtualenv. Each is independent of the layers below
+# (--link), and its files keep the builder's dates: 1980.
 FROM runtime AS dependencies
-RUN --mount=type=tmpfs,target=/mnt \
-    --mount=from=builder,source=/opt/venv,target=/mnt/venv \
-    cp -a /mnt/venv /opt/venv
+COPY --link --from=builder /layers/00/ /
+COPY --link --from=builder /layers/01/ /
+COPY --link --from=builder /layers/02/ /
+COPY --link --from=builder /layers/03/ /
+COPY --link --from=builder /layers/04/ /
+COPY --link --from=builder /layers/05/ /
+COPY --link --from=builder /layers/06/ /
+COPY --link --from=builder /layers/07/ /
+COPY --link --from=builder /layers/08/ /
+COPY --link --from=builder /layers/09/ /
+COPY --link --from=builder /layers/10/ /
+COPY --link --from=builder /layers/11/ /
+COPY --link --from=builder /layers/12/ /
+COPY --link --from=builder /layers/13/ /
+COPY --link --from=builder /layers/14/ /
+COPY --link --from=builder /layers/15/ /
 
 # src/ is on the import path, so a package there runs as `python -m package` with no shim.
 ENV PATH=/opt/venv/bin:$PATH \

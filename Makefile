@@ -76,6 +76,10 @@ bench: $(VENV)/.tools
 bench-push: $(VENV)/.tools
 	$(VENV)/bin/python bench/push.py $(BENCH_PUSH_ARGS)
 
+.PHONY: bench-layers  ## What a one-package change pushes: the virtualenv in 16 layers against one (many minutes)
+bench-layers: $(VENV)/.tools
+	$(VENV)/bin/python bench/layers.py $(BENCH_LAYERS_ARGS)
+
 .PHONY: clean  ## Remove this project's stopped containers, dangling images and local caches
 clean: $(VENV)/.tools
 	$(INV) clean

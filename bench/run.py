@@ -346,6 +346,14 @@ def machine() -> str:
             f"base image {BASE_IMAGE}, {datetime.now(UTC):%Y-%m-%d}")
 
 
+def save_results(name: str, about: str, figures: dict, markdown: str) -> None:
+    """bench/results/NAME-<store>.json and .md, and the table on the terminal."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}-{store()}.json").write_text(json.dumps({"machine": about, **figures}, indent=2) + "\n")
+    (RESULTS / f"{name}-{store()}.md").write_text(markdown + "\n")
+    print(markdown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each figure (default 3)")
@@ -357,10 +365,7 @@ def main() -> None:
     figures = measure(args.runs)
     about = machine()
     markdown = table(figures, about)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"latest-{store()}.json").write_text(json.dumps({"machine": about, **figures}, indent=2) + "\n")
-    (RESULTS / f"latest-{store()}.md").write_text(markdown + "\n")
-    print(markdown)
+    save_results("latest", about, figures, markdown)
     if args.update_docs:
         DOCS.write_text(with_table(DOCS.read_text(), store(), markdown))
 

@@ -24,8 +24,9 @@ module takes its place here first:
    them, and the environment they need);
 1. `labels`, `tags`, `stores`, `run_options`, `envfiles`, `build_secrets`, `build_failure`,
    `lockfile`, `base_image`, `sbom`, `smoke` (the image's check), `image_archive`, `machinery`,
-   `tasking` and `launcher/run_job` (the image's entrypoint, which imports the standard library
-   alone): each of one subject, from nothing here but errors;
+   `tasking`, `launcher/run_job` (the image's entrypoint) and `launcher/venv_layers` (which splits
+   the image's virtualenv into layers; both import the standard library alone): each of one
+   subject, from nothing here but errors;
 0. `errors`, which every module may raise.
 
 So the pure modules, levels 0 to 4, compute from plain values: they are unit-tested without an
@@ -34,4 +35,4 @@ engine, and `inv --list` stays fast.
 
 # The machinery's version: `inv doctor` shows it, `inv upgrade` moves it; CHANGELOG.md beside this
 # file says what each one changed.
-__version__ = "1.2.0"
+__version__ = "1.3.0"

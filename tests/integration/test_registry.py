@@ -114,6 +114,31 @@ def test_a_push_says_what_it_sent_against_what_the_registry_had_as_its_disk_does
     assert row[header.index("PUSHED"):].split()[0] == human_size(recorded["pushed_bytes"])
 
 
+def test_a_one_package_change_pushes_that_packages_layer_and_the_apps(make_project, registry, client_env):
+    """The virtualenv is 16 layers (docker_tasks/launcher/venv_layers.py): a package added to the
+    lock changes its bucket's layer, and the push sends that layer and /app's; the others, the
+    registry already has."""
+    project = make_project()
+    env, _, _ = client_env
+    ok(project.inv("login", "--registry", registry.host, env=login_env(registry, client_env)))
+    ok(project.inv("build"))
+    ok(project.inv("push", "--registry", registry.host, env=env))
+    requirements = project.root / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "idna==3.10\n")
+    ok(project.inv("lock"))
+    subprocess.run(["git", "commit", "-qam", "idna"], cwd=project.root, check=True)  # the code unchanged
+    assert "idna==3.10" in (project.root / "requirements.lock").read_text()
+    ok(project.inv("build"))
+    second = ok(project.inv("push", "--registry", registry.host, env=env)).stdout
+    sent_layers, layers = map(int, re.search(r"^sent \S+ \((\d+) of (\d+) layers\)", second, re.M).groups())
+    recorded = json.loads((project.root / ".dockertasks" / "pushes.json").read_text())[-2]
+    # idna's bucket, and the layer of /app, which holds the requirements files beside src/
+    assert layers >= 16 and sent_layers == 2, second
+    assert 0 < recorded["sent_bytes"] < 0.01 * recorded["pushed_bytes"], second
+    assert "3.10" in ok(project.inv("run", "--entrypoint", "python", "--", "-c",
+                                    "import idna; print(idna.__version__)", env=env)).stdout
+
+
 def same_image(attrs: dict) -> tuple:
     """What makes two images the same, on either store: their layers' contents and their config.
     (On the containerd store an image's id is its manifest's digest, which compression changes.)"""

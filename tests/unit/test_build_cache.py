@@ -6,9 +6,17 @@ from docker_tasks.errors import TaskError
 REGISTRY = "type=registry,ref=localhost:5000/app:cache"
 
 
-def test_an_export_gets_mode_max_unless_it_says_otherwise():
-    assert build_cache.export_spec(REGISTRY) == REGISTRY + ",mode=max"
-    assert build_cache.export_spec(REGISTRY + ",mode=min") == REGISTRY + ",mode=min"
+FORCED = ",compression=gzip,force-compression=true"
+
+
+def test_an_export_gets_mode_max_and_one_forced_compression_unless_it_says_otherwise():
+    assert build_cache.export_spec(REGISTRY) == REGISTRY + ",mode=max" + FORCED
+    assert build_cache.export_spec(REGISTRY + ",mode=min") == REGISTRY + ",mode=min" + FORCED
+    assert build_cache.export_spec("type=local,dest=/tmp/c") == "type=local,dest=/tmp/c,mode=max" + FORCED
+    assert build_cache.export_spec(REGISTRY + ",compression=zstd") == \
+        REGISTRY + ",compression=zstd,mode=max,force-compression=true"
+    assert build_cache.export_spec(REGISTRY + ",force-compression=false") == \
+        REGISTRY + ",force-compression=false,mode=max,compression=gzip"
     assert build_cache.export_spec("type=inline") == "type=inline"
     assert build_cache.export_spec("type=gha,scope=release") == "type=gha,scope=release,mode=max"
 

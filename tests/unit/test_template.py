@@ -34,13 +34,14 @@ MACHINERY_FILES = {
         "upgrade", "workflow",
     )),
     "docker_tasks/MACHINERY", "docker_tasks/CHANGELOG.md", "docker_tasks/launcher/run_job.py",
-    "docker_tasks/launcher/dated-run",
+    "docker_tasks/launcher/dated-run", "docker_tasks/launcher/venv_layers.py",
     *(f"docker_tasks/seams/{name}.py" for name in ("__init__", "aws", "engine", "git_state", "upstream")),
 }
 OPTIONAL_FILES = {
-    ".ci/run", "bench/run.py", "bench/push.py", "bench/seed.Dockerfile",
+    ".ci/run", "bench/run.py", "bench/push.py", "bench/layers.py", "bench/seed.Dockerfile",
     "bench/first-result.sh",
-    *(f"bench/results/latest-{store}.{kind}" for store in ("containerd", "classic") for kind in ("json", "md")),
+    *(f"bench/results/{name}-{store}.{kind}" for name in ("latest", "layers") for store in ("containerd", "classic")
+      for kind in ("json", "md")),
 }
 
 
