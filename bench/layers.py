@@ -28,11 +28,12 @@ from pathlib import Path
 
 import docker
 from push import EmptyRegistry  # bench/push.py, beside this file
-from run import ROOT, Ours, cleanup, machine, save_results, sh, summary
+from run import ROOT, Ours, cleanup, machine, ratio, save_results, seconds, sh, summary
 
 SMALL_PACKAGE = "tabulate==0.9.0"  # pure Python, 35 kB, not in either job's lock
 LARGE_WHEEL = "xgboost==2.1.4"  # a 224 MB wheel, and nvidia-nccl-cu12 with it on x86_64
 JOBS = {"sample": [], "one large wheel": [LARGE_WHEEL]}
+LAYOUTS = ("16 layers", "one layer")
 SPLIT = " \\\n && python /mnt/venv_layers.py /opt/venv /layers\n"
 SPLIT_COPY = re.compile(r"^COPY --link --from=builder /layers/\d\d/ /\n", re.M)
 ONE_LAYER = ("RUN --mount=type=tmpfs,target=/mnt \\\n    --mount=from=builder,source=/opt/venv,target=/mnt/venv \\\n"
@@ -113,13 +114,19 @@ def measure_one(parent: Path, job: list[str], layout: str) -> dict:
 
 
 def measure(runs: int) -> dict:
-    figures: dict[str, dict] = {}
+    # The layouts alternate run by run, so that a slow spell of PyPI's falls on both.
+    samples: dict[tuple[str, str], list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-layers-") as parent:
-        for job_name, job in JOBS.items():
-            for layout in ("16 layers", "one layer"):
-                samples = [measure_one(Path(parent) / str(run), job, layout) for run in range(runs)]
-                figures.setdefault(job_name, {})[layout] = {
-                    key: summary([s[key] for s in samples]) for key in samples[0]}
+        for run in range(runs):
+            for job_name, job in JOBS.items():
+                for layout in LAYOUTS:
+                    print(f"[{job_name}, {layout}] run {run + 1}/{runs}", flush=True)
+                    samples.setdefault((job_name, layout), []).append(
+                        measure_one(Path(parent) / str(run), job, layout))
+    figures: dict[str, dict] = {}
+    for (job_name, layout), runs_of_it in samples.items():
+        figures.setdefault(job_name, {})[layout] = {
+            key: summary([s[key] for s in runs_of_it]) for key in runs_of_it[0]}
     return figures
 
 
@@ -130,12 +137,14 @@ def table(figures: dict, about: str) -> str:
         for layout, f in layouts.items():
             rows.append(f"| {job_name} | {layout} | {f['first_push_bytes']['median'] / 1e6:.1f} MB | "
                         f"{f['second_push_bytes']['median'] / 1e6:.1f} MB | {f['share']['median']:.1%} | "
-                        f"{f['cold_build_s']['median']:.1f} s | {f['requirements_build_s']['median']:.1f} s |")
+                        f"{seconds(f['cold_build_s'])} | {seconds(f['requirements_build_s'])} |")
         split, one = layouts["16 layers"], layouts["one layer"]
         rows.append(f"| {job_name} | 16 layers ÷ one layer | | | | "
-                    f"{split['cold_build_s']['median'] / one['cold_build_s']['median']:.2f}× | "
-                    f"{split['requirements_build_s']['median'] / one['requirements_build_s']['median']:.2f}× |")
-    return "\n".join(rows) + f"\n\n{about}; median of the runs; bytes as the registry stores them."
+                    f"{ratio(split['cold_build_s']['median'], one['cold_build_s']['median'])} | "
+                    f"{ratio(split['requirements_build_s']['median'], one['requirements_build_s']['median'])} |")
+    runs = next(iter(next(iter(figures.values())).values()))["cold_build_s"]["runs"]
+    return "\n".join(rows) + (f"\n\n{about}; median of {runs} runs (min–max), the layouts taking turns; "
+                               "bytes as the registry stores them.")
 
 
 def main() -> None:
