@@ -105,8 +105,12 @@ def version_tags(image: dict, image_name: str) -> list[str]:
 
 
 def superseded(images: Sequence[dict], image_name: str, keep: int) -> list[dict]:
-    """Images past the `keep` newest builds, except `latest` and any image with a version tag."""
-    ordered = sorted(images, key=lambda i: i.get("Created", 0), reverse=True)
+    """Images past the `keep` newest builds, except `latest` and any image with a version tag.
+
+    A build is an image under this project's name: its copies named for a registry by `inv push`,
+    and the SBOMs pushed beside them, are no builds, so they neither count towards `keep` nor go."""
+    builds = [image for image in images if repo_tags(image, image_name)]
+    ordered = sorted(builds, key=lambda i: i.get("Created", 0), reverse=True)
     return [
         image for position, image in enumerate(ordered)
         if position >= keep

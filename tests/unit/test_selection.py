@@ -92,6 +92,17 @@ def test_keep_orders_builds_within_one_second():
     assert [i["Id"] for i in selection.superseded(builds, "app", keep=1)] == ["i2", "i0"]
 
 
+def test_keep_counts_builds_not_their_pushed_copies_or_sboms():
+    def image(number, created, *tags):
+        return {"Id": f"i{number}", "RepoTags": list(tags), "Created": created,
+                "Labels": {"dockertasks.build-tag": f"build{number}"}}
+    images = [image(0, 100, "app:build0"), image(1, 200, "app:build1", "app:latest"),
+              image(2, 201, "localhost:5000/app:build1"), image(3, 202, "localhost:5000/app:latest"),
+              image(4, 203, "localhost:5000/app:sha256-ab12.sbom")]
+    assert selection.superseded(images, "app", keep=2) == []
+    assert [i["Id"] for i in selection.superseded(images, "app", keep=1)] == ["i0"]
+
+
 @pytest.mark.parametrize("tags, removed, kept", [
     (["app:abc", "app:latest"], ["app:abc", "app:latest"], []),
     (["app:abc", "reg.io/team/app:abc"], ["app:abc"], ["reg.io/team/app:abc"]),
