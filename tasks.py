@@ -16,7 +16,7 @@ from docker_tasks.tasking import arguments_after_double_dash, task
 # The modules behind the tasks are imported inside them, so that `inv --list` stays quick.
 
 DRY_RUN = "print the equivalent docker command lines and do nothing"
-IMAGE_NAME = "image name, optionally with a registry (default: IMAGE_NAME, else app-name)"
+IMAGE_NAME = "image name, optionally with a registry (default: IMAGE_NAME, else the name in pyproject.toml)"
 BATCH_JOB = "the job's id (default: the last one `inv batch-submit` sent from here)"
 CONTAINER = "the container's name (see `inv ps`)"
 
