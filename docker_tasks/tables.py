@@ -64,8 +64,15 @@ def image_sizes(image: dict, store: str, pushed: Mapping[str, int | None]) -> tu
 
 
 def pushed_sizes(pushes: Sequence[dict]) -> dict[str, int | None]:
-    """Each pushed image's compressed size in the registry, by image id, as its latest push recorded it."""
-    return {push["image_id"]: push.get("pushed_bytes") for push in pushes if push.get("image_id")}
+    """Each pushed image's compressed size in the registry, as its latest push recorded it, by the
+    image id of the build and by the pushed digest, which is the id of the copy `inv push` named for
+    the registry on the containerd store."""
+    sizes: dict[str, int | None] = {}
+    for push in pushes:
+        for key in (push.get("image_id"), push.get("digest")):
+            if key:
+                sizes[key] = push.get("pushed_bytes")
+    return sizes
 
 
 def image_rows(summaries: Sequence[dict], now: datetime, image_name: str,
@@ -80,7 +87,7 @@ def image_rows(summaries: Sequence[dict], now: datetime, image_name: str,
         tags = short_tags(tags_of(image), image_name)
         created = datetime.fromtimestamp(image.get("Created", 0), tz=UTC)
         rows.append((
-            build if build in tags else "<untagged>",
+            build if build in tags else "-" if tags else "<untagged>",  # "-": only a registry's names
             ", ".join(t for t in tags if t != build) or "-",
             short_id(image),
             ", ".join(p.removeprefix("linux/") for p in platforms.held(image)),

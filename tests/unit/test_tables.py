@@ -65,6 +65,11 @@ def test_both_stores_show_the_size_the_latest_push_recorded(store):
         return dict(zip(tables.image_headers(store), row, strict=True))["PUSHED"]
 
     assert pushed(pushes) == "1.6MB"
+    copy = {**summary, "Id": "sha256:" + "3" * 64, "RepoTags": ["reg.io/app:aaa"]}  # inv push's, for the registry
+    (row,) = tables.image_rows([copy], NOW, "app", store, tables.pushed_sizes(
+        pushes + [{"image_id": image_id, "digest": copy["Id"], "pushed_bytes": 1_700_000}]))
+    shown = dict(zip(tables.image_headers(store), row, strict=True))
+    assert (shown["BUILD"], shown["VERSIONS"], shown["PUSHED"]) == ("-", "reg.io/app:aaa", "1.7MB")
     assert pushed(pushes + [{"image_id": image_id}]) == "?"  # recorded by a machinery that kept no size
     assert pushed(pushes[2:]) == "-"
     assert "PUSHED" in stores.SIZE_NOTE[store] and "UNPACKED" in stores.SIZE_NOTE[store]
