@@ -73,13 +73,16 @@ class Project(Ours):
         self.locks = {present: self.lock(present) for present in (True, False)}
         self.commit("the job's requirements")
 
-    def lock(self, present: bool) -> str:
+    def write_requirements(self, present: bool) -> None:
         (self.folder / "requirements.txt").write_text("\n".join(self.base + [SMALL_PACKAGE] * present) + "\n")
+
+    def lock(self, present: bool) -> str:
+        self.write_requirements(present)
         self.inv("lock")
         return (self.folder / "requirements.lock").read_text()
 
     def add_package(self, present: bool) -> None:
-        (self.folder / "requirements.txt").write_text("\n".join(self.base + [SMALL_PACKAGE] * present) + "\n")
+        self.write_requirements(present)
         (self.folder / "requirements.lock").write_text(self.locks[present])
         self.commit(f"{'add' if present else 'remove'} {SMALL_PACKAGE}")
 

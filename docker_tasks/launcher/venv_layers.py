@@ -185,12 +185,16 @@ def module_caches(site_packages: Path, entry: str) -> list[Path]:
     return sorted((site_packages / "__pycache__").glob(entry[: -len(".py")] + ".*.pyc"))
 
 
+def source_of(pyc: Path) -> Path:
+    """The source a bytecode file was compiled from: `x/__pycache__/m.cpython-311.pyc` -> `x/m.py`."""
+    return pyc.parent.parent / (pyc.name.split(".", 1)[0] + ".py")
+
+
 def redate_bytecode(pyc: Path) -> None:
     """A timestamp bytecode file that matches its source records 1980, as its source is about to be."""
-    source = pyc.parent.parent / (pyc.name.split(".", 1)[0] + ".py")
     try:
         header = pyc.read_bytes()[:16]
-        stat = source.stat()
+        stat = source_of(pyc).stat()
     except OSError:
         return
     if len(header) < 16 or int.from_bytes(header[4:8], "little") != 0:  # hash-based: no date in it
@@ -220,7 +224,7 @@ def remove_orphan_bytecode(site_packages: Path) -> None:
     depend on what the cache held before; so it goes, with the folders it alone filled."""
     for cache in sorted(site_packages.rglob("__pycache__"), reverse=True):
         for pyc in cache.glob("*.pyc"):
-            if not (cache.parent / (pyc.name.split(".", 1)[0] + ".py")).exists():
+            if not source_of(pyc).exists():
                 pyc.unlink()
         folder = cache
         while folder != site_packages and folder.is_dir() and not any(folder.iterdir()):

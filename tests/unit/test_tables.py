@@ -60,16 +60,18 @@ def test_both_stores_show_the_size_the_latest_push_recorded(store):
               {"image_id": image_id, "pushed_bytes": 1_600_000, "sent_bytes": 100_000},
               {"image_id": "sha256:" + "2" * 64, "pushed_bytes": 9}]
 
+    def shown(image, records) -> dict:
+        (row,) = tables.image_rows([image], NOW, "app", store, tables.pushed_sizes(records))
+        return dict(zip(tables.image_headers(store), row, strict=True))
+
     def pushed(records) -> str:
-        (row,) = tables.image_rows([summary], NOW, "app", store, tables.pushed_sizes(records))
-        return dict(zip(tables.image_headers(store), row, strict=True))["PUSHED"]
+        return shown(summary, records)["PUSHED"]
 
     assert pushed(pushes) == "1.6MB"
-    copy = {**summary, "Id": "sha256:" + "3" * 64, "RepoTags": ["reg.io/app:aaa"]}  # inv push's, for the registry
-    (row,) = tables.image_rows([copy], NOW, "app", store, tables.pushed_sizes(
-        pushes + [{"image_id": image_id, "digest": copy["Id"], "pushed_bytes": 1_700_000}]))
-    shown = dict(zip(tables.image_headers(store), row, strict=True))
-    assert (shown["BUILD"], shown["VERSIONS"], shown["PUSHED"]) == ("-", "reg.io/app:aaa", "1.7MB")
+    # the copy inv push named for the registry: on the containerd store, its id is the pushed digest
+    copy = {**summary, "Id": "sha256:" + "3" * 64, "RepoTags": ["reg.io/app:aaa"]}
+    row = shown(copy, pushes + [{"image_id": image_id, "digest": copy["Id"], "pushed_bytes": 1_700_000}])
+    assert (row["BUILD"], row["VERSIONS"], row["PUSHED"]) == ("-", "reg.io/app:aaa", "1.7MB")
     assert pushed(pushes + [{"image_id": image_id}]) == "?"  # recorded by a machinery that kept no size
     assert pushed(pushes[2:]) == "-"
     assert "PUSHED" in stores.SIZE_NOTE[store] and "UNPACKED" in stores.SIZE_NOTE[store]
